@@ -1,0 +1,186 @@
+// Package integration holds the tests that need root and real namespaces.
+//
+// Every test here runs inside one hermetic world that TestMain builds before any test starts:
+// a network, mount and pid namespace of its own, with tmpfs over /run (which holds /run/netns,
+// /run/wgns and /var/run/wireguard), a writable overlay over /etc (so /etc/netns can exist and a
+// test may point /etc/resolv.conf at a decoy without touching the machine's /etc), a fresh /proc
+// and /sys, and lo up. The machine's own interfaces, routes, firewall and files are never seen.
+//
+// The world's PID 1 is this test binary too: it reaps orphans (detached wgns processes) and, when
+// the test run ends, its exit takes every process of the world with it.
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+const worldEnv = "WGNS_TEST_WORLD"
+
+// wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN).
+var wgnsBin string
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(worldEnv) {
+	case "":
+		os.Exit(enterWorld())
+	case "init":
+		os.Exit(worldInit())
+	case "run":
+		if err := buildWgns(); err != nil {
+			fmt.Fprintln(os.Stderr, "building wgns:", err)
+			os.Exit(2)
+		}
+		os.Exit(m.Run())
+	default:
+		fmt.Fprintln(os.Stderr, "bad", worldEnv)
+		os.Exit(2)
+	}
+}
+
+// enterWorld re-executes the test binary as PID 1 of a new network, mount and pid namespace.
+func enterWorld() int {
+	if os.Geteuid() != 0 {
+		fmt.Println("integration tests need root (they build a private network world); skipping")
+		return 0
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), worldEnv+"=init")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "entering the test world:", err)
+		return 2
+	}
+	return 0
+}
+
+// worldInit runs as PID 1 of the world: it makes the mounts, starts the test run as its child,
+// reaps every orphan, and returns the test run's exit status.
+func worldInit() int {
+	if err := setupWorld(); err != nil {
+		fmt.Fprintln(os.Stderr, "setting up the test world:", err)
+		return 2
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), worldEnv+"=run")
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test run:", err)
+		return 2
+	}
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 2
+		}
+		if pid == cmd.Process.Pid {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
+		}
+	}
+}
+
+func setupWorld() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making / private: %w", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /sys: %w", err)
+	}
+	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting tmpfs on /run: %w", err)
+	}
+	// A writable overlay over /etc whose upper layer lives in the world's /run.
+	for _, d := range []string{"/run/.world-etc/upper", "/run/.world-etc/work", "/run/lock"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	opts := "lowerdir=/etc,upperdir=/run/.world-etc/upper,workdir=/run/.world-etc/work"
+	if err := unix.Mount("overlay", "/etc", "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting an overlay on /etc: %w", err)
+	}
+	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting tmpfs on /etc/netns: %w", err)
+	}
+	for _, d := range []string{"/etc/wgns", "/etc/wireguard"} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("finding lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// buildWgns builds the binary under test unless WGNS_BIN names one.
+func buildWgns() error {
+	if p := os.Getenv("WGNS_BIN"); p != "" {
+		abs, err := filepath.Abs(p)
+		wgnsBin = abs
+		return err
+	}
+	dir, err := os.MkdirTemp("", "wgns-bin-")
+	if err != nil {
+		return err
+	}
+	wgnsBin = filepath.Join(dir, "wgns")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", wgnsBin, "../cmd/wgns")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v\n%s", err, out)
+	}
+	return nil
+}
+
+// TestIntegrationWorldIsPrivate checks the harness itself: the world has only lo, its own /run,
+// and /etc/netns is writable without reaching the machine's /etc.
+func TestIntegrationWorldIsPrivate(t *testing.T) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) != 1 || links[0].Attrs().Name != "lo" {
+		t.Fatalf("world has links %v, want only lo", links)
+	}
+	if os.Getpid() == 1 {
+		t.Fatal("tests must not run as the world's PID 1")
+	}
+	p := filepath.Join("/etc/netns", "probe")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+}
