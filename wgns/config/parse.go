@@ -1,0 +1,588 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+type section int
+
+const (
+	secNone section = iota
+	secInterface
+	secPeer
+	secNamespace
+)
+
+func (s section) String() string {
+	switch s {
+	case secInterface:
+		return "[Interface]"
+	case secPeer:
+		return "[Peer]"
+	case secNamespace:
+		return "[Namespace]"
+	}
+	return "no section"
+}
+
+// keySpec describes a key a section accepts.
+type keySpec struct {
+	name string // canonical spelling
+	sec  section
+	list bool // repeatable, with comma lists
+}
+
+var keySpecs = []keySpec{
+	{"PrivateKey", secInterface, false},
+	{"PrivateKeyFile", secInterface, false},
+	{"Address", secInterface, true},
+	{"DNS", secInterface, true},
+	{"MTU", secInterface, false},
+	{"ListenPort", secInterface, false},
+	{"Table", secInterface, false},
+	{"FwMark", secInterface, false},
+	{"SaveConfig", secInterface, false},
+	{"PreUp", secInterface, false},
+	{"PostUp", secInterface, false},
+	{"PreDown", secInterface, false},
+	{"PostDown", secInterface, false},
+	{"PublicKey", secPeer, false},
+	{"PresharedKey", secPeer, false},
+	{"PresharedKeyFile", secPeer, false},
+	{"Endpoint", secPeer, false},
+	{"AllowedIPs", secPeer, true},
+	{"PersistentKeepalive", secPeer, false},
+	{"AllowInbound", secNamespace, true},
+	{"Firewall", secNamespace, false},
+}
+
+var keysByLower = func() map[string]keySpec {
+	m := make(map[string]keySpec, len(keySpecs))
+	for _, k := range keySpecs {
+		m[strings.ToLower(k.name)] = k
+	}
+	return m
+}()
+
+// exclusive pairs keys of which a section may set only one.
+var exclusive = map[string]string{
+	"PrivateKey":       "PrivateKeyFile",
+	"PrivateKeyFile":   "PrivateKey",
+	"PresharedKey":     "PresharedKeyFile",
+	"PresharedKeyFile": "PresharedKey",
+}
+
+const sectionsWanted = "expected [Interface], [Peer] or [Namespace]"
+
+var bom = []byte("\xef\xbb\xbf")
+
+type warning struct {
+	line int
+	msg  string
+}
+
+// peerState is a [Peer] being read.
+type peerState struct {
+	Peer
+	pubLine     int
+	pskFile     string
+	pskFileLine int
+}
+
+// allowedAt records where an AllowedIPs prefix was first listed.
+type allowedAt struct {
+	line int        // the AllowedIPs line
+	peer *peerState // its peer
+}
+
+// parser reads one configuration. It is used once.
+type parser struct {
+	name string
+	dir  string
+	fs   keyFS
+	perm fs.FileMode // the config file's permissions; 0 when unknown
+
+	cfg   Config
+	warns []warning
+
+	sec  section
+	seen map[string]int // canonical key -> line, in the current section
+
+	ifaceLine   int
+	nsLine      int
+	privSet     bool
+	privLine    int // PrivateKey or PrivateKeyFile
+	privFile    string
+	mtuLine     int
+	addrs       map[netip.Addr]int
+	peers       []*peerState
+	allowed     map[netip.Prefix]allowedAt
+	peerKeys    map[wgtypes.Key]*peerState
+	inbound     map[Port]int
+	inboundLine int
+	firewallSet bool
+}
+
+func (l *loader) parse(name string, data []byte) (*Config, error) {
+	return l.parseMode(name, data, 0)
+}
+
+// parseMode is parse for a file whose permission bits are perm, so that an
+// inline key in a file others can read draws a warning.
+func (l *loader) parseMode(name string, data []byte, perm fs.FileMode) (*Config, error) {
+	p := &parser{
+		name:     name,
+		dir:      filepath.Dir(name),
+		fs:       l.fs,
+		perm:     perm,
+		addrs:    map[netip.Addr]int{},
+		allowed:  map[netip.Prefix]allowedAt{},
+		peerKeys: map[wgtypes.Key]*peerState{},
+		inbound:  map[Port]int{},
+	}
+	p.cfg.Path = name
+	p.cfg.Namespace.Firewall = true
+	if err := p.run(data); err != nil {
+		return nil, err
+	}
+	return &p.cfg, nil
+}
+
+func (p *parser) errf(line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: "+format, append([]any{p.name, line}, args...)...)
+}
+
+func (p *parser) warnf(line int, format string, args ...any) {
+	p.warns = append(p.warns, warning{line, fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) run(data []byte) error {
+	if len(data) > MaxSize {
+		return tooLarge(p.name, int64(len(data)))
+	}
+	data = bytes.TrimPrefix(data, bom)
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if err := p.checkText(n, line); err != nil {
+			return err
+		}
+		if err := p.line(n, string(line)); err != nil {
+			return err
+		}
+	}
+	return p.finish()
+}
+
+// checkText refuses anything that is not a line of text.
+func (p *parser) checkText(n int, line []byte) error {
+	for _, c := range line {
+		switch {
+		case c == 0:
+			return p.errf(n, "NUL byte; this is not a text file")
+		case c < 0x20 && c != '\t' || c == 0x7f:
+			return p.errf(n, "control character 0x%02x; this is not a text file", c)
+		}
+	}
+	if !utf8.Valid(line) {
+		return p.errf(n, "not valid UTF-8; this is not a text file")
+	}
+	return nil
+}
+
+func trim(s string) string { return strings.Trim(s, " \t") }
+
+func (p *parser) line(n int, s string) error {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s = s[:i]
+	}
+	s = trim(s)
+	if s == "" {
+		return nil
+	}
+	if s[0] == '[' {
+		return p.header(n, s)
+	}
+	if p.sec == secNone {
+		return p.errf(n, "outside any section; %s first", sectionsWanted)
+	}
+	k, v, ok := strings.Cut(s, "=")
+	k, v = trim(k), trim(v)
+	if !ok || !validKeyName(k) {
+		return p.errf(n, "malformed line; expected Key = value")
+	}
+	spec, known := keysByLower[strings.ToLower(k)]
+	if !known {
+		return p.errf(n, "unknown key %s in %v", show(k), p.sec)
+	}
+	if spec.sec != p.sec {
+		return p.errf(n, "%s belongs in %v, not in %v", spec.name, spec.sec, p.sec)
+	}
+	if !spec.list {
+		if first, dup := p.seen[spec.name]; dup {
+			return p.errf(n, "duplicate %s (first on line %d)", spec.name, first)
+		}
+		if other, ok := p.seen[exclusive[spec.name]]; ok {
+			return p.errf(n, "%s conflicts with %s on line %d; use one of them", spec.name, exclusive[spec.name], other)
+		}
+		p.seen[spec.name] = n
+	}
+	switch spec.name {
+	case "PreUp", "PostUp", "PreDown", "PostDown":
+		return p.errf(n, "%s: hooks are not supported: they would run as root; run commands with `wgns exec` instead", spec.name)
+	case "Table", "FwMark", "SaveConfig":
+		p.warnf(n, "%s means nothing inside a namespace; ignored", spec.name)
+		return nil
+	}
+	if spec.list {
+		return p.list(n, spec.name, v)
+	}
+	if v == "" {
+		return p.errf(n, "%s has no value", spec.name)
+	}
+	return p.single(n, spec.name, v)
+}
+
+func validKeyName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) header(n int, s string) error {
+	if !strings.HasSuffix(s, "]") {
+		return p.errf(n, "malformed section header; %s", sectionsWanted)
+	}
+	name := trim(s[1 : len(s)-1])
+	p.seen = map[string]int{}
+	switch strings.ToLower(name) {
+	case "interface":
+		if p.ifaceLine != 0 {
+			return p.errf(n, "second [Interface] section (first on line %d); only one is allowed", p.ifaceLine)
+		}
+		p.sec, p.ifaceLine = secInterface, n
+	case "peer":
+		p.sec = secPeer
+		p.peers = append(p.peers, &peerState{Peer: Peer{Line: n}})
+	case "namespace":
+		if p.nsLine != 0 {
+			return p.errf(n, "second [Namespace] section (first on line %d); only one is allowed", p.nsLine)
+		}
+		p.sec, p.nsLine = secNamespace, n
+	default:
+		return p.errf(n, "unknown section %s; %s", show(name), sectionsWanted)
+	}
+	return nil
+}
+
+func (p *parser) peer() *peerState { return p.peers[len(p.peers)-1] }
+
+// single handles a non-empty value of a single-valued key.
+func (p *parser) single(n int, key, v string) error {
+	switch key {
+	case "PrivateKey":
+		k, why := parseKey(v)
+		if why != "" {
+			return p.errf(n, "invalid PrivateKey: %s", why)
+		}
+		p.cfg.Interface.PrivateKey = Secret{k: k}
+		p.privSet, p.privLine = true, n
+		p.warnInline(n, key)
+	case "PrivateKeyFile":
+		p.privFile, p.privLine = v, n
+	case "MTU":
+		mtu, ok := parseUint(v)
+		if !ok {
+			return p.errf(n, "invalid MTU %s: not a whole number", show(v))
+		}
+		if mtu > 65535 {
+			return p.errf(n, "MTU %d is too large (maximum 65535)", mtu)
+		}
+		p.cfg.Interface.MTU, p.mtuLine = mtu, n
+	case "ListenPort":
+		port, ok := parseUint(v)
+		if !ok || port > 65535 {
+			return p.errf(n, "invalid ListenPort %s: must be a port number 0-65535", show(v))
+		}
+		p.cfg.Interface.ListenPort = port
+	case "PublicKey":
+		k, why := parseKey(v)
+		if why != "" {
+			return p.errf(n, "invalid PublicKey: %s", why)
+		}
+		if other, dup := p.peerKeys[k]; dup {
+			return p.errf(n, "same PublicKey as the [Peer] on line %d; list each peer once", other.Line)
+		}
+		peer := p.peer()
+		p.peerKeys[k] = peer
+		peer.PublicKey, peer.pubLine = k, n
+	case "PresharedKey":
+		k, why := parseKey(v)
+		if why != "" {
+			return p.errf(n, "invalid PresharedKey: %s", why)
+		}
+		p.peer().PresharedKey = &Secret{k: k}
+		p.warnInline(n, key)
+	case "PresharedKeyFile":
+		p.peer().pskFile, p.peer().pskFileLine = v, n
+	case "Endpoint":
+		ep, why := parseEndpoint(v)
+		if why != "" {
+			return p.errf(n, "invalid Endpoint %s: %s", show(v), why)
+		}
+		peer := p.peer()
+		peer.Endpoint, peer.EndpointHost, peer.EndpointPort = ep.norm, ep.host, ep.port
+	case "PersistentKeepalive":
+		secs, ok := 0, strings.EqualFold(v, "off")
+		if !ok {
+			secs, ok = parseUint(v)
+		}
+		if !ok || secs > 65535 {
+			return p.errf(n, "invalid PersistentKeepalive %s: must be off or 0-65535 seconds", show(v))
+		}
+		p.peer().PersistentKeepalive = secs
+	case "Firewall":
+		on, ok := parseSwitch(v)
+		if !ok {
+			return p.errf(n, "invalid Firewall %s: must be on or off", show(v))
+		}
+		p.cfg.Namespace.Firewall, p.firewallSet = on, true
+	default:
+		panic("config: no handler for " + key)
+	}
+	return nil
+}
+
+// warnInline warns about a key written into a config file others can read.
+func (p *parser) warnInline(n int, key string) {
+	if p.perm&0o044 != 0 {
+		p.warnf(n, "%s is in a file readable by group or others (mode %04o); chmod 600 it, or move the key to a %sFile",
+			key, p.perm, key)
+	}
+}
+
+// list handles a comma list of a repeatable key. Empty entries are skipped,
+// like wg-quick does.
+func (p *parser) list(n int, key, v string) error {
+	for e := range strings.SplitSeq(v, ",") {
+		e = trim(e)
+		if e == "" {
+			continue
+		}
+		var err error
+		switch key {
+		case "Address":
+			err = p.address(n, e)
+		case "DNS":
+			err = p.dns(n, e)
+		case "AllowedIPs":
+			err = p.allowedIP(n, e)
+		case "AllowInbound":
+			err = p.allowInbound(n, e)
+		default:
+			panic("config: no handler for " + key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) address(n int, e string) error {
+	pfx, why := parsePrefix(e)
+	if why == "" {
+		why = checkHostAddr(pfx.Addr())
+	}
+	if why != "" {
+		return p.errf(n, "invalid Address %s: %s", show(e), why)
+	}
+	if first, dup := p.addrs[pfx.Addr()]; dup {
+		return p.errf(n, "Address %v is listed twice (first on line %d)", pfx.Addr(), first)
+	}
+	p.addrs[pfx.Addr()] = n
+	p.cfg.Interface.Addresses = append(p.cfg.Interface.Addresses, pfx)
+	return nil
+}
+
+func (p *parser) dns(n int, e string) error {
+	if a, err := netip.ParseAddr(e); err == nil {
+		why := checkHostAddr(a)
+		if a.Zone() != "" {
+			why = "IPv6 zones are not allowed"
+		}
+		if why != "" {
+			return p.errf(n, "invalid DNS %s: %s", show(e), why)
+		}
+		p.cfg.Interface.DNS = append(p.cfg.Interface.DNS, a)
+		return nil
+	}
+	if !validHostname(e) {
+		return p.errf(n, "invalid DNS %s: neither an IP address nor a valid search domain", show(e))
+	}
+	p.cfg.Interface.Search = append(p.cfg.Interface.Search, e)
+	return nil
+}
+
+func (p *parser) allowedIP(n int, e string) error {
+	pfx, why := parsePrefix(e)
+	if why != "" {
+		return p.errf(n, "invalid AllowedIPs %s: %s", show(e), why)
+	}
+	pfx = pfx.Masked()
+	peer := p.peer()
+	if first, dup := p.allowed[pfx]; dup {
+		if first.peer == peer {
+			return p.errf(n, "AllowedIPs %v is listed twice (first on line %d)", pfx, first.line)
+		}
+		return p.errf(n, "AllowedIPs %v is already allowed for the [Peer] on line %d (AllowedIPs on line %d); a prefix can belong to one peer only",
+			pfx, first.peer.Line, first.line)
+	}
+	p.allowed[pfx] = allowedAt{line: n, peer: peer}
+	peer.AllowedIPs = append(peer.AllowedIPs, pfx)
+	return nil
+}
+
+func (p *parser) allowInbound(n int, e string) error {
+	port, why := parseInbound(e)
+	if why != "" {
+		return p.errf(n, "invalid AllowInbound %s: %s", show(e), why)
+	}
+	if first, dup := p.inbound[port]; dup {
+		return p.errf(n, "AllowInbound %v is listed twice (first on line %d)", port, first)
+	}
+	if p.inboundLine == 0 {
+		p.inboundLine = n
+	}
+	p.inbound[port] = n
+	p.cfg.Namespace.AllowInbound = append(p.cfg.Namespace.AllowInbound, port)
+	return nil
+}
+
+// finish checks what needs the whole file, reads key files and fills in
+// derived values.
+func (p *parser) finish() error {
+	c := &p.cfg
+	if p.ifaceLine == 0 {
+		return fmt.Errorf("%s: no [Interface] section", p.name)
+	}
+	if p.privLine == 0 {
+		return p.errf(p.ifaceLine, "[Interface] has neither PrivateKey nor PrivateKeyFile")
+	}
+	if len(c.Interface.Addresses) == 0 {
+		return p.errf(p.ifaceLine, "[Interface] has no Address")
+	}
+	if len(p.peers) == 0 {
+		return fmt.Errorf("%s: no [Peer] section; at least one is required", p.name)
+	}
+	for _, peer := range p.peers {
+		if peer.pubLine == 0 {
+			return p.errf(peer.Line, "[Peer] has no PublicKey")
+		}
+	}
+	if p.mtuLine != 0 {
+		mtu, v6 := c.Interface.MTU, c.HasIPv6()
+		if lo := minMTU(v6); mtu < lo {
+			if v6 {
+				return p.errf(p.mtuLine, "MTU %d is too small: IPv6 needs at least %d", mtu, lo)
+			}
+			return p.errf(p.mtuLine, "MTU %d is too small (minimum %d)", mtu, lo)
+		}
+	}
+
+	if !p.privSet {
+		k, err := p.readKeyFile(p.privLine, "PrivateKeyFile", p.privFile)
+		if err != nil {
+			return err
+		}
+		c.Interface.PrivateKey = Secret{k: k}
+	}
+	for _, peer := range p.peers {
+		if peer.pskFileLine == 0 {
+			continue
+		}
+		k, err := p.readKeyFile(peer.pskFileLine, "PresharedKeyFile", peer.pskFile)
+		if err != nil {
+			return err
+		}
+		peer.PresharedKey = &Secret{k: k}
+	}
+
+	c.Interface.PublicKey = c.Interface.PrivateKey.k.PublicKey()
+	if own, ok := p.peerKeys[c.Interface.PublicKey]; ok {
+		from := "PrivateKey"
+		if !p.privSet {
+			from = "PrivateKeyFile"
+		}
+		return p.errf(own.pubLine, "PublicKey is this interface's own public key (from %s on line %d); a peer is the other end of the tunnel",
+			from, p.privLine)
+	}
+
+	for _, peer := range p.peers {
+		if len(peer.AllowedIPs) == 0 {
+			p.warnf(peer.Line, "[Peer] has no AllowedIPs; nothing will be sent to it")
+		}
+		c.Peers = append(c.Peers, peer.Peer)
+	}
+	if !c.Namespace.Firewall && p.inboundLine != 0 {
+		p.warnf(p.inboundLine, "AllowInbound means nothing with Firewall = off: everything may come in")
+	}
+	slices.SortStableFunc(p.warns, func(a, b warning) int { return a.line - b.line })
+	for _, w := range p.warns {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: %s", p.name, w.line, w.msg))
+	}
+	return nil
+}
+
+// readKeyFile reads the key in a PrivateKeyFile or PresharedKeyFile, which
+// must be a regular file owned by root and not accessible by group or others.
+func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(p.dir, path)
+	}
+	what := key + " " + show(path)
+	kf, err := p.fs.ReadKeyFile(path)
+	defer clear(kf.Data)
+	switch perm := kf.Mode.Perm(); {
+	case err != nil:
+		return wgtypes.Key{}, p.errf(n, "%s: %w", what, causeOf(err))
+	case !kf.Mode.IsRegular():
+		return wgtypes.Key{}, p.errf(n, "%s: not a regular file (%s)", what, fileType(kf.Mode))
+	case kf.UID != 0:
+		return wgtypes.Key{}, p.errf(n, "%s: owned by uid %d, not root; chown root it", what, kf.UID)
+	case perm&0o044 != 0:
+		return wgtypes.Key{}, p.errf(n, "%s: readable by group or others (mode %04o); chmod 600 it", what, perm)
+	case perm&0o022 != 0:
+		return wgtypes.Key{}, p.errf(n, "%s: writable by group or others (mode %04o); chmod 600 it", what, perm)
+	case perm&0o011 != 0:
+		return wgtypes.Key{}, p.errf(n, "%s: accessible by group or others (mode %04o); chmod 600 it", what, perm)
+	case len(kf.Data) > maxKeyFile:
+		return wgtypes.Key{}, p.errf(n, "%s: too large to hold a key", what)
+	}
+	text := bytes.TrimSpace(kf.Data)
+	if len(text) == 0 {
+		return wgtypes.Key{}, p.errf(n, "%s: empty; it must hold a key", what)
+	}
+	k, why := parseKey(string(text))
+	if why != "" {
+		return wgtypes.Key{}, p.errf(n, "%s: does not hold a key: %s", what, why)
+	}
+	return k, nil
+}
