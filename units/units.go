@@ -1,0 +1,317 @@
+// Package units is wgns's systemd side: the shipped template units
+// (wgns@.service and wgns-netns@.service), drop-ins that confine a service to
+// a tunnel, daemon-reload over D-Bus, and sd_notify for `wgns up --foreground`.
+//
+// A tunnel NAME appears in systemd in two forms: escaped in unit names
+// (wgns@my\x2dvpn.service, see [InstanceName]) and plain in paths
+// (/run/netns/my-vpn). Templates turn the one into the other with %I.
+//
+// # How a drop-in confines a service
+//
+// Both styles add BindsTo= and After= on wgns@NAME.service: BindsTo= pulls the
+// tunnel in like Requires= does and, together with After=, lets the service
+// be active only while the tunnel is active; it is stopped when the tunnel
+// stops or fails. Requires= would add nothing.
+//
+// StylePath sets NetworkNamespacePath=/run/netns/NAME: systemd opens the path
+// each time it starts a process of the service. A missing path fails the
+// service (exit status 225/NETWORK) instead of running it on the host network.
+//
+// StyleJoins uses JoinsNamespaceOf=. systemd keeps one network namespace per
+// group of units joined this way (in a socket pair of the unit's shared
+// runtime), taken from the first of them that starts a process with
+// PrivateNetwork= or NetworkNamespacePath= set, and held while any of them is
+// active. wgns@NAME.service cannot be that unit: wgns must run in the host
+// namespace (the embedded WireGuard's UDP socket lives there) and it creates
+// /run/netns/NAME only after it started. So a second template,
+// wgns-netns@.service, runs /bin/true with NetworkNamespacePath=/run/netns/%I
+// after wgns@%i.service is ready and stays active (Type=oneshot,
+// RemainAfterExit=yes); that process stores the namespace in the shared
+// runtime. A joined service has BindsTo=/After= on it, JoinsNamespaceOf= it and
+// PrivateNetwork=yes. Should the joined service ever start without the helper's
+// namespace, PrivateNetwork=yes gives it an empty namespace with only lo: it
+// fails closed. Joined units share the helper's runtime entirely, so the helper
+// sets PrivateTmp=yes and PrivateIPC=yes: otherwise those settings of a joined
+// service would silently be dropped (systemd takes /tmp and the IPC namespace
+// from the shared runtime, which would have none). Services joined to the same
+// tunnel thus share one private /tmp.
+//
+// # DNS inside the service
+//
+// systemd makes no /etc/netns bind mounts for NetworkNamespacePath= or
+// JoinsNamespaceOf=, so the drop-in adds BindReadOnlyPaths= for resolv.conf and
+// nsswitch.conf, and PrivateMounts=yes (implied only from systemd 254 on). It
+// hides the sockets through which a lookup would be answered on the host
+// network: nscd (/run/nscd), systemd-resolved's varlink socket used by
+// nss-resolve (/run/systemd/resolve/io.systemd.Resolve) and avahi for
+// nss-mdns (/run/avahi-daemon); "-" ignores paths that do not exist.
+//
+// systemd follows a symlink at the destination of a bind mount, one step at a
+// time, and mounts on its target. When the host's /etc/resolv.conf links to
+// /run/systemd/resolve/stub-resolv.conf, the namespace's resolv.conf is thus
+// mounted over stub-resolv.conf inside the service's mount namespace. systemd
+// drops mounts below an InaccessiblePaths= entry, which is why only resolved's
+// socket is hidden, not all of /run/systemd/resolve: hiding the directory would
+// leave the service without a resolv.conf. A bind mount is detached when the
+// host replaces the file below it by rename (resolved, dpkg, NetworkManager do):
+// the service then reads the host's file again. Its queries still leave only
+// through the tunnel (127.0.0.53 is the namespace's own loopback, where nothing
+// listens), and with the sockets hidden nss cannot fall back to the host.
+package units
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+// Names of the shipped template units.
+const (
+	// TemplateName is the template unit of a tunnel, wgns@.service.
+	TemplateName = "wgns@.service"
+	// NetnsTemplateName is the template unit that holds a tunnel's network
+	// namespace for services confined with StyleJoins.
+	NetnsTemplateName = "wgns-netns@.service"
+)
+
+// DefaultBinary is where the wgns binary is installed; the shipped
+// wgns@.service runs it.
+const DefaultBinary = "/usr/local/bin/wgns"
+
+// DefaultDir is the directory for local unit files and drop-ins.
+const DefaultDir = "/etc/systemd/system"
+
+// Sentinels for input that is refused before any file is touched.
+var (
+	// ErrInvalidName marks a tunnel name that cannot be used in a unit file.
+	ErrInvalidName = errors.New("invalid tunnel name")
+	// ErrInvalidUnit marks a unit name that is not a service systemd would
+	// accept, or one of wgns's own units.
+	ErrInvalidUnit = errors.New("invalid unit name")
+)
+
+//go:embed wgns@.service
+var templateText string
+
+//go:embed wgns-netns@.service
+var netnsTemplateText string
+
+// execPlaceholder is the text of the shipped wgns@.service that Template
+// replaces.
+const execPlaceholder = "ExecStart=" + DefaultBinary + " "
+
+// Template returns the text of wgns@.service running the wgns binary at the
+// given path ("" means DefaultBinary). The path is quoted for ExecStart= as
+// needed (spaces, quotes, backslashes, and % and $ which systemd expands).
+func Template(binary string) string {
+	if binary == "" {
+		binary = DefaultBinary
+	}
+	return strings.Replace(templateText, execPlaceholder, "ExecStart="+execWord(binary)+" ", 1)
+}
+
+// NetnsTemplate returns the text of wgns-netns@.service.
+func NetnsTemplate() string {
+	return netnsTemplateText
+}
+
+// TemplateFiles returns every shipped template unit, by file name, for the
+// wgns binary at the given path ("" means DefaultBinary). Install all of them
+// in the unit directory: drop-ins of StyleJoins need wgns-netns@.service.
+func TemplateFiles(binary string) map[string]string {
+	return map[string]string{
+		TemplateName:      Template(binary),
+		NetnsTemplateName: NetnsTemplate(),
+	}
+}
+
+// execWord returns s as one word of an ExecStart= command line.
+func execWord(s string) string {
+	s = strings.ReplaceAll(s, "%", "%%") // specifiers
+	s = strings.ReplaceAll(s, "$", "$$") // environment variables
+	if !strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '"' || r == '\'' || r == '\\'
+	}) {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// InstanceName returns the name of the wgns@.service instance of tunnel
+// name: "wgns@" + the name escaped like systemd-escape does + ".service".
+// The template's %I turns the escaped instance back into name.
+func InstanceName(name string) string {
+	return "wgns@" + unit.UnitNameEscape(name) + ".service"
+}
+
+// NetnsInstanceName returns the name of the wgns-netns@.service instance of
+// tunnel name.
+func NetnsInstanceName(name string) string {
+	return "wgns-netns@" + unit.UnitNameEscape(name) + ".service"
+}
+
+// Style says how a drop-in puts a service into a tunnel's network namespace.
+type Style string
+
+// The styles of drop-in.
+const (
+	// StylePath sets NetworkNamespacePath=/run/netns/NAME.
+	StylePath Style = "path"
+	// StyleJoins sets JoinsNamespaceOf=wgns-netns@NAME.service and
+	// PrivateNetwork=yes.
+	StyleJoins Style = "joins"
+)
+
+// DefaultStyle is the style used when none is given.
+const DefaultStyle = StylePath
+
+// ParseStyle returns the Style named s ("path" or "joins").
+func ParseStyle(s string) (Style, error) {
+	switch st := Style(s); st {
+	case StylePath, StyleJoins:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown drop-in style %q: use %q or %q", s, StylePath, StyleJoins)
+}
+
+// checkName refuses tunnel names that cannot be written into a unit file or a
+// path as they are. Callers check the full rules for names (length and so on);
+// this keeps the unit files well-formed whatever they pass.
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: the name is empty", ErrInvalidName)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%w %q: not . or ..", ErrInvalidName, name)
+	}
+	for _, r := range name {
+		if !isAlnum(r) && !strings.ContainsRune("_=+.-", r) {
+			return fmt.Errorf("%w %q: %q is not allowed; use letters, digits and _=+.-", ErrInvalidName, name, r)
+		}
+	}
+	return nil
+}
+
+// unitNameMax is systemd's UNIT_NAME_MAX (256, counting the final NUL).
+const unitNameMax = 256
+
+// checkUnitName refuses anything but a service unit name that systemd
+// accepts: plain (foo.service), instance (foo@bar.service) or template
+// (foo@.service, whose drop-in applies to every instance).
+func checkUnitName(name string) error {
+	const suffix = ".service"
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: the name is empty; name a service like %q", ErrInvalidUnit, "transmission-daemon.service")
+	case len(name) >= unitNameMax:
+		return fmt.Errorf("%w %q: longer than %d characters", ErrInvalidUnit, name, unitNameMax-1)
+	case !strings.HasSuffix(name, suffix) || name == suffix:
+		return fmt.Errorf("%w %q: not a service; name one like %q or %q",
+			ErrInvalidUnit, name, "transmission-daemon.service", "foo@bar.service")
+	}
+	prefix := strings.TrimSuffix(name, suffix)
+	for _, r := range prefix {
+		if !isAlnum(r) && !strings.ContainsRune(`:_.\@-`, r) {
+			return fmt.Errorf(`%w %q: %q is not allowed; systemd allows letters, digits and :_.\@- (see systemd-escape)`,
+				ErrInvalidUnit, name, r)
+		}
+	}
+	if strings.HasPrefix(prefix, "@") {
+		return fmt.Errorf("%w %q: nothing before the @", ErrInvalidUnit, name)
+	}
+	for _, own := range []string{TemplateName, NetnsTemplateName} {
+		if strings.HasPrefix(name, strings.TrimSuffix(own, suffix)) {
+			return fmt.Errorf("%w %q: a unit of wgns itself cannot be confined to a tunnel", ErrInvalidUnit, name)
+		}
+	}
+	return nil
+}
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// hiddenPaths are the host sockets (or their directories) through which a
+// name lookup would be answered outside the tunnel; see the package comment
+// for why resolved's socket is named, not its directory.
+var hiddenPaths = []string{
+	"/run/nscd",
+	"/run/systemd/resolve/io.systemd.Resolve",
+	"/run/avahi-daemon",
+}
+
+// DropIn returns the text of the drop-in that confines the service unitName
+// to tunnel name, in the given style. See the package comment for what it
+// sets and why.
+func DropIn(name, unitName string, style Style) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if err := checkUnitName(unitName); err != nil {
+		return "", err
+	}
+	if _, err := ParseStyle(string(style)); err != nil {
+		return "", err
+	}
+
+	tunnel := InstanceName(name)
+	opts := []*unit.UnitOption{
+		unit.NewUnitOption("Unit", "BindsTo", tunnel),
+		unit.NewUnitOption("Unit", "After", tunnel),
+	}
+	switch style {
+	case StylePath:
+		opts = append(opts,
+			unit.NewUnitOption("Service", "NetworkNamespacePath", "/run/netns/"+name))
+	case StyleJoins:
+		netns := NetnsInstanceName(name)
+		opts = append(opts,
+			unit.NewUnitOption("Unit", "BindsTo", netns),
+			unit.NewUnitOption("Unit", "After", netns),
+			unit.NewUnitOption("Unit", "JoinsNamespaceOf", netns),
+			unit.NewUnitOption("Service", "PrivateNetwork", "yes"))
+	}
+	opts = append(opts,
+		unit.NewUnitOption("Service", "PrivateMounts", "yes"),
+		unit.NewUnitOption("Service", "BindReadOnlyPaths", "/etc/netns/"+name+"/resolv.conf:/etc/resolv.conf"),
+		unit.NewUnitOption("Service", "BindReadOnlyPaths", "/etc/netns/"+name+"/nsswitch.conf:/etc/nsswitch.conf"))
+	for _, p := range hiddenPaths {
+		opts = append(opts, unit.NewUnitOption("Service", "InaccessiblePaths", "-"+p))
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by wgns unit install; remove with: wgns unit remove %s %s\n",
+		shellWord(name), shellWord(unitName))
+	if _, err := io.Copy(&b, unit.Serialize(opts)); err != nil {
+		return "", fmt.Errorf("serialising drop-in for %s: %w", unitName, err)
+	}
+	return b.String(), nil
+}
+
+// shellWord quotes s for a POSIX shell when it needs quoting.
+func shellWord(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool {
+		return !isAlnum(r) && !strings.ContainsRune("_=+.,:@/-", r)
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
