@@ -1,0 +1,153 @@
+package units
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+// dropInMode is the mode of an installed drop-in.
+const dropInMode fs.FileMode = 0o644
+
+// DropInPath returns where the drop-in confining unitName to tunnel name
+// lives: dir/UNIT.d/50-wgns-ESCAPED_NAME.conf, with dir "" meaning
+// DefaultDir. It checks nothing; Install, Remove and Show do.
+func DropInPath(dir, name, unitName string) string {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	return filepath.Join(dir, unitName+".d", "50-wgns-"+unit.UnitNameEscape(name)+".conf")
+}
+
+// Install writes the drop-in that confines the service unitName to tunnel
+// name (see DropIn) under dir ("" means DefaultDir), creating UNIT.d as
+// needed. The file is replaced atomically (written beside it, synced,
+// renamed), mode 0644 and owned by the caller (root, for wgns). When the file
+// already holds exactly that text with that mode, nothing is written and
+// changed is false. systemd sees the change only after a daemon-reload
+// (Reload).
+func Install(dir, name, unitName string, style Style) (path string, changed bool, err error) {
+	text, err := DropIn(name, unitName, style)
+	if err != nil {
+		return "", false, err
+	}
+	path = DropInPath(dir, name, unitName)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == dropInMode {
+		old, err := os.ReadFile(path)
+		if err == nil && bytes.Equal(old, []byte(text)) {
+			return path, false, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return path, false, fmt.Errorf("installing drop-in for %s: creating its directory: %w", unitName, err)
+	}
+	if err := writeAtomic(path, []byte(text), dropInMode); err != nil {
+		return path, false, fmt.Errorf("installing drop-in for %s: %w", unitName, err)
+	}
+	return path, true, nil
+}
+
+// writeAtomic replaces path with data: a reader sees the old file or the new
+// one, never a part. A symlink at path is replaced, not followed. The
+// temporary file's name starts with a dot and does not end in .conf, so
+// systemd never loads one left behind by a crash.
+func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("setting the mode of %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening %s to sync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Remove deletes the drop-in that confines unitName to tunnel name under dir
+// ("" means DefaultDir), and UNIT.d with it when that is left empty. removed
+// is false when there was no such drop-in, which is not an error. systemd
+// sees the change only after a daemon-reload (Reload).
+func Remove(dir, name, unitName string) (path string, removed bool, err error) {
+	if err := checkName(name); err != nil {
+		return "", false, err
+	}
+	if err := checkUnitName(unitName); err != nil {
+		return "", false, err
+	}
+	path = DropInPath(dir, name, unitName)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, false, nil
+		}
+		return path, false, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
+	}
+	parent := filepath.Dir(path)
+	if err := syncDir(parent); err != nil {
+		return path, true, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
+	}
+	// Only an empty directory goes; other drop-ins keep it.
+	if err := os.Remove(parent); err != nil && !errors.Is(err, syscall.ENOTEMPTY) &&
+		!errors.Is(err, syscall.EEXIST) && !errors.Is(err, fs.ErrNotExist) {
+		return path, true, fmt.Errorf("removing drop-in for %s: removing the empty %s: %w", unitName, parent, err)
+	}
+	return path, true, nil
+}
+
+// Show returns the text of the installed drop-in that confines unitName to
+// tunnel name under dir ("" means DefaultDir). When there is none, the error
+// wraps fs.ErrNotExist.
+func Show(dir, name, unitName string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if err := checkUnitName(unitName); err != nil {
+		return "", err
+	}
+	path := DropInPath(dir, name, unitName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("showing drop-in for %s: tunnel %q has none at %s: %w", unitName, name, path, fs.ErrNotExist)
+	}
+	if err != nil {
+		return "", fmt.Errorf("showing drop-in for %s: %w", unitName, err)
+	}
+	return string(b), nil
+}
