@@ -1,0 +1,192 @@
+package nsmgr
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Create makes a new network namespace named name, as `ip netns add` does: it makes RunDir (mode
+// 0755) a shared mount under an exclusive flock, so that later unmounts propagate to other mount
+// namespaces; creates the empty file Path(name); and bind-mounts onto it a new namespace made by
+// unshare on a thread of its own, which then exits instead of returning to the Go runtime. On
+// failure nothing is left behind. If the file already exists, the error wraps fs.ErrExist.
+//
+// It returns an open handle to the new namespace; the caller must Close it. The calling
+// goroutine's thread stays where it was.
+func Create(name string) (netns.NsHandle, error) {
+	if err := ValidateName(name); err != nil {
+		return netns.None(), fmt.Errorf("creating network namespace: %w", err)
+	}
+	if err := makeRunDirShared(); err != nil {
+		return netns.None(), fmt.Errorf("creating network namespace %q: %w", name, err)
+	}
+	path := Path(name)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netns.None(), fmt.Errorf("creating network namespace %q: %s: %w", name, path, err)
+	}
+	unix.Close(fd)
+
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: once unshared, this thread is in the new namespace, so it must end
+		// with this goroutine rather than run anything else.
+		runtime.LockOSThread()
+		h, err := unshareAndMount(path)
+		done <- result{h, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		unix.Unlink(path)
+		return netns.None(), fmt.Errorf("creating network namespace %q: %w", name, r.err)
+	}
+	return r.h, nil
+}
+
+// unshareAndMount moves the calling thread, which must be locked and never unlocked, into a new
+// network namespace, bind-mounts that namespace onto path and returns a handle to it.
+func unshareAndMount(path string) (netns.NsHandle, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return netns.None(), fmt.Errorf("unsharing the network namespace: %w", err)
+	}
+	self := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+	fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netns.None(), fmt.Errorf("opening %s: %w", self, err)
+	}
+	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+		unix.Close(fd)
+		return netns.None(), fmt.Errorf("bind-mounting %s onto %s: %w", self, path, err)
+	}
+	return netns.NsHandle(fd), nil
+}
+
+// makeRunDirShared creates RunDir and makes it a shared mount point, binding it onto itself
+// first if it is not a mount point, exactly as iproute2 does, under an exclusive flock on RunDir
+// so that concurrent callers (wgns or ip) do not stack bind mounts.
+func makeRunDirShared() error {
+	if err := unix.Mkdir(RunDir, 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("creating %s: %w", RunDir, err)
+	}
+	lock, err := unix.Open(RunDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", RunDir, err)
+	}
+	defer unix.Close(lock) // closing releases the lock
+	if err := flock(lock, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", RunDir, err)
+	}
+	for bound := false; ; bound = true {
+		err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == nil {
+			return nil
+		}
+		if err != unix.EINVAL || bound {
+			return fmt.Errorf("making %s a shared mount: %w", RunDir, err)
+		}
+		// Not a mount point yet: make it one.
+		if err := unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind-mounting %s onto itself: %w", RunDir, err)
+		}
+	}
+}
+
+// flock takes a lock on fd, retrying when interrupted.
+func flock(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// Open returns a handle to the named network namespace; the caller must Close it. If there is no
+// such file the error wraps fs.ErrNotExist; if the file is not a network namespace (a plain file
+// left behind, or another kind of namespace), the error says "not a network namespace".
+func Open(name string) (netns.NsHandle, error) {
+	if err := ValidateName(name); err != nil {
+		return netns.None(), fmt.Errorf("opening network namespace: %w", err)
+	}
+	path := Path(name)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netns.None(), fmt.Errorf("opening network namespace %q: %w", name, err)
+	}
+	isNet, err := isNetNS(fd)
+	if err == nil && !isNet {
+		err = errors.New("not a network namespace")
+	}
+	if err != nil {
+		unix.Close(fd)
+		return netns.None(), fmt.Errorf("opening network namespace %q: %s: %w", name, path, err)
+	}
+	return netns.NsHandle(fd), nil
+}
+
+// isNetNS reports whether fd refers to a network namespace: a file of nsfs (not, say, a plain
+// file left behind by a crash) whose namespace type is CLONE_NEWNET.
+func isNetNS(fd int) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false, err
+	}
+	if st.Type != unix.NSFS_MAGIC {
+		return false, nil
+	}
+	t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil {
+		return false, err
+	}
+	return t == unix.CLONE_NEWNET, nil
+}
+
+// Delete removes the named network namespace as `ip netns delete` does: it detaches the mount
+// and removes the file. A file with nothing mounted on it is just removed. If there is no such
+// file the error wraps fs.ErrNotExist. The namespace itself lives on while processes or open
+// handles still use it.
+func Delete(name string) error {
+	if err := ValidateName(name); err != nil {
+		return fmt.Errorf("deleting network namespace: %w", err)
+	}
+	path := Path(name)
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("deleting network namespace %q: unmounting %s: %w", name, path, err)
+	}
+	if err := unix.Unlink(path); err != nil {
+		return fmt.Errorf("deleting network namespace %q: removing %s: %w", name, path, err)
+	}
+	return nil
+}
+
+// ID identifies a namespace: the device and inode of its nsfs file. Two handles, paths or
+// /proc/PID/ns/net links refer to the same namespace exactly when their IDs are equal.
+type ID struct{ Dev, Ino uint64 }
+
+// IDOf returns the ID of the namespace h refers to.
+func IDOf(h netns.NsHandle) (ID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		return ID{}, fmt.Errorf("identifying network namespace handle %d: %w", int(h), err)
+	}
+	return ID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// IDByName returns the ID of the named network namespace, with the errors of Open.
+func IDByName(name string) (ID, error) {
+	h, err := Open(name)
+	if err != nil {
+		return ID{}, err
+	}
+	defer h.Close()
+	return IDOf(h)
+}
