@@ -498,7 +498,7 @@ func (p *parser) finish() error {
 		}
 	}
 	if p.mtuLine != 0 {
-		mtu, v6 := c.Interface.MTU, c.HasIPv6()
+		mtu, v6 := c.Interface.MTU, p.hasIPv6()
 		if lo := minMTU(v6); mtu < lo {
 			if v6 {
 				return p.errf(p.mtuLine, "MTU %d is too small: IPv6 needs at least %d", mtu, lo)
@@ -549,6 +549,15 @@ func (p *parser) finish() error {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: %s", p.name, w.line, w.msg))
 	}
 	return nil
+}
+
+// hasIPv6 is Config.HasIPv6 before finish fills in Config.Peers.
+func (p *parser) hasIPv6() bool {
+	c := Config{Interface: p.cfg.Interface}
+	for _, peer := range p.peers {
+		c.Peers = append(c.Peers, peer.Peer)
+	}
+	return c.HasIPv6()
 }
 
 // readKeyFile reads the key in a PrivateKeyFile or PresharedKeyFile, which
