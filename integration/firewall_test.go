@@ -1,0 +1,536 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/firewall"
+)
+
+// The firewall tests build small topologies of namespaces with `ip` and use `nft` only as a
+// witness; the package under test talks netlink through the namespace's fd.
+//
+//	fwN-up  eth0 198.51.100.2/24 fd00:51::2/64
+//	    |
+//	fwN-ns  eth0 198.51.100.1/24 fd00:51::1/64      <- the namespace the table guards
+//	        TUNNEL 203.0.113.1/24 fd00:113::1/64    <- stands in for the WireGuard interface
+//	    |
+//	fwN-tun peer 203.0.113.2/24 fd00:113::2/64
+//
+// The "tunnel" is a veth, so IPv6 neighbours are set statically on both sides: a real tunnel
+// is layer 3 and needs no neighbour discovery, and the table does not allow it.
+
+var fwSeq atomic.Int32
+
+const fwWait = 5 * time.Second
+
+type fwTopo struct {
+	ns, up, tun             int // namespace fds
+	nsName, upName, tunName string
+}
+
+// fwRun runs a command and fails the test with its output if it fails.
+func fwRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fwNft runs nft in the named namespace (the witness) and returns its output.
+func fwNft(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	return fwRun(t, "ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
+}
+
+// fwNetns creates a named namespace the iproute2 way, with lo up, and returns an open fd for
+// it; both are gone after the test.
+func fwNetns(t *testing.T, name string) int {
+	t.Helper()
+	fwRun(t, "ip", "netns", "add", name)
+	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		exec.Command("ip", "netns", "del", name).Run()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(fd)
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("deleting namespace %s: %v\n%s", name, err, out)
+		}
+	})
+	fwRun(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return fd
+}
+
+// fwWorldStaysClean checks that the world's own ruleset is empty now and after the test.
+func fwWorldStaysClean(t *testing.T) {
+	t.Helper()
+	check := func(when string) {
+		if out := fwRun(t, "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+			t.Errorf("the world's own ruleset is not empty %s:\n%s", when, out)
+		}
+	}
+	check("before the test")
+	t.Cleanup(func() { check("after the test") })
+}
+
+// fwTopology builds the three namespaces above, with the tunnel stand-in named tunnel.
+func fwTopology(t *testing.T, tunnel string) *fwTopo {
+	t.Helper()
+	n := fwSeq.Add(1)
+	tp := &fwTopo{
+		nsName:  fmt.Sprintf("fw%d-ns", n),
+		upName:  fmt.Sprintf("fw%d-up", n),
+		tunName: fmt.Sprintf("fw%d-tun", n),
+	}
+	tp.ns = fwNetns(t, tp.nsName)
+	tp.up = fwNetns(t, tp.upName)
+	tp.tun = fwNetns(t, tp.tunName)
+	for _, ns := range []string{tp.nsName, tp.upName, tp.tunName} {
+		// Quiet namespaces: no DAD, no router solicitations.
+		fwRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw",
+			"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0")
+	}
+	fwRun(t, "ip", "link", "add", "eth0", "netns", tp.nsName, "type", "veth", "peer", "name", "eth0", "netns", tp.upName)
+	fwRun(t, "ip", "link", "add", tunnel, "netns", tp.nsName, "address", "02:00:00:00:01:01",
+		"type", "veth", "peer", "name", "peer", "netns", tp.tunName, "address", "02:00:00:00:01:02")
+	for _, a := range []struct{ ns, dev, v4, v6, nb6, lladdr string }{
+		{tp.nsName, "eth0", "198.51.100.1/24", "fd00:51::1/64", "", ""},
+		{tp.upName, "eth0", "198.51.100.2/24", "fd00:51::2/64", "", ""},
+		{tp.nsName, tunnel, "203.0.113.1/24", "fd00:113::1/64", "fd00:113::2", "02:00:00:00:01:02"},
+		{tp.tunName, "peer", "203.0.113.2/24", "fd00:113::2/64", "fd00:113::1", "02:00:00:00:01:01"},
+	} {
+		fwRun(t, "ip", "-n", a.ns, "addr", "add", a.v4, "dev", a.dev)
+		fwRun(t, "ip", "-n", a.ns, "addr", "add", a.v6, "dev", a.dev, "nodad")
+		fwRun(t, "ip", "-n", a.ns, "link", "set", a.dev, "up")
+		if a.nb6 != "" {
+			fwRun(t, "ip", "-n", a.ns, "neigh", "replace", a.nb6, "lladdr", a.lladdr, "dev", a.dev, "nud", "permanent")
+		}
+	}
+	return tp
+}
+
+// fwIn runs f on a locked OS thread switched into the namespace open as fd, and switches back.
+// Sockets f creates stay in that namespace and may be used from any goroutine afterwards. If
+// switching back fails, the thread is not unlocked, so it dies with the goroutine.
+func fwIn(fd int, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("switching back: %w", err) // the thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// fwEcho starts a TCP listener in the namespace that echoes one line per connection.
+func fwEcho(t *testing.T, fd int, addr string) net.Listener {
+	t.Helper()
+	var l net.Listener
+	if err := fwIn(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listening on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(fwWait))
+				buf := make([]byte, 64)
+				n, _ := c.Read(buf)
+				c.Write(buf[:n])
+			}()
+		}
+	}()
+	return l
+}
+
+// fwListen opens a TCP listener in the namespace that accepts nothing by itself.
+func fwListen(t *testing.T, fd int, addr string) *net.TCPListener {
+	t.Helper()
+	var l net.Listener
+	if err := fwIn(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listening on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.(*net.TCPListener)
+}
+
+// fwDialCtx connects from the namespace to addr.
+func fwDialCtx(ctx context.Context, fd int, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := fwIn(fd, func() (err error) {
+		c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+// fwTalk connects from the namespace to an echo server at addr and checks the echo: proof that
+// packets flow both ways.
+func fwTalk(fd int, addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), fwWait)
+	defer cancel()
+	c, err := fwDialCtx(ctx, fd, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(fwWait))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if string(buf[:n]) != "hello\n" {
+		return fmt.Errorf("echo %q, want %q", buf[:n], "hello\n")
+	}
+	return nil
+}
+
+// fwPing sends one ICMP or ICMPv6 echo request from the namespace to ip over a raw socket and
+// waits for the reply.
+func fwPing(fd int, ip string) error {
+	dst := net.ParseIP(ip)
+	network, laddr, typ, replyType := "ip4:icmp", "0.0.0.0", byte(8), byte(0)
+	if dst.To4() == nil {
+		network, laddr, typ, replyType = "ip6:ipv6-icmp", "::", 128, 129
+	}
+	var pc net.PacketConn
+	if err := fwIn(fd, func() (err error) { pc, err = net.ListenPacket(network, laddr); return err }); err != nil {
+		return err
+	}
+	defer pc.Close()
+	id := uint16(os.Getpid()) ^ uint16(fwSeq.Add(1))
+	msg := []byte{typ, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 'w', 'g', 'n', 's'}
+	if typ == 8 { // the kernel fills in ICMPv6 checksums, not ICMP ones
+		var sum uint32
+		for i := 0; i < len(msg); i += 2 {
+			sum += uint32(msg[i])<<8 | uint32(msg[i+1])
+		}
+		sum = (sum >> 16) + (sum & 0xffff)
+		sum += sum >> 16
+		msg[2], msg[3] = byte(^sum>>8), byte(^sum)
+	}
+	if _, err := pc.WriteTo(msg, &net.IPAddr{IP: dst}); err != nil {
+		return err
+	}
+	pc.SetReadDeadline(time.Now().Add(fwWait))
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if n >= 8 && buf[0] == replyType && uint16(buf[4])<<8|uint16(buf[5]) == id {
+			return nil
+		}
+	}
+}
+
+// fwDropped returns the table's drop count in the namespace.
+func fwDropped(t *testing.T, fd int, r firewall.Rules) uint64 {
+	t.Helper()
+	st, err := firewall.Inspect(fd, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Dropped
+}
+
+// fwWaitDropped waits until the drop count rises above before.
+func fwWaitDropped(t *testing.T, fd int, r firewall.Rules, before uint64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(fwWait)
+	for fwDropped(t, fd, r) <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the drop counters did not rise above %d", what, before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fwNoPending reports an error if l has a connection waiting to be accepted.
+func fwNoPending(l *net.TCPListener) error {
+	l.SetDeadline(time.Now())
+	defer l.SetDeadline(time.Time{})
+	c, err := l.Accept()
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("listener %s accepted a connection from %s", l.Addr(), c.RemoteAddr())
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+const fwGolden = `table inet wgns {
+	counter dropped_input {
+		packets 0 bytes 0
+	}
+
+	counter dropped_output {
+		packets 0 bytes 0
+	}
+
+	counter dropped_forward {
+		packets 0 bytes 0
+	}
+
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		iifname "wgt" ct state established,related accept
+		iifname "wgt" tcp dport 22 ct state new accept
+		iifname "wgt" tcp dport 8080 ct state new accept
+		iifname "wgt" udp dport 5353 ct state new accept
+		counter name "dropped_input"
+	}
+
+	chain output {
+		type filter hook output priority filter; policy drop;
+		oif "lo" accept
+		oifname "wgt" accept
+		counter name "dropped_output"
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		counter name "dropped_forward"
+	}
+}
+`
+
+// TestIntegrationFirewallApply installs the table in a fresh namespace, reads it back with nft
+// and Inspect, replaces it, and removes it.
+func TestIntegrationFirewallApply(t *testing.T) {
+	fwWorldStaysClean(t)
+	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
+	fd := fwNetns(t, name)
+	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{
+		{Port: 8080, Proto: "tcp"}, {Port: 5353, Proto: "udp"}, {Port: 22, Proto: "tcp"}, {Port: 8080, Proto: "tcp"},
+	}}
+
+	st, err := firewall.Inspect(fd, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Present || st.Matches || len(st.Diff) != 1 || st.Diff[0] != "table inet wgns is missing" {
+		t.Fatalf("Inspect before Apply = %+v, want absent with one Diff line", st)
+	}
+
+	for i := range 2 { // the second Apply replaces the first
+		if err := firewall.Apply(fd, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := fwNft(t, name, "list", "ruleset"); got != fwGolden {
+			t.Fatalf("after Apply #%d, nft list ruleset:\n%s\nwant:\n%s", i+1, got, fwGolden)
+		}
+		if got, want := fwNft(t, name, "list", "tables"), "table inet wgns\n"; got != want {
+			t.Fatalf("after Apply #%d, nft list tables = %q, want %q", i+1, got, want)
+		}
+		st, err := firewall.Inspect(fd, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Present || !st.Matches || len(st.Diff) != 0 {
+			t.Fatalf("Inspect after Apply #%d = %+v, want present and matching", i+1, st)
+		}
+	}
+
+	// The same rules with the ports in another order still match; other rules do not.
+	same := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 22, Proto: "tcp"}, {Port: 5353, Proto: "udp"}, {Port: 8080, Proto: "tcp"}}}
+	if st, err := firewall.Inspect(fd, same); err != nil || !st.Matches {
+		t.Errorf("Inspect with reordered ports = %+v, %v; want matching", st, err)
+	}
+	other := firewall.Rules{Tunnel: "wg0", AllowInbound: []firewall.Port{{Port: 22, Proto: "tcp"}, {Port: 5353, Proto: "udp"}}}
+	st, err = firewall.Inspect(fd, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`chain output: rule missing: oifname "wg0" accept`,
+		`chain input: rule missing: iifname "wg0" ct state established,related accept`,
+		`chain input: unexpected rule: [ meta load iifname => reg 1 ] [ cmp eq reg 1 0x77677400000000000000000000000000 ] [ meta load l4proto => reg 1 ] [ cmp eq reg 1 0x06 ] [ payload op 0 2b @ base 2 + 2 dreg 1 sreg 0 csum type 0 offset 0 flags 0 ] [ cmp eq reg 1 0x1f90 ]`,
+	} {
+		if !fwHasPrefix(st.Diff, want) {
+			t.Errorf("Inspect with other rules: Diff lacks %q:\n%s", want, strings.Join(st.Diff, "\n"))
+		}
+	}
+	if st.Matches {
+		t.Error("Inspect with other rules reports Matches")
+	}
+
+	if err := firewall.Remove(fd); err != nil {
+		t.Fatal(err)
+	}
+	if got := fwNft(t, name, "list", "ruleset"); got != "" {
+		t.Fatalf("after Remove, nft list ruleset:\n%s", got)
+	}
+	if st, err := firewall.Inspect(fd, r); err != nil || st.Present {
+		t.Fatalf("Inspect after Remove = %+v, %v; want absent", st, err)
+	}
+	if err := firewall.Remove(fd); err != nil {
+		t.Fatalf("Remove of an absent table: %v", err)
+	}
+}
+
+func fwHasPrefix(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIntegrationFirewallApplyErrors checks that bad rules and a bad fd are refused, touching
+// nothing, with errors that name the act.
+func TestIntegrationFirewallApplyErrors(t *testing.T) {
+	fwWorldStaysClean(t)
+	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
+	fd := fwNetns(t, name)
+	for _, tc := range []struct {
+		name string
+		fd   int
+		r    firewall.Rules
+		want string
+	}{
+		{"no tunnel", fd, firewall.Rules{}, `installing firewall table "wgns" in namespace fd %d: tunnel interface name "": empty`},
+		{"long tunnel", fd, firewall.Rules{Tunnel: "abcdefghijklmnop"}, `installing firewall table "wgns" in namespace fd %d: tunnel interface name "abcdefghijklmnop": longer than 15 bytes`},
+		{"slash", fd, firewall.Rules{Tunnel: "a/b"}, `installing firewall table "wgns" in namespace fd %d: tunnel interface name "a/b": contains '/', ':', NUL or white space`},
+		{"proto", fd, firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 53, Proto: "sctp"}}}, `installing firewall table "wgns" in namespace fd %d: inbound port 53: protocol "sctp", want tcp or udp`},
+		{"port 0", fd, firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 0, Proto: "tcp"}}}, `installing firewall table "wgns" in namespace fd %d: inbound port 0/tcp: port 0 cannot be opened`},
+		{"fd 0", 0, firewall.Rules{Tunnel: "wgt"}, `installing firewall table "wgns" in namespace fd %d: fd 0: not a network namespace`},
+		{"not a namespace", fwDevNull(t), firewall.Rules{Tunnel: "wgt"}, `installing firewall table "wgns" in namespace fd %d: fd %[1]d: not a network namespace (inappropriate ioctl for device)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := firewall.Apply(tc.fd, tc.r)
+			if tc.fd != fd && !errors.Is(err, firewall.ErrNotNetns) {
+				t.Errorf("Apply = %v, want errors.Is ErrNotNetns", err)
+			}
+			want := fmt.Sprintf(tc.want, tc.fd)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("Apply = %v, want an error starting %q", err, want)
+			}
+			if got := fwNft(t, name, "list", "ruleset"); got != "" {
+				t.Fatalf("a refused Apply left a ruleset:\n%s", got)
+			}
+		})
+	}
+}
+
+func fwDevNull(t *testing.T) int {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}
+
+// TestIntegrationFirewallDetectsAlteration alters an applied table with nft in ways a check must
+// catch, and expects Inspect to say what changed.
+func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
+	fwWorldStaysClean(t)
+	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
+	fd := fwNetns(t, name)
+	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}}}
+	for _, tc := range []struct {
+		name    string
+		alter   func(t *testing.T)
+		present bool
+		want    string // a line of Diff
+	}{
+		{"accept added to output", func(t *testing.T) { fwNft(t, name, "add", "rule", "inet", "wgns", "output", "accept") },
+			true, `chain output: unexpected rule: [ immediate reg 0 accept ]`},
+		{"output flushed", func(t *testing.T) { fwNft(t, name, "flush", "chain", "inet", "wgns", "output") },
+			true, `chain output: rule missing: oifname "wgt" accept`},
+		{"input policy accept", func(t *testing.T) { fwNft(t, name, "chain", "inet", "wgns", "input", "{ policy accept; }") },
+			true, `chain input: policy accept, want drop`},
+		{"table deleted", func(t *testing.T) { fwNft(t, name, "delete", "table", "inet", "wgns") },
+			false, `table inet wgns is missing`},
+		{"table dormant", func(t *testing.T) { fwNft(t, name, "add", "table", "inet", "wgns", "{ flags dormant; }") },
+			true, `table flags dormant, want none`},
+		{"chain added", func(t *testing.T) {
+			fwNft(t, name, "add", "chain", "inet", "wgns", "sneak", "{ type filter hook output priority -10; policy accept; }")
+		}, true, `unexpected chain sneak`},
+		{"rule with an expression google/nftables does not decode", func(t *testing.T) {
+			fwNft(t, name, "insert", "rule", "inet", "wgns", "output", "meta", "nfproto", "ipv4", "rt", "nexthop", "198.51.100.2", "accept")
+		}, true, `chain output: unexpected rule: [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x02 ] [ rt (not decoded) ] [ cmp eq reg 1 0xc6336402 ] [ immediate reg 0 accept ]`},
+		{"counter moved first", func(t *testing.T) {
+			out := fwNft(t, name, "-a", "list", "chain", "inet", "wgns", "output")
+			m := regexp.MustCompile(`oif "lo" accept # handle (\d+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no handle for oif lo in:\n%s", out)
+			}
+			fwNft(t, name, "delete", "rule", "inet", "wgns", "output", "handle", m[1])
+			fwNft(t, name, "add", "rule", "inet", "wgns", "output", "oif", "lo", "accept")
+		}, true, `chain output: rules in a different order`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := firewall.Apply(fd, r); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := firewall.Inspect(fd, r); err != nil || !st.Matches {
+				t.Fatalf("Inspect after Apply = %+v, %v; want matching", st, err)
+			}
+			tc.alter(t)
+			st, err := firewall.Inspect(fd, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Matches || st.Present != tc.present || !fwHasPrefix(st.Diff, tc.want) {
+				t.Fatalf("Inspect = Present %v, Matches %v, Diff:\n%s\nwant Present %v, not Matches, and a line %q",
+					st.Present, st.Matches, strings.Join(st.Diff, "\n"), tc.present, tc.want)
+			}
+		})
+	}
+	// Apply repairs whatever was done.
+	if err := firewall.Apply(fd, r); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := firewall.Inspect(fd, r); err != nil || !st.Matches {
+		t.Fatalf("Inspect after the last Apply = %+v, %v; want matching", st, err)
+	}
+}
