@@ -106,7 +106,8 @@ const execPlaceholder = "ExecStart=" + DefaultBinary + " "
 
 // Template returns the text of wgns@.service running the wgns binary at the
 // given path ("" means DefaultBinary). The path is quoted for ExecStart= as
-// needed (spaces, quotes, backslashes, and % and $ which systemd expands).
+// needed (a space, or %, which starts a specifier); systemd itself refuses an
+// executable whose name has quotes, backslashes or control characters.
 func Template(binary string) string {
 	if binary == "" {
 		binary = DefaultBinary
@@ -129,10 +130,11 @@ func TemplateFiles(binary string) map[string]string {
 	}
 }
 
-// execWord returns s as one word of an ExecStart= command line.
-func execWord(s string) string {
-	s = strings.ReplaceAll(s, "%", "%%") // specifiers
-	s = strings.ReplaceAll(s, "$", "$$") // environment variables
+// execWord returns path as the command word of an ExecStart= line. systemd
+// expands specifiers (%) in it, but not environment variables ($), which it
+// substitutes in the arguments only.
+func execWord(path string) string {
+	s := strings.ReplaceAll(path, "%", "%%")
 	if !strings.ContainsFunc(s, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || r == '"' || r == '\'' || r == '\\'
 	}) {
