@@ -11,7 +11,9 @@
 // Both styles add BindsTo= and After= on wgns@NAME.service: BindsTo= pulls the
 // tunnel in like Requires= does and, together with After=, lets the service
 // be active only while the tunnel is active; it is stopped when the tunnel
-// stops or fails. Requires= would add nothing.
+// stops or fails. Requires= would add nothing. When Restart= brings a failed
+// tunnel back, the service is not started again by this drop-in; a restart of
+// the tunnel (systemctl restart) restarts the service too.
 //
 // StylePath sets NetworkNamespacePath=/run/netns/NAME: systemd opens the path
 // each time it starts a process of the service. A missing path fails the
@@ -159,7 +161,8 @@ func execWord(path string) string {
 
 // InstanceName returns the name of the wgns@.service instance of tunnel
 // name: "wgns@" + the name escaped like systemd-escape does + ".service".
-// The template's %I turns the escaped instance back into name.
+// The template's %I turns the escaped instance back into name; an unescaped
+// "-" would come back as "/" (wgns@my-vpn.service means tunnel "my/vpn").
 func InstanceName(name string) string {
 	return "wgns@" + unit.UnitNameEscape(name) + ".service"
 }
