@@ -89,8 +89,9 @@ func fwWorldStaysClean(t *testing.T) {
 	t.Cleanup(func() { check("after the test") })
 }
 
-// fwTopology builds the three namespaces above, with the tunnel stand-in named tunnel.
-func fwTopology(t *testing.T, tunnel string) *fwTopo {
+// fwTopology builds the three namespaces above, with the tunnel stand-in named tunnel. If
+// before is not nil it runs once the namespaces exist and before any link is added.
+func fwTopology(t *testing.T, tunnel string, before func(tp *fwTopo)) *fwTopo {
 	t.Helper()
 	n := fwSeq.Add(1)
 	tp := &fwTopo{
@@ -105,6 +106,9 @@ func fwTopology(t *testing.T, tunnel string) *fwTopo {
 		// Quiet namespaces: no DAD, no router solicitations.
 		fwRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw",
 			"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0")
+	}
+	if before != nil {
+		before(tp)
 	}
 	fwRun(t, "ip", "link", "add", "eth0", "netns", tp.nsName, "type", "veth", "peer", "name", "eth0", "netns", tp.upName)
 	fwRun(t, "ip", "link", "add", tunnel, "netns", tp.nsName, "address", "02:00:00:00:01:01",
@@ -533,4 +537,250 @@ func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
 	if st, err := firewall.Inspect(fd, r); err != nil || !st.Matches {
 		t.Fatalf("Inspect after the last Apply = %+v, %v; want matching", st, err)
 	}
+}
+
+// fwDialAsync starts a connection from the namespace to addr; cancel abandons it.
+func fwDialAsync(fd int, addr string) (cancel func(), result <-chan error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	res := make(chan error, 1)
+	go func() {
+		c, err := fwDialCtx(ctx, fd, addr)
+		if err == nil {
+			c.Close()
+		}
+		res <- err
+	}()
+	return cancel, res
+}
+
+// fwConnect connects from the namespace to addr and the listener l accepts it.
+func fwConnect(t *testing.T, fd int, addr string, l *net.TCPListener) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), fwWait)
+	defer cancel()
+	c, err := fwDialCtx(ctx, fd, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	l.SetDeadline(time.Now().Add(fwWait))
+	defer l.SetDeadline(time.Time{})
+	a, err := l.Accept()
+	if err != nil {
+		return fmt.Errorf("accepting the connection to %s: %w", addr, err)
+	}
+	a.Close()
+	return nil
+}
+
+// fwBlockedOut checks that a connection from the namespace to addr is dropped and counted: the
+// drop counters rise while the connection is pending, and it never succeeds.
+func fwBlockedOut(t *testing.T, fd int, r firewall.Rules, from int, addr string, l *net.TCPListener) {
+	t.Helper()
+	before := fwDropped(t, fd, r)
+	cancel, res := fwDialAsync(from, addr)
+	fwWaitDropped(t, fd, r, before, "connecting to "+addr)
+	if l != nil {
+		if err := fwNoPending(l); err != nil {
+			t.Errorf("connecting to %s: %v", addr, err)
+		}
+	}
+	cancel()
+	if err := <-res; err == nil {
+		t.Errorf("connecting to %s succeeded through the firewall", addr)
+	}
+}
+
+// TestIntegrationFirewallTraffic sends real traffic through a namespace guarded by the table:
+// lo and the tunnel work, the other link and forwarding are dropped and counted, and only the
+// opened ports take new connections from the tunnel.
+func TestIntegrationFirewallTraffic(t *testing.T) {
+	fwWorldStaysClean(t)
+	tp := fwTopology(t, "wgt", nil)
+	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}, {Port: 5353, Proto: "udp"}}}
+
+	up4 := fwListen(t, tp.up, "198.51.100.2:9000")
+	up6 := fwListen(t, tp.up, "[fd00:51::2]:9000")
+	fwEcho(t, tp.tun, "203.0.113.2:9000")
+	fwEcho(t, tp.tun, "[fd00:113::2]:9000")
+	fwEcho(t, tp.ns, "127.0.0.1:9000")
+	fwEcho(t, tp.ns, "[::1]:9000")
+	open := fwListen(t, tp.ns, ":8080")
+	closed := fwListen(t, tp.ns, ":8081")
+	var udpOpen, udpClosed net.PacketConn
+	if err := fwIn(tp.ns, func() (err error) {
+		if udpOpen, err = net.ListenPacket("udp", ":5353"); err != nil {
+			return err
+		}
+		udpClosed, err = net.ListenPacket("udp", ":5354")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer udpOpen.Close()
+	defer udpClosed.Close()
+
+	// Forwarding through the namespace, from the tunnel side to the other link.
+	fwRun(t, "ip", "netns", "exec", tp.nsName, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	fwRun(t, "ip", "-n", tp.tunName, "route", "add", "198.51.100.0/24", "via", "203.0.113.1")
+	fwRun(t, "ip", "-n", tp.upName, "route", "add", "203.0.113.0/24", "via", "198.51.100.1")
+
+	// Without the table everything flows, so what fails below fails because of the table.
+	for _, c := range []struct {
+		from int
+		addr string
+		l    *net.TCPListener
+	}{
+		{tp.ns, "198.51.100.2:9000", up4}, {tp.ns, "[fd00:51::2]:9000", up6},
+		{tp.up, "198.51.100.1:8080", open}, {tp.tun, "203.0.113.1:8081", closed},
+		{tp.tun, "198.51.100.2:9000", up4},
+	} {
+		if err := fwConnect(t, c.from, c.addr, c.l); err != nil {
+			t.Fatalf("without the table: %v", err)
+		}
+	}
+
+	if err := firewall.Apply(tp.ns, r); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("out via the other link is dropped", func(t *testing.T) {
+		fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
+		fwBlockedOut(t, tp.ns, r, tp.ns, "[fd00:51::2]:9000", up6)
+		for _, ip := range []string{"198.51.100.2", "fd00:51::2"} {
+			before := fwDropped(t, tp.ns, r)
+			if err := fwPing(tp.ns, ip); !errors.Is(err, unix.EPERM) {
+				t.Errorf("ping %s = %v, want %v", ip, err, unix.EPERM)
+			}
+			if after := fwDropped(t, tp.ns, r); after <= before {
+				t.Errorf("ping %s: drop counters %d before, %d after", ip, before, after)
+			}
+		}
+		var err error
+		if err = fwIn(tp.ns, func() error {
+			c, err := net.Dial("udp", "198.51.100.2:53")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("x"))
+			return err
+		}); !errors.Is(err, unix.EPERM) {
+			t.Errorf("UDP to 198.51.100.2:53 = %v, want %v", err, unix.EPERM)
+		}
+	})
+	t.Run("lo works", func(t *testing.T) {
+		for _, ip := range []string{"127.0.0.1", "::1"} {
+			if err := fwPing(tp.ns, ip); err != nil {
+				t.Errorf("ping %s: %v", ip, err)
+			}
+		}
+		for _, addr := range []string{"127.0.0.1:9000", "[::1]:9000"} {
+			if err := fwTalk(tp.ns, addr); err != nil {
+				t.Errorf("TCP over lo to %s: %v", addr, err)
+			}
+		}
+	})
+	t.Run("out via the tunnel works, and its replies come back", func(t *testing.T) {
+		for _, ip := range []string{"203.0.113.2", "fd00:113::2"} {
+			if err := fwPing(tp.ns, ip); err != nil {
+				t.Errorf("ping %s: %v", ip, err)
+			}
+		}
+		for _, addr := range []string{"203.0.113.2:9000", "[fd00:113::2]:9000"} {
+			if err := fwTalk(tp.ns, addr); err != nil {
+				t.Errorf("TCP via the tunnel to %s: %v", addr, err)
+			}
+		}
+	})
+	t.Run("in via the tunnel to an opened TCP port", func(t *testing.T) {
+		for _, addr := range []string{"203.0.113.1:8080", "[fd00:113::1]:8080"} {
+			if err := fwConnect(t, tp.tun, addr, open); err != nil {
+				t.Errorf("TCP from the tunnel to %s: %v", addr, err)
+			}
+		}
+	})
+	t.Run("in via the tunnel to another TCP port is dropped", func(t *testing.T) {
+		for _, addr := range []string{"203.0.113.1:8081", "[fd00:113::1]:8081"} {
+			fwBlockedOut(t, tp.ns, r, tp.tun, addr, closed)
+		}
+	})
+	t.Run("in via the other link to the opened port is dropped", func(t *testing.T) {
+		fwBlockedOut(t, tp.ns, r, tp.up, "198.51.100.1:8080", open)
+		fwBlockedOut(t, tp.ns, r, tp.up, "[fd00:51::1]:8080", open)
+	})
+	t.Run("UDP in via the tunnel only to the opened port", func(t *testing.T) {
+		before := fwDropped(t, tp.ns, r)
+		if err := fwIn(tp.tun, func() error {
+			pc, err := net.ListenPacket("udp", "203.0.113.2:0")
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			// The closed port first: once the open one has its datagram, the other has had time.
+			for _, port := range []int{5354, 5353} {
+				if _, err := pc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.ParseIP("203.0.113.1"), Port: port}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		udpOpen.SetReadDeadline(time.Now().Add(fwWait))
+		if _, _, err := udpOpen.ReadFrom(make([]byte, 16)); err != nil {
+			t.Errorf("UDP from the tunnel to port 5353: %v", err)
+		}
+		fwWaitDropped(t, tp.ns, r, before, "UDP from the tunnel to port 5354")
+		udpClosed.SetReadDeadline(time.Now())
+		if _, _, err := udpClosed.ReadFrom(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("UDP from the tunnel to port 5354 arrived (%v)", err)
+		}
+	})
+	t.Run("forwarding is dropped", func(t *testing.T) {
+		fwBlockedOut(t, tp.ns, r, tp.tun, "198.51.100.2:9000", up4)
+	})
+	t.Run("the table stays when the tunnel goes", func(t *testing.T) {
+		fwRun(t, "ip", "-n", tp.nsName, "link", "del", "wgt")
+		if st, err := firewall.Inspect(tp.ns, r); err != nil || !st.Matches {
+			t.Fatalf("Inspect after the tunnel went = %+v, %v; want matching", st, err)
+		}
+		fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
+	})
+}
+
+// TestIntegrationFirewallQuotedTunnel installs the table for a tunnel whose name nft must
+// quote, before that interface exists, and then uses the interface.
+func TestIntegrationFirewallQuotedTunnel(t *testing.T) {
+	fwWorldStaysClean(t)
+	const tunnel = "a+b=c.d-e"
+	r := firewall.Rules{Tunnel: tunnel, AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}}}
+	tp := fwTopology(t, tunnel, func(tp *fwTopo) {
+		if err := firewall.Apply(tp.ns, r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	out := fwNft(t, tp.nsName, "list", "ruleset")
+	for _, want := range []string{
+		"\t\toifname \"a+b=c.d-e\" accept\n",
+		"\t\tiifname \"a+b=c.d-e\" ct state established,related accept\n",
+		"\t\tiifname \"a+b=c.d-e\" tcp dport 8080 ct state new accept\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
+		}
+	}
+	if st, err := firewall.Inspect(tp.ns, r); err != nil || !st.Matches {
+		t.Fatalf("Inspect = %+v, %v; want matching", st, err)
+	}
+	fwEcho(t, tp.tun, "203.0.113.2:9000")
+	open := fwListen(t, tp.ns, "203.0.113.1:8080")
+	up := fwListen(t, tp.up, "198.51.100.2:9000")
+	if err := fwTalk(tp.ns, "203.0.113.2:9000"); err != nil {
+		t.Errorf("TCP via the tunnel: %v", err)
+	}
+	if err := fwConnect(t, tp.tun, "203.0.113.1:8080", open); err != nil {
+		t.Errorf("TCP from the tunnel to the opened port: %v", err)
+	}
+	fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up)
 }
