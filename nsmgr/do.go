@@ -10,11 +10,11 @@ import (
 
 // Do runs fn in the network namespace ns and returns fn's error, or the error of switching.
 //
-// fn runs on a fresh goroutine locked to its OS thread, which Do moves into ns after remembering
-// the thread's own namespace (/proc/thread-self/ns/net; /proc/self/ns/net would be the main
-// thread's). After fn the thread is moved back and unlocked; if moving back fails, the thread is
-// never unlocked and ends with the goroutine, so no other goroutine can run in ns by accident. The
-// calling goroutine's thread is never switched.
+// fn runs on a fresh goroutine locked to its OS thread (never the main thread), which Do moves
+// into ns after remembering the thread's own namespace (/proc/thread-self/ns/net;
+// /proc/self/ns/net would be the main thread's). After fn the thread is moved back and unlocked;
+// if moving back fails, the thread is never unlocked and ends with the goroutine, so no other
+// goroutine can run in ns by accident. The calling goroutine's thread is never switched.
 //
 // Only fn's own goroutine is in ns: goroutines that fn starts run on other threads, in whatever
 // namespace those are in (the process's own), and fn must not unlock its thread
@@ -27,20 +27,16 @@ func Do(ns netns.NsHandle, fn func() error) error {
 		finished bool // doLocked returned (fn did not panic or call Goexit)
 		panicVal any
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		runtime.LockOSThread()
-		var o outcome
+	var o outcome
+	onDisposableThread(func() {
 		defer func() {
 			if !o.finished {
 				o.panicVal = recover()
 			}
-			done <- o
 		}()
 		o.err = doLocked(ns, fn)
 		o.finished = true
-	}()
-	o := <-done
+	})
 	if !o.finished {
 		if o.panicVal != nil {
 			panic(o.panicVal)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,7 +65,8 @@ func (e *ExecError) Error() string { return e.Err.Error() }
 func (e *ExecError) Unwrap() error { return e.Err }
 
 // Exec replaces this process with the program opts.Path, running inside the named network
-// namespace as `ip netns exec` would. On a goroutine locked to a thread that is never unlocked,
+// namespace as `ip netns exec` would. On a goroutine locked to a thread that is never unlocked
+// (and is not the main thread, so that a failure leaves nothing behind),
 // it enters the namespace (setns), gives the thread a mount namespace of its own
 // (unshare(CLONE_NEWNS)) with "/" a recursive slave so that nothing propagates back, mounts a /sys
 // that describes the namespace, runs opts.Mounts, marks every file descriptor above 2
@@ -90,13 +90,12 @@ func Exec(name string, opts ExecOptions) error {
 	if opts.Env == nil {
 		opts.Env = syscall.Environ()
 	}
-	done := make(chan *ExecError, 1)
-	go func() {
+	var err *ExecError
+	onDisposableThread(func() {
 		// Never unlocked: this thread either becomes the program or ends with this goroutine.
-		runtime.LockOSThread()
-		done <- execLocked(name, &opts)
-	}()
-	return <-done
+		err = execLocked(name, &opts)
+	})
+	return err
 }
 
 // execLocked does Exec's work on a thread that is locked and never unlocked. It returns only on

@@ -3,7 +3,6 @@ package nsmgr
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 
 	"github.com/vishvananda/netns"
@@ -13,7 +12,8 @@ import (
 // Create makes a new network namespace named name, as `ip netns add` does: it makes RunDir (mode
 // 0755) a shared mount under an exclusive flock, so that later unmounts propagate to other mount
 // namespaces; creates the empty file Path(name); and bind-mounts onto it a new namespace made by
-// unshare on a thread of its own, which then exits instead of returning to the Go runtime. On
+// unshare on a thread of its own (never the main thread), which then exits instead of returning
+// to the Go runtime. On
 // failure nothing is left behind. If the file already exists, the error wraps fs.ErrExist.
 //
 // It returns an open handle to the new namespace; the caller must Close it. The calling
@@ -32,24 +32,17 @@ func Create(name string) (netns.NsHandle, error) {
 	}
 	unix.Close(fd)
 
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
+	var h netns.NsHandle
+	onDisposableThread(func() {
 		// Never unlocked: once unshared, this thread is in the new namespace, so it must end
 		// with this goroutine rather than run anything else.
-		runtime.LockOSThread()
-		h, err := unshareAndMount(path)
-		done <- result{h, err}
-	}()
-	r := <-done
-	if r.err != nil {
+		h, err = unshareAndMount(path)
+	})
+	if err != nil {
 		unix.Unlink(path)
-		return netns.None(), fmt.Errorf("creating network namespace %q: %w", name, r.err)
+		return netns.None(), fmt.Errorf("creating network namespace %q: %w", name, err)
 	}
-	return r.h, nil
+	return h, nil
 }
 
 // unshareAndMount moves the calling thread, which must be locked and never unlocked, into a new
