@@ -47,6 +47,9 @@
 //   - The drop counters are named counter objects (one per chain) in a last rule before the
 //     drop policy, so `nft list counters` shows them and State.Dropped sums them. They restart
 //     from zero whenever Apply replaces the table.
+//   - Inspect audits this table only. Other tables in the namespace cannot undo its drops (see
+//     priority), but they are not reported; a rule google/nftables cannot fully decode is
+//     reported as not matching rather than trusted.
 package firewall
 
 import (
@@ -93,8 +96,9 @@ var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 // atomically replaces the one that is there. It sends one netlink batch (add table, delete
 // table, add table, counters, chains, rules) that the kernel applies as a single transaction,
 // so the namespace is never without the table, and a failure leaves the previous state as it
-// was. Apply never switches the calling thread's namespace; the caller keeps nsFd open and
-// closes it.
+// was. nsFd must be an open network namespace (fd 0 and other fds are refused with
+// ErrNotNetns). Apply never switches the calling thread's namespace; the caller keeps nsFd open
+// and closes it.
 func Apply(nsFd int, r Rules) error {
 	if err := apply(nsFd, r); err != nil {
 		return fmt.Errorf("installing firewall table %q in namespace fd %d: %w", TableName, nsFd, err)
@@ -139,7 +143,8 @@ func apply(nsFd int, r Rules) error {
 }
 
 // Remove deletes the wgns table from the network namespace open as nsFd. An absent table is not
-// an error. The caller keeps nsFd open and closes it.
+// an error; an fd that is not a network namespace is (ErrNotNetns). The caller keeps nsFd open
+// and closes it.
 func Remove(nsFd int) error {
 	err := checkNetns(nsFd)
 	var c *nftables.Conn

@@ -31,7 +31,7 @@ type State struct {
 
 // Inspect reads the wgns table in the network namespace open as nsFd and compares it with what
 // Apply(nsFd, r) would install. An absent table is not an error: it is a State with Present
-// false. Inspect never switches the calling thread's namespace; the caller keeps nsFd open and
+// false; an fd that is not a network namespace is (ErrNotNetns). Inspect never switches the calling thread's namespace; the caller keeps nsFd open and
 // closes it.
 func Inspect(nsFd int, r Rules) (State, error) {
 	spec, err := build(r)
