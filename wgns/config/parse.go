@@ -223,7 +223,11 @@ func (p *parser) line(n int, s string) error {
 	}
 	spec, known := keysByLower[strings.ToLower(k)]
 	if !known {
-		return p.errf(n, "unknown key %s in %v", show(k), p.sec)
+		name := show(k)
+		if looksLikeKey(k + "=") { // a key alone on a line: its "=" was taken for ours
+			name = show(k + "=")
+		}
+		return p.errf(n, "unknown key %s in %v", name, p.sec)
 	}
 	if spec.sec != p.sec {
 		return p.errf(n, "%s belongs in %v, not in %v", spec.name, spec.sec, p.sec)

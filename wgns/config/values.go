@@ -31,26 +31,14 @@ func parseKey(s string) (wgtypes.Key, string) {
 	return k, ""
 }
 
-// keyRun is the length of a run of base64 characters from which show stops
-// echoing a value: such a run may be (part of) a key.
-const keyRun = 24
-
 // maxShown caps how much of a value an error message echoes.
 const maxShown = 64
 
-// show quotes a value taken from the input for an error message. A value that
-// might hold key material (a long run of base64 characters) is not shown.
+// show quotes a value taken from the input for an error message, unless it
+// may hold a key (see looksLikeKey).
 func show(v string) string {
-	run := 0
-	for i := 0; i < len(v); i++ {
-		if isBase64Char(v[i]) {
-			run++
-			if run >= keyRun {
-				return "(value not shown: it looks like a key)"
-			}
-		} else {
-			run = 0
-		}
+	if looksLikeKey(v) {
+		return "(value not shown: it looks like a key)"
 	}
 	if len(v) > maxShown {
 		cut := maxShown
@@ -62,11 +50,31 @@ func show(v string) string {
 	return strconv.Quote(v)
 }
 
+// looksLikeKey reports whether v contains what may be a base64 key: 43
+// characters of the base64 alphabet followed by "=" (every WireGuard key
+// ends so). Long runs without "=", such as long paths, are not taken for
+// keys: hiding them would make errors about them useless.
+func looksLikeKey(v string) bool {
+	run := 0
+	for i := 0; i <= len(v); i++ {
+		if i < len(v) && isBase64Char(v[i]) {
+			run++
+			continue
+		}
+		if run >= 43 && i < len(v) && v[i] == '=' {
+			return true
+		}
+		run = 0
+	}
+	return false
+}
+
 func isRuneStart(b byte) bool { return b&0xc0 != 0x80 }
 
+// isBase64Char reports whether c is in the standard base64 alphabet (not
+// counting the padding "=").
 func isBase64Char(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-		c == '+' || c == '/' || c == '='
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/'
 }
 
 // parseUint parses a non-empty string of ASCII digits. Values too large for
