@@ -73,10 +73,12 @@ func (Secret) MarshalText() ([]byte, error) { return []byte(hidden), nil }
 // Config is a parsed and validated tunnel configuration.
 type Config struct {
 	// Path is the file it was read from (the name given to Parse).
-	Path      string
+	Path string
+	// Interface is the [Interface] section.
 	Interface Interface
 	// Peers holds at least one peer, in file order.
-	Peers     []Peer
+	Peers []Peer
+	// Namespace is the [Namespace] section, or its defaults.
 	Namespace Namespace
 	// Warnings lists accepted-but-ignored settings and similar notes, each
 	// "FILE:LINE: ...", e.g. "FILE:LINE: Table means nothing inside a
@@ -107,6 +109,8 @@ type Interface struct {
 
 // Peer is one [Peer] section.
 type Peer struct {
+	// PublicKey is the peer's key; no two peers share one, and it is not the
+	// interface's own.
 	PublicKey wgtypes.Key
 	// PresharedKey is nil when unset.
 	PresharedKey *Secret
@@ -127,8 +131,10 @@ type Peer struct {
 
 // Port is an inbound port opened by [Namespace] AllowInbound.
 type Port struct {
-	Port  uint16
-	Proto string // "tcp" or "udp"
+	// Port is 1-65535.
+	Port uint16
+	// Proto is "tcp" or "udp".
+	Proto string
 }
 
 // String returns the port as written in a config, e.g. "51413/tcp".

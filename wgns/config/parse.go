@@ -124,6 +124,7 @@ type parser struct {
 	privFile    string
 	mtuLine     int
 	addrs       map[netip.Addr]int
+	dnsLines    map[netip.Addr]int
 	peers       []*peerState
 	allowed     map[netip.Prefix]allowedAt
 	peerKeys    map[wgtypes.Key]*peerState
@@ -145,6 +146,7 @@ func (l *loader) parseMode(name string, data []byte, perm fs.FileMode) (*Config,
 		fs:       l.fs,
 		perm:     perm,
 		addrs:    map[netip.Addr]int{},
+		dnsLines: map[netip.Addr]int{},
 		allowed:  map[netip.Prefix]allowedAt{},
 		peerKeys: map[wgtypes.Key]*peerState{},
 		inbound:  map[Port]int{},
@@ -435,6 +437,9 @@ func (p *parser) dns(n int, e string) error {
 		if why != "" {
 			return p.errf(n, "invalid DNS %s: %s", show(e), why)
 		}
+		if _, dup := p.dnsLines[a]; !dup {
+			p.dnsLines[a] = n
+		}
 		p.cfg.Interface.DNS = append(p.cfg.Interface.DNS, a)
 		return nil
 	}
@@ -545,6 +550,12 @@ func (p *parser) finish() error {
 		}
 		c.Peers = append(c.Peers, peer.Peer)
 	}
+	for _, a := range c.Interface.DNS {
+		if !p.routed(a) {
+			p.warnf(p.dnsLines[a], "DNS server %v is in no peer's AllowedIPs; queries to it will fail", a)
+			delete(p.dnsLines, a) // warn once
+		}
+	}
 	if !c.Namespace.Firewall && p.inboundLine != 0 {
 		p.warnf(p.inboundLine, "AllowInbound means nothing with Firewall = off: everything may come in")
 	}
@@ -553,6 +564,17 @@ func (p *parser) finish() error {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: %s", p.name, w.line, w.msg))
 	}
 	return nil
+}
+
+// routed reports whether a is inside some peer's AllowedIPs, so that the
+// tunnel can reach it.
+func (p *parser) routed(a netip.Addr) bool {
+	for pfx := range p.allowed {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasIPv6 is Config.HasIPv6 before finish fills in Config.Peers.

@@ -69,7 +69,7 @@ namespace firewall=true inbound=[]
 				"privatekeyfile\t=\tkeys/work.key   # relative to the config\r\n" +
 				"ADDRESS = 192.0.2.2/24, , fd00::2\r\n" +
 				"Address = 198.51.100.9\r\n" +
-				"DNS = fd00::53, 192.0.2.53,corp.example.com, example.org.\r\n" +
+				"DNS = fd00:1::53, 192.0.2.1,corp.example.com, example.org.\r\n" +
 				"MTU = 1280\r\n" +
 				"ListenPort = 0\r\n" +
 				"Table = off\r\n" +
@@ -99,7 +99,7 @@ namespace firewall=true inbound=[]
 			psk: []string{keyPSK, keyPSK},
 			want: `path /etc/wgns/work.conf
 interface private=set public={PA}
-  addresses=[192.0.2.2/24 fd00::2/128 198.51.100.9/32] dns=[fd00::53 192.0.2.53] search=["corp.example.com" "example.org."] mtu=1280 listenport=0
+  addresses=[192.0.2.2/24 fd00::2/128 198.51.100.9/32] dns=[fd00:1::53 192.0.2.1] search=["corp.example.com" "example.org."] mtu=1280 listenport=0
 peer line=13 public={PB} psk=set keepalive=0
   endpoint="vpn.Example.net:443" host="vpn.Example.net" port=443 allowed=[198.51.100.0/24 fd00:1::/64 192.0.2.1/32]
 peer line=20 public={PC} psk=set keepalive=25
@@ -121,6 +121,18 @@ peer line=4 public={PB} psk=none keepalive=0
   endpoint="" host="" port=0 allowed=[0.0.0.0/0]
 namespace firewall=false inbound=[22/tcp]
 warning wg0.conf:9: AllowInbound means nothing with Firewall = off: everything may come in
+`,
+		},
+		{
+			name: "DNS server the tunnel cannot reach",
+			conf: ifc + "DNS = 192.0.2.53, fd00::53, 192.0.2.53\n[Peer]\nPublicKey = {PB}\nAllowedIPs = 192.0.2.0/24\n",
+			want: `path wg0.conf
+interface private=set public={PA}
+  addresses=[192.0.2.2/32] dns=[192.0.2.53 fd00::53 192.0.2.53] search=[] mtu=0 listenport=0
+peer line=5 public={PB} psk=none keepalive=0
+  endpoint="" host="" port=0 allowed=[192.0.2.0/24]
+namespace firewall=true inbound=[]
+warning wg0.conf:4: DNS server fd00::53 is in no peer's AllowedIPs; queries to it will fail
 `,
 		},
 		{
