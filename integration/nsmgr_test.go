@@ -167,6 +167,9 @@ func TestIntegrationNsmgrCreate(t *testing.T) {
 	if got := nsmgrIPNetnsID(t, name); got != nsmgrIDText(id) {
 		t.Errorf("ip netns exec %s sees namespace %s, the handle from Create is %v", name, got, id)
 	}
+	if got := strings.TrimSpace(nsmgrRun(t, "nsenter", "--net="+nsmgr.Path(name), "stat", "-L", "-c", "%d:%i", "/proc/self/ns/net")); got != nsmgrIDText(id) {
+		t.Errorf("nsenter --net=%s sees namespace %s, the handle from Create is %v", nsmgr.Path(name), got, id)
+	}
 	if id == nsmgrWorldID(t) {
 		t.Errorf("Create returned the world's own namespace")
 	}
@@ -900,4 +903,42 @@ cat "$1/mark"`
 			t.Errorf("entering root's 0700 %s as nsmuser ended with %v, stderr %q; want 125, permission denied", locked, r.status, r.stderr)
 		}
 	})
+}
+
+// TestIntegrationNsmgrExecFailureLeavesNoThread calls Exec in this process with Mounts failing,
+// after the switch: Exec must return a 125 ExecError and leave no thread of this process in the
+// namespace or in another mount namespace.
+func TestIntegrationNsmgrExecFailureLeavesNoThread(t *testing.T) {
+	const name = "nsm-execfail"
+	h := nsmgrCreate(t, name)
+	id, _ := nsmgr.IDOf(h)
+	world := nsmgrWorldID(t)
+	ownMnt, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside nsmgr.ID
+	var insideMnt string
+	err = nsmgr.Exec(name, nsmgr.ExecOptions{
+		Path: "/bin/true",
+		Mounts: func() error {
+			inside, _ = nsmgrThreadNS()
+			insideMnt, _ = os.Readlink("/proc/thread-self/ns/mnt")
+			return errors.New("refused")
+		},
+	})
+	var ee *nsmgr.ExecError
+	if !errors.As(err, &ee) || ee.Code != 125 || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), name) {
+		t.Fatalf("Exec with failing Mounts = %v, want a 125 ExecError naming %q and the cause", err, name)
+	}
+	if inside != id || insideMnt == ownMnt || insideMnt == "" {
+		t.Errorf("Mounts ran in namespace %v, mount namespace %s; want %v and not %s", inside, insideMnt, id, ownMnt)
+	}
+	nsmgrWaitFor(t, "Exec's thread to exit", func() bool { return len(nsmgrStrayThreads(world)) == 0 })
+	mnts, _ := filepath.Glob("/proc/self/task/*/ns/mnt")
+	for _, m := range mnts {
+		if l, err := os.Readlink(m); err == nil && l != ownMnt {
+			t.Errorf("%s is %s after Exec failed, want %s", m, l, ownMnt)
+		}
+	}
 }

@@ -66,13 +66,13 @@ func (e *ExecError) Unwrap() error { return e.Err }
 
 // Exec replaces this process with the program opts.Path, running inside the named network
 // namespace as `ip netns exec` would. On a goroutine locked to a thread that is never unlocked
-// (and is not the main thread, so that a failure leaves nothing behind),
-// it enters the namespace (setns), gives the thread a mount namespace of its own
-// (unshare(CLONE_NEWNS)) with "/" a recursive slave so that nothing propagates back, mounts a /sys
-// that describes the namespace, runs opts.Mounts, marks every file descriptor above 2
-// close-on-exec, switches credentials (supplementary groups, then group, then user, for every
-// thread of the process), sets no_new_privs if asked, changes directory, and calls execve from
-// that thread: the new program keeps the thread's namespaces and this process's PID.
+// (and is not the main thread, so that a failure leaves nothing behind), it enters the namespace
+// (setns), gives the thread a mount namespace of its own (unshare(CLONE_NEWNS)) with "/" a
+// recursive slave so that nothing propagates back, mounts a /sys that describes the namespace,
+// runs opts.Mounts, marks every file descriptor above 2 close-on-exec, switches credentials
+// (supplementary groups, then group, then user, for every thread of the process), sets
+// no_new_privs if asked, changes directory, and calls execve from that thread: the new program
+// keeps the thread's namespaces and this process's PID.
 //
 // The calling goroutine's thread is never switched. Exec returns only on failure, with an
 // *ExecError; by then credentials may already have been dropped for the whole process, so the
@@ -90,10 +90,12 @@ func Exec(name string, opts ExecOptions) error {
 	if opts.Env == nil {
 		opts.Env = syscall.Environ()
 	}
-	var err *ExecError
+	var err error
 	onDisposableThread(func() {
 		// Never unlocked: this thread either becomes the program or ends with this goroutine.
-		err = execLocked(name, &opts)
+		if e := execLocked(name, &opts); e != nil {
+			err = e
+		}
 	})
 	return err
 }
