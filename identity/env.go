@@ -1,0 +1,100 @@
+package identity
+
+import (
+	"strconv"
+	"strings"
+)
+
+// RootPath is the PATH of a command run as root (Debian's for root, sudo's secure_path).
+const RootPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// UserPath is the PATH of a command run as another user (Debian's login.defs ENV_PATH).
+const UserPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+
+// NoSessionBus is the DBUS_SESSION_BUS_ADDRESS of every command: an address of no transport, on
+// which every D-Bus library fails to connect. Leaving the variable unset would not do: libdbus,
+// GLib, sd-bus and godbus then look for the bus at $XDG_RUNTIME_DIR/bus (or autolaunch one
+// through X11), a path socket that reaches the user's session bus outside the namespace, where
+// services (portals, browsers' and terminals' single-instance handlers, notification daemons)
+// act on the host's network on the command's behalf.
+const NoSessionBus = "disabled:"
+
+// dropped are variables removed from the caller's environment, besides SUDO_* and the ones Env
+// sets: those that change how the dynamic loader or libc of the command behave (glibc ignores
+// them in setuid programs), including the resolver's (LOCALDOMAIN, RES_OPTIONS, HOSTALIASES
+// would override the namespace's resolv.conf), and MAIL (the caller's mailbox).
+var dropped = map[string]bool{
+	"GCONV_PATH":       true,
+	"GETCONF_DIR":      true,
+	"HOSTALIASES":      true,
+	"LOCALDOMAIN":      true,
+	"LOCPATH":          true,
+	"MALLOC_TRACE":     true,
+	"NIS_PATH":         true,
+	"NLSPATH":          true,
+	"RESOLV_HOST_CONF": true,
+	"RES_OPTIONS":      true,
+	"MAIL":             true,
+}
+
+// Env returns the environment of a command run as t, built from the caller's environ:
+//
+//   - HOME, SHELL, USER and LOGNAME come from passwd, PATH is RootPath for root and UserPath
+//     for anyone else, and DBUS_SESSION_BUS_ADDRESS is NoSessionBus;
+//   - SUDO_*, LD_* and the other variables that change the loader, libc or the resolver are
+//     removed, and so is MAIL;
+//   - XDG_RUNTIME_DIR is kept only if it is /run/user/UID of t (Wayland, PipeWire and
+//     PulseAudio find their sockets there; the session bus there is out of reach, see
+//     NoSessionBus);
+//   - everything else (TERM, LANG, LC_*, DISPLAY, WAYLAND_DISPLAY, XAUTHORITY, SSH_AUTH_SOCK,
+//     NOTIFY_SOCKET, ...) is kept, in its order; of a variable set twice the last is kept, and
+//     entries that are not KEY=VALUE are removed.
+//
+// The result is what the command gets, not a sandbox: a program can still connect to any path
+// socket it can reach (X11's /tmp/.X11-unix, the system bus), and such sockets are not scoped by
+// the network namespace.
+func (t *Target) Env(environ []string) []string {
+	set := []string{
+		"HOME=" + t.Home,
+		"SHELL=" + t.Shell,
+		"USER=" + t.Name,
+		"LOGNAME=" + t.Name,
+		"PATH=" + UserPath,
+		"DBUS_SESSION_BUS_ADDRESS=" + NoSessionBus,
+	}
+	if t.Root {
+		set[4] = "PATH=" + RootPath
+	}
+	ours := make(map[string]bool, len(set))
+	for _, kv := range set {
+		k, _, _ := strings.Cut(kv, "=")
+		ours[k] = true
+	}
+	runtimeDir := "/run/user/" + strconv.FormatUint(uint64(t.UID), 10)
+
+	keep := func(k, v string) bool {
+		switch {
+		case ours[k], dropped[k], strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
+			return false
+		case k == "XDG_RUNTIME_DIR":
+			return v == runtimeDir
+		}
+		return true
+	}
+	// The index of the last occurrence of each kept key.
+	last := make(map[string]int, len(environ))
+	for i, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && k != "" && keep(k, v) {
+			last[k] = i
+		}
+	}
+	env := make([]string, 0, len(last)+len(set))
+	for i, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if j, ok := last[k]; ok && j == i {
+			env = append(env, kv)
+		}
+	}
+	return append(env, set...)
+}
