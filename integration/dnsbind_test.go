@@ -1,0 +1,745 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/dnsbind"
+)
+
+// The namespace's DNS view used by these tests.
+var dnsTestView = dnsbind.View{
+	Servers: []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("fd00:53::1")},
+	Search:  []string{"tunnel.example"},
+}
+
+var (
+	dnsviewOnce sync.Once
+	dnsviewPath string
+	dnsviewErr  error
+)
+
+// dnsviewBin builds testdata/dnsview once and returns its path.
+func dnsviewBin(t testing.TB) string {
+	t.Helper()
+	dnsviewOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dnsview-")
+		if err != nil {
+			dnsviewErr = err
+			return
+		}
+		dnsviewPath = filepath.Join(dir, "dnsview")
+		cmd := exec.Command("go", "build", "-o", dnsviewPath, "./testdata/dnsview")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			dnsviewErr = fmt.Errorf("building dnsview: %v\n%s", err, out)
+		}
+	})
+	if dnsviewErr != nil {
+		t.Fatal(dnsviewErr)
+	}
+	return dnsviewPath
+}
+
+// dnsWriteView writes the DNS view v of name and removes it when the test ends.
+func dnsWriteView(t testing.TB, name string, v dnsbind.View) {
+	t.Helper()
+	if err := dnsbind.Write(name, v); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.RemoveAll(filepath.Join(dnsbind.EtcDir, name))
+	})
+}
+
+// dnsKeep saves the world's file or symlink at path and puts it back, by rename, when the test
+// ends.
+func dnsKeep(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Cleanup(func() { os.Remove(path) })
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dnsReplaceSymlink(t, path, target) })
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsReplace(t, path, string(data)) })
+}
+
+// dnsReplace replaces path by a regular file holding data, by rename, as resolvconf or a DHCP
+// client does.
+func dnsReplace(t *testing.T, path, data string) {
+	t.Helper()
+	tmp := path + ".wgns-test-new"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dnsReplaceSymlink replaces path by a symlink to target, by rename.
+func dnsReplaceSymlink(t *testing.T, path, target string) {
+	t.Helper()
+	tmp := path + ".wgns-test-new"
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dnsMkdir makes dir in the world and removes it when the test ends if it did not exist.
+func dnsMkdir(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); err == nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+}
+
+// dnsChild is a running dnsview whose output is read section by section.
+type dnsChild struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stderr bytes.Buffer
+}
+
+// dnsStart starts dnsview with args and kills it when the test ends (or after a minute).
+func dnsStart(t *testing.T, args ...string) *dnsChild {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c := &dnsChild{cmd: exec.CommandContext(ctx, dnsviewBin(t), args...)}
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.out = bufio.NewReader(stdout)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		c.cmd.Wait()
+	})
+	return c
+}
+
+// section reads the child's output up to the next line "@@" and returns it without that line.
+func (c *dnsChild) section(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for {
+		line, err := c.out.ReadString('\n')
+		if line == "@@\n" {
+			return b.String()
+		}
+		b.WriteString(line)
+		if err != nil {
+			t.Fatalf("reading dnsview's output: %v; got %q; stderr: %s", err, b.String(), c.stderr.String())
+		}
+	}
+}
+
+// next lets the child's script go on past its next `read`.
+func (c *dnsChild) next(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait waits for the child to exit successfully.
+func (c *dnsChild) wait(t *testing.T) {
+	t.Helper()
+	c.stdin.Close()
+	io.Copy(io.Discard, c.out)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("dnsview: %v; stderr: %s", err, c.stderr.String())
+	}
+}
+
+// dnsRun runs dnsview with args to the end and returns its output split at lines "@@".
+func dnsRun(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(dnsviewBin(t), args...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("dnsview %q: %v; stderr: %s", args, err, stderr)
+	}
+	return strings.Split(string(out), "@@\n")
+}
+
+func dnsReadFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestIntegrationDNSWrite checks the files Write makes (owner, modes, content), that a reader
+// never sees part of one while Write replaces it, what Check reports after they are altered,
+// and Remove.
+func TestIntegrationDNSWrite(t *testing.T) {
+	const name = "dnswrite"
+	dnsKeep(t, "/etc/nsswitch.conf")
+	dnsReplace(t, "/etc/nsswitch.conf", "passwd: files systemd\n"+
+		"hosts:          files mdns4_minimal [NOTFOUND=return] resolve [!UNAVAIL=return] dns myhostname\n"+
+		"networks: files\n")
+	dnsWriteView(t, name, dnsTestView)
+	dir := filepath.Join(dnsbind.EtcDir, name)
+
+	wantResolv := "# DNS of network namespace \"dnswrite\", written by wgns. Do not edit: wgns rewrites it.\n" +
+		"nameserver 198.51.100.53\nnameserver fd00:53::1\nsearch tunnel.example\n"
+	wantNsswitch := "# Name services of network namespace \"dnswrite\", written by wgns from the host's\n" +
+		"# /etc/nsswitch.conf with hosts reduced to \"files dns\". Do not edit: wgns rewrites it.\n\n" +
+		"passwd: files systemd\nhosts:          files dns\nnetworks: files\n"
+	for _, f := range []struct{ path, want string }{
+		{dir + "/resolv.conf", wantResolv},
+		{dir + "/nsswitch.conf", wantNsswitch},
+	} {
+		if got := dnsReadFile(t, f.path); got != f.want {
+			t.Errorf("%s:\n%s\nwant:\n%s", f.path, got, f.want)
+		}
+	}
+	for _, f := range []struct {
+		path string
+		mode fs.FileMode
+	}{{dir, fs.ModeDir | 0o755}, {dir + "/resolv.conf", 0o644}, {dir + "/nsswitch.conf", 0o644}} {
+		fi, err := os.Lstat(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != f.mode || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s: mode %v owner %d:%d, want %v root:root", f.path, fi.Mode(), st.Uid, st.Gid, f.mode)
+		}
+	}
+	if diffs, err := dnsbind.Check(name, dnsTestView); err != nil || len(diffs) != 0 {
+		t.Fatalf("Check right after Write: %q, %v", diffs, err)
+	}
+
+	t.Run("atomic", func(t *testing.T) {
+		other := dnsbind.View{Servers: []netip.Addr{netip.MustParseAddr("203.0.113.53")}}
+		if err := dnsbind.Write(name, other); err != nil {
+			t.Fatal(err)
+		}
+		otherResolv := dnsReadFile(t, dir+"/resolv.conf")
+		done := make(chan struct{})
+		var bad []string
+		var reads int
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				b, err := os.ReadFile(dir + "/resolv.conf")
+				reads++
+				if err != nil || (string(b) != wantResolv && string(b) != otherResolv) {
+					bad = append(bad, fmt.Sprintf("%q %v", b, err))
+				}
+			}
+		})
+		for i := range 300 {
+			v := dnsTestView
+			if i%2 == 0 {
+				v = other
+			}
+			if err := dnsbind.Write(name, v); err != nil {
+				t.Error(err)
+				break
+			}
+		}
+		close(done)
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Errorf("%d of %d reads saw neither whole file, e.g. %s", len(bad), reads, bad[0])
+		}
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if !slices.Equal(names, []string{"nsswitch.conf", "resolv.conf"}) {
+			t.Errorf("%s holds %q, want only nsswitch.conf and resolv.conf", dir, names)
+		}
+	})
+
+	t.Run("check", func(t *testing.T) {
+		f, err := os.OpenFile(dir+"/resolv.conf", os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("nameserver 192.0.2.99\n")
+		f.Close()
+		if err := os.Chmod(dir+"/nsswitch.conf", 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+"/.wgns-tmp-resolv.conf-1234", nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		diffs, err := dnsbind.Check(name, dnsTestView)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			dir + "/resolv.conf: content differs (- on disk, + wanted):\n\t-nameserver 192.0.2.99",
+			dir + "/nsswitch.conf: mode -rw-------, want -rw-r--r--",
+			dir + "/.wgns-tmp-resolv.conf-1234: leftover temporary file",
+		}
+		if !slices.Equal(diffs, want) {
+			t.Errorf("Check of an altered view:\n%s\nwant:\n%s", strings.Join(diffs, "\n"), strings.Join(want, "\n"))
+		}
+		if err := dnsbind.Write(name, dnsTestView); err != nil {
+			t.Fatal(err)
+		}
+		if diffs, err := dnsbind.Check(name, dnsTestView); err != nil || len(diffs) != 0 {
+			t.Errorf("Check after a second Write: %q, %v", diffs, err)
+		}
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		if err := dnsbind.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after Remove, %s: %v", dir, err)
+		}
+		if err := dnsbind.Remove(name); err != nil {
+			t.Errorf("second Remove: %v", err)
+		}
+		diffs, err := dnsbind.Check(name, dnsTestView)
+		if err != nil || !slices.Equal(diffs, []string{dir + ": missing"}) {
+			t.Errorf("Check after Remove: %q, %v", diffs, err)
+		}
+	})
+}
+
+// TestIntegrationDNSEnterView checks what a program started by dnsview sees in /etc and /run,
+// and that the world is unchanged after it exits.
+func TestIntegrationDNSEnterView(t *testing.T) {
+	const name = "dnsview"
+	dnsKeep(t, "/etc/resolv.conf")
+	dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's\n")
+	dnsMkdir(t, "/run/nscd")
+	dnsWriteView(t, name, dnsTestView)
+	view := filepath.Join(dnsbind.EtcDir, name)
+
+	mountinfo := dnsReadFile(t, "/proc/self/mountinfo")
+	hostResolv := dnsReadFile(t, "/etc/resolv.conf")
+	hostNsswitch := dnsReadFile(t, "/etc/nsswitch.conf")
+	script := `cat /etc/resolv.conf; echo @@
+cat /etc/nsswitch.conf; echo @@
+cat /etc/passwd; echo @@
+cat /etc/hosts; echo @@
+readlink /etc/os-release; head -n1 /etc/os-release; echo @@
+test -s /etc/ssl/certs/ca-certificates.crt && echo certs; echo @@
+stat -c '%F %a %u' /etc/resolv.conf /etc/nsswitch.conf; echo @@
+touch /etc/wgns-new 2>/dev/null && echo writable || echo read-only; echo @@
+ls -A /run/nscd; echo @@
+`
+	got := dnsRun(t, name, "sh", "-c", script)
+	osRelease, err := os.Readlink("/etc/os-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstLine, _, _ := strings.Cut(dnsReadFile(t, "/etc/os-release"), "\n")
+	want := []string{
+		dnsReadFile(t, view+"/resolv.conf"),
+		dnsReadFile(t, view+"/nsswitch.conf"),
+		dnsReadFile(t, "/etc/passwd"),
+		dnsReadFile(t, "/etc/hosts"),
+		osRelease + "\n" + firstLine + "\n",
+		"certs\n",
+		"regular file 644 0\nregular file 644 0\n",
+		"read-only\n",
+		"",
+		"",
+	}
+	if !slices.Equal(got, want) {
+		for i := range max(len(got), len(want)) {
+			var g, w string
+			if i < len(got) {
+				g = got[i]
+			}
+			if i < len(want) {
+				w = want[i]
+			}
+			if g != w {
+				t.Errorf("section %d: got\n%s\nwant\n%s", i, g, w)
+			}
+		}
+	}
+
+	for _, f := range []struct{ path, before string }{
+		{"/proc/self/mountinfo", mountinfo},
+		{"/etc/resolv.conf", hostResolv},
+		{"/etc/nsswitch.conf", hostNsswitch},
+	} {
+		if after := dnsReadFile(t, f.path); after != f.before {
+			t.Errorf("%s changed in the world:\nbefore:\n%s\nafter:\n%s", f.path, f.before, after)
+		}
+	}
+	if _, err := os.Lstat("/etc/wgns-new"); err == nil {
+		t.Error("the child created /etc/wgns-new in the world")
+	}
+}
+
+// TestIntegrationDNSEnterSurvivesRename starts a program with the namespace's view, replaces the
+// host's /etc/resolv.conf by rename while it runs (a plain file; a symlink into /run whose
+// target is renamed over, then the symlink itself), and checks that the program still reads
+// the namespace's file while it sees the host's new /etc/passwd. A control started with
+// `ip netns exec`'s single bind mount must see the host's new resolv.conf, or the test proves
+// nothing.
+func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
+	const name = "dnsrename"
+	const userLine = "wgnstest:x:4242:4242::/nonexistent:/usr/sbin/nologin\n"
+	// The script prints resolv.conf for each step, then counts wgnstest in /etc/passwd.
+	script := func(steps int) string {
+		return strings.Repeat("cat /etc/resolv.conf; echo @@; read x; ", steps) +
+			"cat /etc/resolv.conf; echo @@; grep -c wgnstest /etc/passwd; echo @@"
+	}
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) // makes the host's resolv.conf before the program starts
+		steps []func(t *testing.T) string
+	}{{
+		name: "plain file",
+		setup: func(t *testing.T) {
+			dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's, before\n")
+		},
+		steps: []func(t *testing.T) string{func(t *testing.T) string {
+			dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.2 # the host's, after\n")
+			return "nameserver 192.0.2.2 # the host's, after\n"
+		}},
+	}, {
+		name: "symlink into /run",
+		setup: func(t *testing.T) {
+			dnsMkdir(t, "/run/systemd/resolve")
+			dnsMkdir(t, "/run/hostdns")
+			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
+			dnsReplaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+		},
+		steps: []func(t *testing.T) string{func(t *testing.T) string {
+			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
+			return "nameserver 127.0.0.53 # stub, after\n"
+		}, func(t *testing.T) string {
+			dnsReplace(t, "/run/hostdns/resolv.conf", "nameserver 192.0.2.3 # another manager's\n")
+			dnsReplaceSymlink(t, "/etc/resolv.conf", "/run/hostdns/resolv.conf")
+			return "nameserver 192.0.2.3 # another manager's\n"
+		}},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dnsKeep(t, "/etc/resolv.conf")
+			dnsKeep(t, "/etc/passwd")
+			tc.setup(t)
+			dnsWriteView(t, name, dnsTestView)
+			ours := dnsReadFile(t, filepath.Join(dnsbind.EtcDir, name, "resolv.conf"))
+			passwd := dnsReadFile(t, "/etc/passwd")
+
+			sc := script(len(tc.steps))
+			child := dnsStart(t, name, "sh", "-c", sc)
+			control := dnsStart(t, "-plain-bind", name, "sh", "-c", sc)
+			for _, c := range []*dnsChild{child, control} {
+				if got := c.section(t); got != ours {
+					t.Fatalf("before any rename the program reads\n%s\nwant the namespace's\n%s", got, ours)
+				}
+			}
+			for i, step := range tc.steps {
+				hostNew := step(t)
+				if i == len(tc.steps)-1 {
+					dnsReplace(t, "/etc/passwd", passwd+userLine)
+				}
+				child.next(t)
+				control.next(t)
+				if got := child.section(t); got != ours {
+					t.Errorf("step %d: after the host's rename the program reads\n%s\nwant the namespace's\n%s", i, got, ours)
+				}
+				if got := control.section(t); got != hostNew {
+					t.Errorf("step %d: control (single bind mount) reads\n%s\nwant the host's new file (else this test proves nothing)\n%s", i, got, hostNew)
+				}
+			}
+			if got := child.section(t); got != "1\n" {
+				t.Errorf("the program counts %q wgnstest lines in /etc/passwd after the host renamed a new one in, want 1 (live)", got)
+			}
+			child.wait(t)
+			control.wait(t)
+		})
+	}
+}
+
+// TestIntegrationDNSHiddenSockets listens on the host's resolver sockets and checks that a
+// program with the namespace's view cannot connect to them (and none of them accepts a
+// connection), while one without the view can.
+func TestIntegrationDNSHiddenSockets(t *testing.T) {
+	const name = "dnshide"
+	socks := []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve", "/run/avahi-daemon/socket"}
+	var listeners []*net.UnixListener
+	for _, s := range socks {
+		dnsMkdir(t, filepath.Dir(s))
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		listeners = append(listeners, l)
+	}
+	dnsWriteView(t, name, dnsTestView)
+	bin := dnsviewBin(t)
+
+	// accepted accepts and counts the connections waiting on l, without waiting for more: every
+	// connect of a child has completed (unix sockets connect synchronously) by the time it exited.
+	accepted := func(l *net.UnixListener) int {
+		rc, err := l.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		rc.Control(func(fd uintptr) {
+			for { // the listener is non-blocking: EAGAIN once none is left
+				c, _, err := unix.Accept4(int(fd), unix.SOCK_CLOEXEC)
+				if err != nil {
+					return
+				}
+				unix.Close(c)
+				n++
+			}
+		})
+		return n
+	}
+	got := dnsRun(t, append([]string{name, bin, "connect"}, socks...)...)[0]
+	for _, s := range socks {
+		if !strings.Contains(got, s+": failed: ") || strings.Contains(got, s+": connected") {
+			t.Errorf("with the namespace's view, connecting to %s: %s", s, got)
+		}
+	}
+	for i, l := range listeners {
+		if n := accepted(l); n != 0 {
+			t.Errorf("%s accepted %d connections from the namespace", socks[i], n)
+		}
+	}
+
+	control := dnsRun(t, append([]string{"connect"}, socks...)...)[0]
+	for i, s := range socks {
+		if !strings.Contains(control, s+": connected") {
+			t.Errorf("without the view, connecting to %s: %s (else this test proves nothing)", s, control)
+		}
+		if n := accepted(listeners[i]); n != 1 {
+			t.Errorf("%s accepted %d connections from the control, want 1", s, n)
+		}
+	}
+}
+
+// dnsEnterInThread runs dnsbind.Enter(name) on a thread of its own, in a private mount namespace
+// made a recursive slave, as nsmgr's Exec does. The thread is never returned to the Go runtime:
+// it exits with its goroutine, and its mount namespace with it.
+func dnsEnterInThread(name string) (time.Duration, error) {
+	type result struct {
+		d   time.Duration
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		start := time.Now()
+		err := dnsbind.Enter(name)
+		ch <- result{time.Since(start), err}
+	}()
+	r := <-ch
+	return r.d, r.err
+}
+
+// TestIntegrationDNSEnterRefusesUnsafe checks that Enter refuses a view whose files someone
+// other than root could have put or changed, and says why.
+func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
+	const name = "dnsunsafe"
+	dir := filepath.Join(dnsbind.EtcDir, name)
+	cases := []struct {
+		name    string
+		spoil   func(t *testing.T)
+		unsafe  bool   // errors.Is(err, dnsbind.ErrUnsafe)
+		message string // in the error
+	}{
+		{"valid", func(t *testing.T) {}, false, ""},
+		{"symlinked resolv.conf", func(t *testing.T) {
+			os.Remove(dir + "/resolv.conf")
+			if err := os.Symlink("/etc/resolv.conf", dir+"/resolv.conf"); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/resolv.conf is a symlink"},
+		{"group-writable resolv.conf", func(t *testing.T) {
+			if err := os.Chmod(dir+"/resolv.conf", 0o664); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/resolv.conf is writable by group or others (mode 0664)"},
+		{"others-writable nsswitch.conf", func(t *testing.T) {
+			if err := os.Chmod(dir+"/nsswitch.conf", 0o646); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/nsswitch.conf is writable by group or others (mode 0646)"},
+		{"resolv.conf owned by a user", func(t *testing.T) {
+			if err := os.Chown(dir+"/resolv.conf", 1000, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/resolv.conf is owned by uid 1000, not root"},
+		{"resolv.conf a FIFO", func(t *testing.T) {
+			os.Remove(dir + "/resolv.conf")
+			if err := unix.Mkfifo(dir+"/resolv.conf", 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/resolv.conf is not a regular file"},
+		{"symlinked hosts", func(t *testing.T) {
+			if err := os.Symlink("/etc/hosts", dir+"/hosts"); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + "/hosts is a symlink"},
+		{"group-writable directory", func(t *testing.T) {
+			if err := os.Chmod(dir, 0o775); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + " is writable by group or others (mode 0775)"},
+		{"symlinked directory", func(t *testing.T) {
+			if err := os.Rename(dir, dir+".real"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir + ".real") })
+			if err := os.Symlink(name+".real", dir); err != nil {
+				t.Fatal(err)
+			}
+		}, true, dir + " is a symlink"},
+		{"missing nsswitch.conf", func(t *testing.T) {
+			os.Remove(dir + "/nsswitch.conf")
+		}, false, "open " + dir + "/nsswitch.conf: no such file or directory"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dnsWriteView(t, name, dnsTestView)
+			tc.spoil(t)
+			_, err := dnsEnterInThread(name)
+			if tc.message == "" {
+				if err != nil {
+					t.Fatalf("Enter of a valid view: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.message) || errors.Is(err, dnsbind.ErrUnsafe) != tc.unsafe {
+				t.Errorf("Enter: %v\nwant an error with %q, ErrUnsafe %v", err, tc.message, tc.unsafe)
+			}
+		})
+	}
+
+	t.Run("message reaches the user", func(t *testing.T) {
+		dnsWriteView(t, name, dnsTestView)
+		if err := os.Chmod(dir+"/resolv.conf", 0o666); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(dnsviewBin(t), name, "cat", "/etc/resolv.conf")
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		want := `dnsview: entering the DNS view of "dnsunsafe": /etc/netns/dnsunsafe/resolv.conf is writable by group or others (mode 0666): refused: not safe to use` + "\n"
+		if err == nil || len(out) != 0 || stderr.String() != want {
+			t.Errorf("dnsview: %v, stdout %q, stderr %q; want it to fail with %q", err, out, stderr.String(), want)
+		}
+	})
+}
+
+// TestIntegrationDNSEnterCost times 1000 Enters, each on a fresh thread in a fresh mount
+// namespace, and reports the distribution; it fails only if the median is far beyond the
+// expected few hundred microseconds.
+func TestIntegrationDNSEnterCost(t *testing.T) {
+	const name = "dnscost"
+	dnsWriteView(t, name, dnsTestView)
+	var ds []time.Duration
+	for range 1000 {
+		d, err := dnsEnterInThread(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	entries, _ := os.ReadDir("/etc")
+	t.Logf("Enter over %d runs, /etc of %d entries: min %v, median %v, p90 %v, p99 %v, max %v",
+		len(ds), len(entries), ds[0], ds[len(ds)/2], ds[len(ds)*9/10], ds[len(ds)*99/100], ds[len(ds)-1])
+	if ds[len(ds)/2] > 2*time.Millisecond {
+		t.Errorf("Enter's median cost is %v, want well under 2ms", ds[len(ds)/2])
+	}
+}
+
+// BenchmarkIntegrationDNSEnter reports the cost of Enter alone (not of the thread and mount
+// namespace it runs in) as enter-ns/op.
+func BenchmarkIntegrationDNSEnter(b *testing.B) {
+	const name = "dnsbench"
+	dnsWriteView(b, name, dnsTestView)
+	var total time.Duration
+	for b.Loop() {
+		d, err := dnsEnterInThread(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += d
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "enter-ns/op")
+}
