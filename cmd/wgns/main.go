@@ -1,13 +1,90 @@
 // Command wgns confines programs and systemd services to a WireGuard tunnel by giving them a
 // network namespace whose only way out is that tunnel.
+//
+// Exit codes: 0 success; 1 failure (a message says what, where and why); for exec, the command's
+// own status, or 125 (wgns failed), 126 (not executable), 127 (not found), like env(1) and sudo.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/alecthomas/kong"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// CLI is the whole command line.
+type CLI struct {
+	Up      UpCmd      `cmd:"" help:"Create NAME's namespace and tunnel from a wg-quick config; return once it is ready."`
+	Down    DownCmd    `cmd:"" help:"Tear down everything up made for NAME."`
+	Exec    ExecCmd    `cmd:"" help:"Run a command inside NAME's namespace, with its DNS, as the invoking user."`
+	List    ListCmd    `cmd:"" help:"One line per tunnel: name, mode, state, address."`
+	Status  StatusCmd  `cmd:"" help:"Show a tunnel like wg show does, plus namespace, DNS, firewall and processes."`
+	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
+}
+
+const description = `wgns confines programs and systemd services to a WireGuard tunnel.
+
+Each tunnel NAME is a network namespace (/run/netns/NAME) whose only way out is the
+WireGuard interface NAME, with its own resolv.conf and nsswitch.conf (/etc/netns/NAME/) and its
+own firewall. The host's routes, rules and resolver are never touched.
+
+  sudo wgns up ./work.conf          # the wg-quick config your provider gave you
+  sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
+  sudo wgns status work
+  sudo wgns down work
+`
+
 func main() {
-	fmt.Fprintln(os.Stderr, "wgns: under construction")
-	os.Exit(125)
+	// exec is on the hot path of scripts: it skips the full command-line model.
+	if len(os.Args) > 1 && os.Args[1] == "exec" {
+		if cmd, ok := parseExecFast(os.Args[2:]); ok {
+			os.Exit(cmd.run())
+		}
+	}
+	var cli CLI
+	parser, err := kong.New(&cli,
+		kong.Name("wgns"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version},
+	)
+	if err != nil {
+		panic(err)
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wgns: %v\n", err)
+		os.Exit(2)
+	}
+	if err := ctx.Run(); err != nil {
+		var ex *exitError
+		if errors.As(err, &ex) {
+			if ex.msg != "" {
+				fmt.Fprintln(os.Stderr, "wgns:", ex.msg)
+			}
+			os.Exit(ex.code)
+		}
+		fmt.Fprintln(os.Stderr, "wgns:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends wgns with a given status.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func needRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%s needs root (it creates namespaces and interfaces); run it with sudo", what)
+	}
+	return nil
 }

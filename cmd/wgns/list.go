@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wgns/wgns/wgns"
+)
+
+// ListCmd is `wgns list`.
+type ListCmd struct {
+	JSON bool `help:"One JSON object per tunnel, in an array (the shape of status --json, brief)."`
+}
+
+// Run lists the tunnels.
+func (c *ListCmd) Run() error {
+	names, err := wgns.Names()
+	if err != nil {
+		return err
+	}
+	list := []*wgns.Status{}
+	for _, n := range names {
+		s, err := wgns.GetStatus(n, true)
+		if errors.Is(err, wgns.ErrNotUp) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		list = append(list, s)
+	}
+	if c.JSON {
+		return writeJSON(list)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tMODE\tSTATE\tADDRESS")
+	for _, s := range list {
+		addr := strings.Join(s.Addresses, ",")
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.Name, s.Mode, s.State, addr)
+	}
+	return w.Flush()
+}
+
+// StatusCmd is `wgns status`.
+type StatusCmd struct {
+	JSON bool   `help:"Print JSON (an array of objects; fields are only ever added)."`
+	Name string `arg:"" optional:"" help:"Tunnel name (default: all)."`
+}
+
+// Run shows one tunnel or all.
+func (c *StatusCmd) Run() error {
+	if err := needRoot("wgns status"); err != nil {
+		return err
+	}
+	names := []string{c.Name}
+	if c.Name == "" {
+		var err error
+		if names, err = wgns.Names(); err != nil {
+			return err
+		}
+	}
+	list := []*wgns.Status{}
+	for _, n := range names {
+		s, err := wgns.GetStatus(n, false)
+		if err != nil {
+			if c.Name == "" && errors.Is(err, wgns.ErrNotUp) {
+				continue
+			}
+			return err
+		}
+		list = append(list, s)
+	}
+	if c.JSON {
+		return writeJSON(list)
+	}
+	for i, s := range list {
+		if i > 0 {
+			fmt.Println()
+		}
+		fmt.Print(formatStatus(s, time.Now()))
+	}
+	return nil
+}
+
+func writeJSON(v any) error {
+	e := json.NewEncoder(os.Stdout)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+// formatStatus renders a status like wg(8) show does.
+func formatStatus(s *wgns.Status, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tunnel: %s\n", s.Name)
+	fmt.Fprintf(&b, "  state: %s\n", s.State)
+	fmt.Fprintf(&b, "  mode: %s\n", s.Mode)
+	fmt.Fprintf(&b, "  namespace: %s\n", s.Namespace)
+	fmt.Fprintf(&b, "  config: %s\n", s.Config)
+	if s.PublicKey != "" {
+		fmt.Fprintf(&b, "  public key: %s\n", s.PublicKey)
+	}
+	if s.ListenPort != 0 {
+		fmt.Fprintf(&b, "  listening port: %d\n", s.ListenPort)
+	}
+	fmt.Fprintf(&b, "  addresses: %s\n", orNone(s.Addresses))
+	fmt.Fprintf(&b, "  dns: %s\n", orNone(s.DNS))
+	fmt.Fprintf(&b, "  firewall: %s\n", s.Firewall)
+	fmt.Fprintf(&b, "  processes inside: %d\n", s.Processes)
+	for _, p := range s.Peers {
+		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
+		if p.Endpoint != "" {
+			fmt.Fprintf(&b, "    endpoint: %s\n", p.Endpoint)
+		}
+		fmt.Fprintf(&b, "    allowed ips: %s\n", orNone(p.AllowedIPs))
+		if p.LastHandshake.IsZero() {
+			fmt.Fprintf(&b, "    latest handshake: never\n")
+		} else {
+			fmt.Fprintf(&b, "    latest handshake: %s ago\n", now.Sub(p.LastHandshake).Round(time.Second))
+		}
+		fmt.Fprintf(&b, "    transfer: %d B received, %d B sent\n", p.RxBytes, p.TxBytes)
+		if p.Keepalive > 0 {
+			fmt.Fprintf(&b, "    persistent keepalive: every %d seconds\n", p.Keepalive)
+		}
+	}
+	return b.String()
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wgns/wgns/nsmgr"
+	"github.com/wgns/wgns/units"
+	"github.com/wgns/wgns/wgns"
+	"github.com/wgns/wgns/wgns/config"
+)
+
+// UpCmd is `wgns up`.
+type UpCmd struct {
+	Name       string `help:"Tunnel name (default: the config file's base name)." placeholder:"NAME"`
+	Userspace  bool   `help:"Use the embedded WireGuard even if the kernel has WireGuard."`
+	Foreground bool   `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
+	DryRun     bool   `help:"Validate the config and print the plan; touch nothing (needs no root)."`
+	Target     string `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
+}
+
+// configDirs are searched, in order, for NAME.conf when up is given a bare NAME.
+var configDirs = []string{"/etc/wgns", "/etc/wireguard"}
+
+// resolveTarget turns up's argument into a config path and a tunnel name.
+func resolveTarget(target, nameFlag string) (path, name string, err error) {
+	isPath := strings.ContainsRune(target, '/') || strings.HasSuffix(target, ".conf")
+	if isPath {
+		path = target
+		name = strings.TrimSuffix(filepath.Base(target), ".conf")
+	} else {
+		if err := nsmgr.ValidateName(target); err != nil {
+			return "", "", err
+		}
+		name = target
+		for _, d := range configDirs {
+			p := filepath.Join(d, target+".conf")
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+		if path == "" {
+			return "", "", fmt.Errorf("no config for %q: looked for %s", target,
+				strings.Join([]string{filepath.Join(configDirs[0], target+".conf"), filepath.Join(configDirs[1], target+".conf")}, " and "))
+		}
+	}
+	if nameFlag != "" {
+		name = nameFlag
+	}
+	if err := nsmgr.ValidateName(name); err != nil {
+		if nameFlag == "" && isPath {
+			return "", "", fmt.Errorf("%w (from the file name %q; choose one with --name)", err, filepath.Base(target))
+		}
+		return "", "", err
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return path, name, nil
+}
+
+// Run brings the tunnel up.
+func (c *UpCmd) Run() error {
+	path, name, err := resolveTarget(c.Target, c.Name)
+	if err != nil {
+		return err
+	}
+	if !c.DryRun {
+		if err := needRoot("wgns up"); err != nil {
+			return err
+		}
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if !c.Foreground { // the holder's warnings were already shown by the up that started it
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(os.Stderr, "wgns: warning:", w)
+		}
+	}
+	mode := wgns.Mode("")
+	if c.Userspace || !wgns.KernelWireGuard() {
+		mode = wgns.ModeUserspace
+	} else {
+		mode = wgns.ModeKernel
+	}
+	if c.DryRun {
+		fmt.Print(plan(name, cfg, mode))
+		return nil
+	}
+	warn := func(s string) { fmt.Fprintln(os.Stderr, "wgns: warning:", s) }
+	if c.Foreground {
+		return holdForeground(name, cfg, mode, warn)
+	}
+	if mode == wgns.ModeKernel {
+		if _, err := wgns.Up(wgns.UpOptions{Name: name, Config: cfg, Mode: mode, Warn: warn}); err != nil {
+			return err
+		}
+		fmt.Printf("%s is up (kernel WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
+		return nil
+	}
+	if s, err := wgns.GetStatus(name, true); err == nil {
+		return fmt.Errorf("bringing up %q: %w (%s)", name, wgns.ErrAlreadyUp, s.State)
+	}
+	if err := startHolder(name, path); err != nil {
+		return err
+	}
+	fmt.Printf("%s is up (embedded WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
+	return nil
+}
+
+// holdForeground brings the tunnel up in this process, tells systemd (or the up that started
+// it) once ready, and tears down on SIGTERM or SIGINT.
+func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(string)) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	t, err := wgns.Up(wgns.UpOptions{Name: name, Config: cfg, Mode: mode, Warn: warn})
+	if err != nil {
+		return err
+	}
+	n := units.NewNotifier()
+	n.Ready()
+	n.Status(fmt.Sprintf("%s is up (%s WireGuard)", name, t.Mode()))
+	select {
+	case sig := <-sigs:
+		n.Stopping()
+		if err := t.Down(); err != nil {
+			return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
+		}
+		return nil
+	case <-t.Dead():
+		// Fail closed: the firewall and the namespace stay; repair or down clean up.
+		return fmt.Errorf("the WireGuard device of %q stopped; the namespace stays closed until `wgns repair %s` or `wgns down %s`", name, name, name)
+	}
+}
+
+// startHolder starts a detached `wgns up --foreground` that holds the embedded WireGuard device,
+// and waits until it reports READY=1 the way systemd's notify protocol does, or exits.
+func startHolder(name, path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the wgns binary: %w", err)
+	}
+	if err := os.MkdirAll(wgns.RunDir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", wgns.RunDir, err)
+	}
+	sockName := "@wgns-notify-" + strconv.Itoa(os.Getpid()) + "-" + name
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockName, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("listening for the holder's readiness: %w", err)
+	}
+	defer ln.Close()
+	logf, err := os.OpenFile(wgns.LogPath(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", wgns.LogPath(name), err)
+	}
+	defer logf.Close()
+	logStart, _ := logf.Seek(0, io.SeekEnd)
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(self, "up", "--foreground", "--userspace", "--name", name, path)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Dir = "/"
+	cmd.Env = append(holderEnv(), "NOTIFY_SOCKET="+sockName)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the WireGuard holder for %q: %w", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := ln.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			for _, line := range strings.Split(string(buf[:n]), "\n") {
+				if line == "READY=1" {
+					close(ready)
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		cmd.Process.Release()
+		return nil
+	case err := <-exited:
+		msg := readFrom(wgns.LogPath(name), logStart)
+		if msg == "" {
+			msg = fmt.Sprintf("the WireGuard holder for %q exited: %v", name, err)
+		}
+		return &exitError{code: 1, msg: msg}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Signal(syscall.SIGTERM)
+		return fmt.Errorf("bringing up %q: the WireGuard holder did not become ready in 60s (see %s)", name, wgns.LogPath(name))
+	}
+}
+
+// holderEnv is the detached holder's environment: only what it needs.
+func holderEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+}
+
+// readFrom returns what the holder wrote to its log since off, without the "wgns: " prefix
+// (the caller adds its own).
+func readFrom(path string, off int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	f.Seek(off, io.SeekStart)
+	b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+	b = bytes.TrimSpace(b)
+	return strings.TrimPrefix(string(b), "wgns: ")
+}
+
+// plan describes what up would do, for --dry-run. It never shows keys.
+func plan(name string, cfg *config.Config, mode wgns.Mode) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s is valid; up would:\n", cfg.Path)
+	fmt.Fprintf(&b, "  1. create network namespace %s\n", nsmgr.Path(name))
+	if cfg.Namespace.Firewall {
+		in := "nothing"
+		if len(cfg.Namespace.AllowInbound) > 0 {
+			var ps []string
+			for _, p := range cfg.Namespace.AllowInbound {
+				ps = append(ps, p.String())
+			}
+			in = strings.Join(ps, ", ")
+		}
+		fmt.Fprintf(&b, "  2. install firewall table inet wgns: out only via lo and %s; in: replies, and new connections to %s\n", name, in)
+	} else {
+		fmt.Fprintf(&b, "  2. no firewall (Firewall = off)\n")
+	}
+	fmt.Fprintf(&b, "  3. create WireGuard interface %s (%s) in the host namespace and move it in\n", name, mode)
+	var addrs []string
+	for _, a := range cfg.Interface.Addresses {
+		addrs = append(addrs, a.String())
+	}
+	fmt.Fprintf(&b, "  4. addresses %s; public key %s\n", strings.Join(addrs, ", "), cfg.Interface.PublicKey)
+	for _, p := range cfg.Peers {
+		var ips []string
+		for _, a := range p.AllowedIPs {
+			ips = append(ips, a.String())
+		}
+		ep := p.Endpoint
+		if ep == "" {
+			ep = "(none)"
+		}
+		fmt.Fprintf(&b, "  5. peer %s endpoint %s, routes via %s: %s\n", p.PublicKey, ep, name, strings.Join(ips, ", "))
+	}
+	var dns []string
+	for _, d := range cfg.Interface.DNS {
+		dns = append(dns, d.String())
+	}
+	if len(dns) == 0 {
+		dns = []string{"(none: no resolver inside)"}
+	}
+	fmt.Fprintf(&b, "  6. DNS view /etc/netns/%s/: nameservers %s", name, strings.Join(dns, ", "))
+	if len(cfg.Interface.Search) > 0 {
+		fmt.Fprintf(&b, "; search %s", strings.Join(cfg.Interface.Search, " "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+var _ = errors.New

@@ -1,0 +1,167 @@
+package wgns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ipc"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// wgDevice is one WireGuard implementation. create makes the interface in the calling process's
+// (host) namespace, so that its encrypted UDP uses the host's uplink; wgns then moves it into the
+// tunnel namespace and configures it there through wgctrl.
+type wgDevice interface {
+	mode() Mode
+	// create makes interface name with the given MTU in the host namespace.
+	create(name string, mtu int) error
+	// start is called once the interface is configured inside its namespace.
+	start() error
+	// dead is closed when the device stops by itself (nil if it cannot tell).
+	dead() <-chan struct{}
+	// close releases what create made that the namespace's deletion does not.
+	close() error
+}
+
+// ErrNoKernelWireGuard is returned when the kernel cannot make WireGuard interfaces.
+var ErrNoKernelWireGuard = errors.New("the kernel has no WireGuard support")
+
+type kernelDevice struct{}
+
+var _ wgDevice = kernelDevice{}
+
+func (kernelDevice) mode() Mode { return ModeKernel }
+
+func (kernelDevice) create(name string, mtu int) error {
+	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return ErrNoKernelWireGuard
+	}
+	return err
+}
+
+func (kernelDevice) start() error          { return nil }
+func (kernelDevice) dead() <-chan struct{} { return nil }
+func (kernelDevice) close() error          { return nil }
+
+// KernelWireGuard reports whether the running kernel can make WireGuard interfaces, without
+// making one: the generic netlink family is registered (built in or loaded), or a module exists
+// that creating a link would load.
+func KernelWireGuard() bool {
+	if _, err := os.Stat("/sys/module/wireguard"); err == nil {
+		return true
+	}
+	if _, err := netlink.GenlFamilyGet("wireguard"); err == nil {
+		return true
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	m, _ := filepath.Glob(filepath.Join("/lib/modules", rel, "kernel/drivers/net/wireguard/wireguard.ko*"))
+	return len(m) > 0
+}
+
+// userspaceDevice is the embedded wireguard-go. It lives as long as this process: the process
+// holding it is the tunnel's holder.
+type userspaceDevice struct {
+	name string
+	tun  tun.Device
+	dev  *device.Device
+	uapi net.Listener
+	once sync.Once
+}
+
+var _ wgDevice = (*userspaceDevice)(nil)
+
+func (*userspaceDevice) mode() Mode { return ModeUserspace }
+
+func (u *userspaceDevice) create(name string, mtu int) error {
+	// A stale socket of a crashed holder would make UAPIOpen probe it; a live one means the name
+	// is in use by another WireGuard process.
+	t, err := tun.CreateTUN(name, mtu)
+	if err != nil {
+		return fmt.Errorf("creating TUN device: %w", err)
+	}
+	f, err := ipc.UAPIOpen(name)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(name), err)
+	}
+	logger := &device.Logger{
+		Verbosef: device.DiscardLogf,
+		Errorf: func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "wireguard %s: "+format+"\n", append([]any{name}, args...)...)
+		},
+	}
+	dev := device.NewDevice(t, conn.NewDefaultBind(), logger)
+	l, err := ipc.UAPIListen(name, f)
+	f.Close()
+	if err != nil {
+		dev.Close()
+		os.Remove(uapiPath(name))
+		return fmt.Errorf("listening on the UAPI socket %s: %w", uapiPath(name), err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go dev.IpcHandle(c)
+		}
+	}()
+	u.name, u.tun, u.dev, u.uapi = name, t, dev, l
+	return nil
+}
+
+// start brings the device up: its own link watcher stays in the host namespace after the move,
+// so it never sees the link come up there.
+func (u *userspaceDevice) start() error { return u.dev.Up() }
+
+func (u *userspaceDevice) dead() <-chan struct{} {
+	if u.dev == nil {
+		return nil
+	}
+	return u.dev.Wait()
+}
+
+func (u *userspaceDevice) close() error {
+	u.once.Do(func() {
+		if u.uapi != nil {
+			u.uapi.Close()
+		}
+		if u.dev != nil {
+			u.dev.Close()
+		}
+	})
+	return nil
+}
+
+func uapiPath(name string) string { return filepath.Join("/var/run/wireguard", name+".sock") }
+
+// removeStaleUAPI removes name's UAPI socket if no process listens on it any more.
+func removeStaleUAPI(name string) error {
+	p := uapiPath(name)
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if c, err := net.Dial("unix", p); err == nil {
+		c.Close()
+		return fmt.Errorf("%s is in use by a running WireGuard process", p)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing stale %s: %w", p, err)
+	}
+	return nil
+}

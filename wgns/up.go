@@ -1,0 +1,455 @@
+package wgns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/firewall"
+	"github.com/wgns/wgns/nsmgr"
+	"github.com/wgns/wgns/wgns/config"
+)
+
+// ErrAlreadyUp is returned by Up when the tunnel exists.
+var ErrAlreadyUp = errors.New("already up")
+
+// UpOptions says how to bring a tunnel up.
+type UpOptions struct {
+	Name   string
+	Config *config.Config
+	// Mode forces an implementation; "" picks kernel WireGuard when the kernel has it.
+	Mode Mode
+	// Warn receives warnings (config warnings, no DNS). Nil discards them.
+	Warn func(string)
+	// ResolveTimeout bounds the resolution of endpoint host names (default 10s).
+	ResolveTimeout time.Duration
+}
+
+// Tunnel is a tunnel brought up by this process. For the embedded WireGuard, this process holds
+// the device: it must stay alive (Wait) and tear down with Down.
+type Tunnel struct {
+	Name  string
+	state *State
+	dev   wgDevice
+}
+
+// Mode reports the tunnel's implementation.
+func (t *Tunnel) Mode() Mode { return t.dev.mode() }
+
+// Dead is closed when the embedded WireGuard device stops by itself (nil for kernel tunnels).
+func (t *Tunnel) Dead() <-chan struct{} { return t.dev.dead() }
+
+// Down tears the tunnel down from the process that holds it.
+func (t *Tunnel) Down() error {
+	unlock, err := lock(t.Name)
+	if err != nil {
+		t.dev.close()
+		return err
+	}
+	defer unlock()
+	return teardown(t.Name, t.state, t.dev)
+}
+
+// Up brings a tunnel up in the order that leaves no window: namespace, firewall, interface
+// created in the host namespace, moved in, addresses, routes, peers, up, DNS files, ready marker.
+// Any failure undoes what was done. It must run in the host namespace; with the embedded
+// WireGuard the calling process becomes the tunnel's holder.
+func Up(opts UpOptions) (_ *Tunnel, err error) {
+	name, cfg := opts.Name, opts.Config
+	if err := nsmgr.ValidateName(name); err != nil {
+		return nil, err
+	}
+	warn := opts.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeUserspace
+		if KernelWireGuard() {
+			mode = ModeKernel
+		}
+	}
+	var dev wgDevice = kernelDevice{}
+	if mode == ModeUserspace {
+		dev = &userspaceDevice{}
+	}
+
+	// Everything that can fail without touching the system comes first.
+	endpoints, err := resolveEndpoints(cfg, opts.ResolveTimeout)
+	if err != nil {
+		return nil, err
+	}
+	mtu := cfg.EffectiveMTU(uplinkMTU(endpoints))
+
+	unlock, err := lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if s, err := ReadState(name); err == nil {
+		if s.Ready {
+			return nil, fmt.Errorf("bringing up %q: %w (since %s; `wgns down %s` first)", name, ErrAlreadyUp, s.Since.Format(time.RFC3339), name)
+		}
+		return nil, fmt.Errorf("bringing up %q: a previous up left it half-made (step %q); run `wgns repair %s` or `wgns down %s`", name, s.Step, name, name)
+	}
+	if _, err := os.Lstat(nsmgr.Path(name)); err == nil {
+		return nil, fmt.Errorf("bringing up %q: %s exists but wgns did not make it; refusing to touch it", name, nsmgr.Path(name))
+	}
+	if err := removeStaleUAPI(name); err != nil {
+		return nil, fmt.Errorf("bringing up %q: %w", name, err)
+	}
+
+	st := &State{Name: name, Mode: mode, Config: cfg.Path, Step: "namespace", Since: time.Now().UTC()}
+	if mode == ModeUserspace {
+		st.PID = os.Getpid()
+		st.Start = procStart(st.PID)
+	}
+	if err := writeState(st); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if terr := teardown(name, st, dev); terr != nil {
+				err = fmt.Errorf("%w (and undoing it: %v)", err, terr)
+			}
+		}
+	}()
+	step := func(s string) error {
+		st.Step = s
+		return writeState(st)
+	}
+
+	ns, err := nsmgr.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("creating namespace %q: %w", name, err)
+	}
+	defer ns.Close()
+	if st.Netns, err = nsmgr.IDOf(ns); err != nil {
+		return nil, err
+	}
+	if err := step("firewall"); err != nil {
+		return nil, err
+	}
+	if cfg.Namespace.Firewall {
+		if err := firewall.Apply(int(ns), firewallRules(name, cfg)); err != nil {
+			return nil, fmt.Errorf("installing the firewall of %q: %w", name, err)
+		}
+	} else {
+		warn(fmt.Sprintf("%s: Firewall = off: nothing stops traffic on an interface added to namespace %q later", cfg.Path, name))
+	}
+
+	if err := step("interface"); err != nil {
+		return nil, err
+	}
+	if err := dev.create(name, mtu); err != nil {
+		if errors.Is(err, ErrNoKernelWireGuard) {
+			return nil, fmt.Errorf("creating interface %q: %w (use --userspace)", name, err)
+		}
+		return nil, fmt.Errorf("creating interface %q: %w", name, err)
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		dev.close()
+		return nil, fmt.Errorf("finding interface %q: %w", name, err)
+	}
+	if err := netlink.LinkSetNsFd(link, int(ns)); err != nil {
+		dev.close()
+		netlink.LinkDel(link)
+		return nil, fmt.Errorf("moving interface %q into namespace %q: %w", name, name, err)
+	}
+
+	if err := step("addresses"); err != nil {
+		return nil, err
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink in namespace %q: %w", name, err)
+	}
+	defer h.Close()
+	if err := configureLinks(h, name, cfg); err != nil {
+		return nil, err
+	}
+	if err := configureRoutes(h, name, cfg); err != nil {
+		return nil, err
+	}
+
+	if err := step("peers"); err != nil {
+		return nil, err
+	}
+	if err := configureWireGuard(ns, name, cfg, endpoints); err != nil {
+		return nil, err
+	}
+	if err := dev.start(); err != nil {
+		return nil, fmt.Errorf("starting WireGuard on %q: %w", name, err)
+	}
+
+	if err := step("dns"); err != nil {
+		return nil, err
+	}
+	if len(cfg.Interface.DNS) == 0 {
+		warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
+	}
+	if err := dnsbind.Write(name, dnsbind.View{Servers: cfg.Interface.DNS, Search: cfg.Interface.Search}); err != nil {
+		return nil, fmt.Errorf("writing the DNS view of %q: %w", name, err)
+	}
+
+	st.Step, st.Ready = "ready", true
+	if err := writeState(st); err != nil {
+		return nil, err
+	}
+	if err := writeReady(name, st.Netns); err != nil {
+		return nil, fmt.Errorf("marking %q ready: %w", name, err)
+	}
+	return &Tunnel{Name: name, state: st, dev: dev}, nil
+}
+
+func firewallRules(name string, cfg *config.Config) firewall.Rules {
+	r := firewall.Rules{Tunnel: name}
+	for _, p := range cfg.Namespace.AllowInbound {
+		r.AllowInbound = append(r.AllowInbound, firewall.Port{Port: p.Port, Proto: p.Proto})
+	}
+	return r
+}
+
+// configureLinks brings lo up and gives the tunnel its addresses (IPv6 without DAD).
+func configureLinks(h *netlink.Handle, name string, cfg *config.Config) error {
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("finding lo in namespace %q: %w", name, err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bringing lo up in namespace %q: %w", name, err)
+	}
+	link, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding interface %q in its namespace: %w", name, err)
+	}
+	for _, p := range cfg.Interface.Addresses {
+		a := &netlink.Addr{IPNet: prefixToIPNet(p)}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.AddrReplace(link, a); err != nil {
+			return fmt.Errorf("adding address %s to interface %q: %w", p, name, err)
+		}
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bringing interface %q up: %w", name, err)
+	}
+	return nil
+}
+
+// configureRoutes routes every peer's AllowedIPs via the tunnel in the namespace's main table;
+// 0.0.0.0/0 and ::/0 become its default routes.
+func configureRoutes(h *netlink.Handle, name string, cfg *config.Config) error {
+	link, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding interface %q in its namespace: %w", name, err)
+	}
+	for _, peer := range cfg.Peers {
+		for _, p := range peer.AllowedIPs {
+			r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixToIPNet(p), Scope: netlink.SCOPE_LINK, Family: family(p.Addr())}
+			if err := h.RouteReplace(r); err != nil {
+				return fmt.Errorf("adding route %s via %q: %w", p, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// configureWireGuard sets the private key, listen port and peers through wgctrl, from inside the
+// namespace (a kernel device is only visible there; the embedded one is reached by its socket).
+func configureWireGuard(ns netns.NsHandle, name string, cfg *config.Config, endpoints []*net.UDPAddr) error {
+	key := cfg.Interface.PrivateKey.Key()
+	wc := wgtypes.Config{PrivateKey: &key, ReplacePeers: true}
+	if cfg.Interface.ListenPort != 0 {
+		port := cfg.Interface.ListenPort
+		wc.ListenPort = &port
+	}
+	for i, p := range cfg.Peers {
+		pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, Endpoint: endpoints[i], ReplaceAllowedIPs: true}
+		if p.PresharedKey != nil {
+			psk := p.PresharedKey.Key()
+			pc.PresharedKey = &psk
+		}
+		if p.PersistentKeepalive > 0 {
+			ka := time.Duration(p.PersistentKeepalive) * time.Second
+			pc.PersistentKeepaliveInterval = &ka
+		}
+		for _, a := range p.AllowedIPs {
+			pc.AllowedIPs = append(pc.AllowedIPs, *prefixToIPNet(a))
+		}
+		wc.Peers = append(wc.Peers, pc)
+	}
+	return nsmgr.Do(ns, func() error {
+		c, err := wgctrl.New()
+		if err != nil {
+			return fmt.Errorf("opening WireGuard control in namespace %q: %w", name, err)
+		}
+		defer c.Close()
+		if err := c.ConfigureDevice(name, wc); err != nil {
+			return fmt.Errorf("configuring WireGuard interface %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// resolveEndpoints resolves every peer's endpoint in the host namespace, in bounded time.
+func resolveEndpoints(cfg *config.Config, timeout time.Duration) ([]*net.UDPAddr, error) {
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	out := make([]*net.UDPAddr, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		if p.Endpoint == "" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(p.EndpointHost); err == nil {
+			out[i] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(p.EndpointPort)))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.EndpointHost)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			if err == nil {
+				err = errors.New("no addresses")
+			}
+			return nil, fmt.Errorf("%s:%d: resolving endpoint %q: %w", cfg.Path, p.Line, p.EndpointHost, err)
+		}
+		pick := ips[0]
+		for _, ip := range ips { // like wg(8): prefer IPv4
+			if ip.Unmap().Is4() {
+				pick = ip
+				break
+			}
+		}
+		out[i] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(pick.Unmap(), uint16(p.EndpointPort)))
+	}
+	return out, nil
+}
+
+// uplinkMTU is the largest MTU of the host routes towards the endpoints (as wg-quick picks it),
+// or of the default route when no endpoint is set; 0 if none is found.
+func uplinkMTU(endpoints []*net.UDPAddr) int {
+	best := 0
+	consider := func(r netlink.Route) {
+		mtu := r.MTU
+		if mtu == 0 {
+			if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+				mtu = l.Attrs().MTU
+			}
+		}
+		if mtu > best {
+			best = mtu
+		}
+	}
+	any := false
+	for _, ep := range endpoints {
+		if ep == nil {
+			continue
+		}
+		any = true
+		if rs, err := netlink.RouteGet(ep.IP); err == nil {
+			for _, r := range rs {
+				consider(r)
+			}
+		}
+	}
+	if !any {
+		if rs, err := netlink.RouteList(nil, netlink.FAMILY_V4); err == nil {
+			for _, r := range rs {
+				if r.Dst == nil {
+					consider(r)
+				}
+			}
+		}
+	}
+	return best
+}
+
+// teardown removes everything up made for name, whatever step it reached. The caller holds the
+// lock. dev is the device this process holds, or nil.
+func teardown(name string, st *State, dev wgDevice) error {
+	var errs []error
+	os.Remove(ReadyPath(name))
+	if dev != nil {
+		dev.close()
+	}
+	if err := dnsbind.Remove(name); err != nil {
+		errs = append(errs, fmt.Errorf("removing the DNS view of %q: %w", name, err))
+	}
+	if err := deleteOwnNamespace(name, st); err != nil {
+		errs = append(errs, err)
+	}
+	// An interface still in the host namespace (created, not yet moved) goes too, but only a
+	// WireGuard or TUN one: a host interface of the same name is not ours.
+	if l, err := netlink.LinkByName(name); err == nil && st != nil && (st.Step == "interface") {
+		if t := l.Type(); t == "wireguard" || t == "tuntap" {
+			if err := netlink.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("deleting interface %q: %w", name, err))
+			}
+		}
+	}
+	if err := removeStaleUAPI(name); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	os.Remove(LogPath(name))
+	return removeState(name)
+}
+
+// deleteOwnNamespace deletes /run/netns/name only if it is the namespace recorded in st.
+func deleteOwnNamespace(name string, st *State) error {
+	id, err := nsmgr.IDByName(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		// Not a mounted namespace: a file left by a crash between creating and mounting it.
+		if st != nil && st.Netns == (nsmgr.ID{}) {
+			if err := nsmgr.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("deleting namespace %q: %w", name, err)
+			}
+			return nil
+		}
+		return fmt.Errorf("inspecting namespace %q: %w", name, err)
+	}
+	if st == nil || (st.Netns != id && st.Netns != (nsmgr.ID{})) {
+		return fmt.Errorf("%s is not the namespace wgns made; leaving it alone", nsmgr.Path(name))
+	}
+	if err := nsmgr.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deleting namespace %q: %w", name, err)
+	}
+	return nil
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
