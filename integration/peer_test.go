@@ -1,0 +1,186 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// The addresses every peer world uses (TEST-NET and ULA only).
+const (
+	hostUnderlay4 = "198.51.100.1"
+	peerUnderlay4 = "198.51.100.2"
+	hostUnderlay6 = "fd00:198:51:100::1"
+	peerUnderlay6 = "fd00:198:51:100::2"
+	peerTunnel4   = "192.0.2.1"
+	clientTunnel4 = "192.0.2.2"
+	peerTunnel6   = "fd00:192:0:2::1"
+	clientTunnel6 = "fd00:192:0:2::2"
+	peerPort      = 51820
+	outside4      = "203.0.113.9" // reachable from the host world, never in AllowedIPs
+)
+
+// peer is a WireGuard server no one here wrote: Debian's wireguard-go, configured with wg(8),
+// in a namespace of its own joined to the test world (which plays the host) by a veth pair.
+type peer struct {
+	NS         string // its namespace
+	Dev        string // its WireGuard interface
+	Key        wgtypes.Key
+	ClientKey  wgtypes.Key
+	ConfigPath string // a client config for wgns, provider style
+	proc       *exec.Cmd
+}
+
+// newPeer builds the peer world; t.Cleanup removes it. tunnel is the name the client config's
+// file gets (and so the wgns tunnel's default name).
+func newPeer(t *testing.T, tunnel string) *peer {
+	t.Helper()
+	p := &peer{NS: "peer-" + tunnel, Dev: "wgp" + tunnel}
+	if len(p.NS) > 15 {
+		p.NS = p.NS[:15]
+	}
+	if len(p.Dev) > 15 {
+		p.Dev = p.Dev[:15]
+	}
+	var err error
+	if p.Key, err = wgtypes.GeneratePrivateKey(); err != nil {
+		t.Fatal(err)
+	}
+	if p.ClientKey, err = wgtypes.GeneratePrivateKey(); err != nil {
+		t.Fatal(err)
+	}
+	vh, vp := "vh-"+tunnel, "vp-"+tunnel
+	if len(vh) > 15 {
+		vh, vp = vh[:15], vp[:15]
+	}
+	mustRun(t, "ip", "netns", "add", p.NS)
+	t.Cleanup(func() { run("ip", "netns", "del", p.NS) })
+	mustRun(t, "ip", "link", "add", vh, "type", "veth", "peer", "name", vp, "netns", p.NS)
+	t.Cleanup(func() { run("ip", "link", "del", vh) })
+	mustRun(t, "ip", "addr", "add", hostUnderlay4+"/24", "dev", vh)
+	mustRun(t, "ip", "-6", "addr", "add", hostUnderlay6+"/64", "dev", vh, "nodad")
+	mustRun(t, "ip", "link", "set", vh, "up")
+	mustRun(t, "ip", "-n", p.NS, "addr", "add", peerUnderlay4+"/24", "dev", vp)
+	mustRun(t, "ip", "-n", p.NS, "-6", "addr", "add", peerUnderlay6+"/64", "dev", vp, "nodad")
+	mustRun(t, "ip", "-n", p.NS, "link", "set", vp, "up")
+	mustRun(t, "ip", "-n", p.NS, "link", "set", "lo", "up")
+	// The host world can reach an address that is not in any AllowedIPs: a leak would go there.
+	mustRun(t, "ip", "-n", p.NS, "addr", "add", outside4+"/32", "dev", "lo")
+	mustRun(t, "ip", "route", "add", outside4+"/32", "via", peerUnderlay4)
+
+	p.proc = exec.Command("ip", "netns", "exec", p.NS, "wireguard-go", "-f", p.Dev)
+	p.proc.Env = append(os.Environ(), "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "LOG_LEVEL=error")
+	var out bytes.Buffer
+	p.proc.Stdout, p.proc.Stderr = &out, &out
+	if err := p.proc.Start(); err != nil {
+		t.Fatalf("starting Debian's wireguard-go: %v", err)
+	}
+	t.Cleanup(func() {
+		p.proc.Process.Kill()
+		p.proc.Wait()
+		os.Remove("/var/run/wireguard/" + p.Dev + ".sock")
+	})
+	waitFor(t, 5*time.Second, "wireguard-go's UAPI socket", func() bool {
+		_, err := os.Stat("/var/run/wireguard/" + p.Dev + ".sock")
+		return err == nil
+	})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "peer.key")
+	if err := os.WriteFile(keyFile, []byte(p.Key.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "ip", "netns", "exec", p.NS, "wg", "set", p.Dev, "private-key", keyFile,
+		"listen-port", fmt.Sprint(peerPort), "peer", p.ClientKey.PublicKey().String(),
+		"allowed-ips", clientTunnel4+"/32,"+clientTunnel6+"/128")
+	mustRun(t, "ip", "-n", p.NS, "addr", "add", peerTunnel4+"/24", "dev", p.Dev)
+	mustRun(t, "ip", "-n", p.NS, "-6", "addr", "add", peerTunnel6+"/64", "dev", p.Dev, "nodad")
+	mustRun(t, "ip", "-n", p.NS, "link", "set", p.Dev, "up")
+
+	p.ConfigPath = filepath.Join(dir, tunnel+".conf")
+	p.writeConfig(t, p.ConfigPath, "")
+	return p
+}
+
+// writeConfig writes a provider-style client config for this peer, with extra appended.
+func (p *peer) writeConfig(t *testing.T, path, extra string) {
+	t.Helper()
+	conf := fmt.Sprintf(`# A config as a VPN provider hands it out.
+[Interface]
+PrivateKey = %s
+Address = %s/24, %s/64
+DNS = %s
+
+[Peer]
+PublicKey = %s
+AllowedIPs = 0.0.0.0/0, ::/0
+Endpoint = %s:%d
+PersistentKeepalive = 25
+%s`, p.ClientKey, clientTunnel4, clientTunnel6, peerTunnel4, p.Key.PublicKey(), peerUnderlay4, peerPort, extra)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs a command and returns its combined output.
+func run(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func mustRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := run(name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// wgnsRun runs the wgns binary under test and returns stdout, stderr and the exit code.
+func wgnsRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return wgnsRunEnv(t, nil, args...)
+}
+
+func wgnsRunEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(wgnsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running wgns %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func mustWgns(t *testing.T, args ...string) string {
+	t.Helper()
+	o, e, code := wgnsRun(t, args...)
+	if code != 0 {
+		t.Fatalf("wgns %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
+	}
+	return o
+}
+
+// waitFor polls cond until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,270 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tunnelUp brings a tunnel up from the peer's config and registers its teardown.
+func tunnelUp(t *testing.T, p *peer, name string) {
+	t.Helper()
+	mustWgns(t, "up", "--userspace", "--name", name, p.ConfigPath)
+	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
+}
+
+// TestIntegrationTunnelTraffic: IPv4 and IPv6 ping and a TCP transfer from `wgns exec` through
+// the tunnel to Debian's wireguard-go, and the shape of the namespace while it runs.
+func TestIntegrationTunnelTraffic(t *testing.T) {
+	const name = "tt"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+	mustWgns(t, "exec", name, "--", "ping", "-6", "-c1", "-W5", peerTunnel6)
+
+	// A TCP transfer of 4 MiB to a listener in the peer's namespace, counted byte for byte there.
+	const size = 4 << 20
+	counted := filepath.Join(t.TempDir(), "received")
+	srv := exec.Command("ip", "netns", "exec", p.NS, "sh", "-c", "nc -l -s "+peerTunnel4+" -p 5201 | wc -c > "+counted)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	waitFor(t, 5*time.Second, "a listener in the peer namespace", func() bool {
+		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "sport", "= :5201")
+		return strings.Contains(out, "LISTEN")
+	})
+	mustWgns(t, "exec", name, "--", "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | nc -N %s 5201", size, peerTunnel4))
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("listener: %v", err)
+	}
+	if b, _ := os.ReadFile(counted); strings.TrimSpace(string(b)) != strconv.Itoa(size) {
+		t.Fatalf("peer received %q bytes through the tunnel, want %d", strings.TrimSpace(string(b)), size)
+	}
+
+	// The namespace holds lo and the tunnel, and nothing else.
+	links := mustRun(t, "ip", "-n", name, "-o", "link", "show")
+	if got := linkNames(links); strings.Join(got, ",") != "lo,"+name {
+		t.Fatalf("links in namespace %q: %v, want [lo %s]", name, got, name)
+	}
+	// Every route of the main table (v4 and v6) goes via the tunnel.
+	for _, fam := range []string{"-4", "-6"} {
+		routes := strings.TrimSpace(mustRun(t, "ip", "-n", name, fam, "route", "show", "table", "main"))
+		if routes == "" {
+			t.Fatalf("no %s routes in %q", fam, name)
+		}
+		for _, r := range strings.Split(routes, "\n") {
+			if !strings.Contains(r, "dev "+name) {
+				t.Errorf("route %q in namespace %q does not go via the tunnel", r, name)
+			}
+		}
+		if def := mustRun(t, "ip", "-n", name, fam, "route", "show", "default"); !strings.Contains(def, "dev "+name) {
+			t.Errorf("%s default route in %q: %q", fam, name, def)
+		}
+	}
+	// The encrypted UDP socket is in the host world; the tunnel namespace has no UDP socket.
+	if out := mustRun(t, "ip", "netns", "exec", name, "ss", "-uanH"); strings.TrimSpace(out) != "" {
+		t.Errorf("UDP sockets inside the tunnel namespace:\n%s", out)
+	}
+	st := status(t, name)
+	hostUDP := mustRun(t, "ss", "-uanpH")
+	if !strings.Contains(hostUDP, fmt.Sprintf(":%d ", st.ListenPort)) || !strings.Contains(hostUDP, "wgns") {
+		t.Errorf("no wgns UDP socket on port %d in the host world:\n%s", st.ListenPort, hostUDP)
+	}
+	// iproute2 and wg(8) work on it.
+	mustRun(t, "ip", "netns", "exec", name, "true")
+	wgShow := mustRun(t, "ip", "netns", "exec", name, "wg", "show", name)
+	if !strings.Contains(wgShow, "peer: "+p.Key.PublicKey().String()) || !strings.Contains(wgShow, "latest handshake") {
+		t.Errorf("wg show %s inside the namespace:\n%s", name, wgShow)
+	}
+	if st.Peers[0].LastHandshake.IsZero() || st.Peers[0].TxBytes == 0 {
+		t.Errorf("status after traffic: %+v", st.Peers[0])
+	}
+	list := mustWgns(t, "list")
+	if !strings.Contains(list, name) || !strings.Contains(list, "userspace") || !strings.Contains(list, "ready") {
+		t.Errorf("wgns list:\n%s", list)
+	}
+}
+
+// TestIntegrationTunnelDownLeavesNothing: after down, no namespace file, interface, wgns
+// process, UAPI socket or state file remains.
+func TestIntegrationTunnelDownLeavesNothing(t *testing.T) {
+	const name = "td"
+	p := newPeer(t, name)
+	mustWgns(t, "up", "--userspace", p.ConfigPath)
+	st := status(t, name)
+	if st.PID == 0 {
+		t.Fatal("no holder PID in status")
+	}
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+
+	out := mustWgns(t, "down", name)
+	if !strings.Contains(out, "down") {
+		t.Errorf("down said %q", out)
+	}
+	assertNoTrace(t, name)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.PID)); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.PID)); !strings.Contains(string(b), ") Z ") {
+			t.Errorf("holder process %d still runs after down", st.PID)
+		}
+	}
+	// down of a tunnel that is not up: exit 0, and says so.
+	o, _, code := wgnsRun(t, "down", name)
+	if code != 0 || !strings.Contains(o, "not up") {
+		t.Errorf("second down: exit %d, %q", code, o)
+	}
+}
+
+// TestIntegrationTunnelAlreadyUp: a second up of the same NAME fails and changes nothing.
+func TestIntegrationTunnelAlreadyUp(t *testing.T) {
+	const name = "ta"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	before := snapshot(t, name)
+	_, e, code := wgnsRun(t, "up", "--userspace", "--name", name, p.ConfigPath)
+	if code == 0 || !strings.Contains(e, "already up") {
+		t.Fatalf("second up: exit %d, stderr %q", code, e)
+	}
+	if after := snapshot(t, name); after != before {
+		t.Fatalf("second up changed the system:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+}
+
+// TestIntegrationExecPassesThrough: arguments reach the command untouched, its exit status comes
+// back, and a missing command is 127.
+func TestIntegrationExecPassesThrough(t *testing.T) {
+	const name = "te"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	out := mustWgns(t, "exec", name, "--", "sh", "-c", `printf '%s|' "$@"`, "x", "a b", "--flag", "-c", "")
+	if out != "a b|--flag|-c||" {
+		t.Errorf("arguments arrived as %q", out)
+	}
+	if _, _, code := wgnsRun(t, "exec", name, "--", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("exit status %d, want 3", code)
+	}
+	if _, e, code := wgnsRun(t, "exec", name, "--", "no-such-command-wgns"); code != 127 || !strings.Contains(e, "no-such-command-wgns") {
+		t.Errorf("missing command: exit %d, stderr %q", code, e)
+	}
+	if _, e, code := wgnsRun(t, "exec", "nope", "--", "true"); code != 125 || !strings.Contains(e, "not up") {
+		t.Errorf("exec of a tunnel not up: exit %d, stderr %q", code, e)
+	}
+}
+
+type tunnelStatus struct {
+	Name       string `json:"name"`
+	State      string `json:"state"`
+	PID        int    `json:"pid"`
+	ListenPort int    `json:"listen_port"`
+	PublicKey  string `json:"public_key"`
+	Peers      []struct {
+		PublicKey     string    `json:"public_key"`
+		Endpoint      string    `json:"endpoint"`
+		LastHandshake time.Time `json:"latest_handshake"`
+		TxBytes       int64     `json:"transfer_tx"`
+		RxBytes       int64     `json:"transfer_rx"`
+	} `json:"peers"`
+}
+
+func status(t *testing.T, name string) tunnelStatus {
+	t.Helper()
+	var st []tunnelStatus
+	out := mustWgns(t, "status", "--json", name)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st[0]
+}
+
+func linkNames(ipOneline string) []string {
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(ipOneline), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 {
+			n := strings.TrimSuffix(f[1], ":")
+			if i := strings.IndexByte(n, '@'); i >= 0 {
+				n = n[:i]
+			}
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// assertNoTrace checks that nothing of tunnel name is left in the world.
+func assertNoTrace(t *testing.T, name string) {
+	t.Helper()
+	for _, p := range []string{"/run/netns/" + name, "/run/wgns/" + name + ".json", "/run/wgns/" + name + ".ready",
+		"/var/run/wireguard/" + name + ".sock", "/etc/netns/" + name} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s still exists", p)
+		}
+	}
+	if out, _ := run("ip", "link", "show", name); !strings.Contains(out, "does not exist") {
+		t.Errorf("interface %s still exists in the host world: %s", name, out)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), "/run/netns/"+name+" ") {
+		t.Errorf("a mount of /run/netns/%s is left", name)
+	}
+	for _, pid := range wgnsPIDsFor(name) {
+		t.Errorf("wgns process %d for %s still runs", pid, name)
+	}
+}
+
+// wgnsPIDsFor lists live wgns processes whose command line names the tunnel.
+func wgnsPIDsFor(name string) []int {
+	var pids []int
+	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range m {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.HasPrefix(string(b), wgnsBin+"\x00") {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		for _, a := range args[1:] {
+			if a == name || strings.HasSuffix(a, "/"+name+".conf") {
+				stat, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
+				if !strings.Contains(string(stat), ") Z ") {
+					var pid int
+					fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid)
+					pids = append(pids, pid)
+				}
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// snapshot is the world's state as text: namespaces, links, wgns state files, DNS views.
+func snapshot(t *testing.T, name string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(mustRun(t, "ip", "netns", "list"))
+	links, _ := run("ip", "-o", "link", "show")
+	b.WriteString(strings.Join(linkNames(links), ",") + "\n")
+	for _, dir := range []string{"/run/wgns", "/etc/netns", "/var/run/wireguard"} {
+		m, _ := filepath.Glob(dir + "/*")
+		for _, f := range m {
+			if strings.HasSuffix(f, ".lock") || strings.HasSuffix(f, ".log") {
+				continue
+			}
+			fi, err := os.Stat(f)
+			if err == nil {
+				fmt.Fprintf(&b, "%s %v %d\n", f, fi.Mode(), fi.ModTime().UnixNano())
+			}
+		}
+	}
+	if ns, _ := run("ip", "-n", name, "-o", "link", "show"); ns != "" {
+		b.WriteString(strings.Join(linkNames(ns), ",") + "\n")
+	}
+	return b.String()
+}
