@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,20 +25,14 @@ func (fuzzFS) ReadKeyFile(path string) (keyFile, error) {
 	return keyFile{}, syscall.ENOENT
 }
 
-// keysIn returns every key written in s: 43 base64 characters before a "=",
-// without that "=".
-func keysIn(s string) []string {
+// keyPattern is a key as written: 43 base64 characters and a "=".
+var keyPattern = regexp.MustCompile(`[A-Za-z0-9+/]{43}=`)
+
+// writtenKeys returns the body (without "=") of every key written in s.
+func writtenKeys(s string) []string {
 	var keys []string
-	run := 0
-	for i := 0; i < len(s); i++ {
-		if isBase64Char(s[i]) {
-			run++
-			continue
-		}
-		if s[i] == '=' && run >= 43 {
-			keys = append(keys, s[i-43:i])
-		}
-		run = 0
+	for _, k := range keyPattern.FindAllString(s, -1) {
+		keys = append(keys, k[:43])
 	}
 	return keys
 }
@@ -55,7 +50,7 @@ func FuzzParse(f *testing.F) {
 	const name = "fuzz.conf"
 	f.Fuzz(func(t *testing.T, data []byte) {
 		input := string(data)
-		keys := append(keysIn(input), keyB[:43], keyC[:43])
+		keys := append(writtenKeys(input), keyB[:43], keyC[:43])
 		noKeys := func(what, msg string) {
 			t.Helper()
 			if !strings.HasPrefix(msg, name+":") {

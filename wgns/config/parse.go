@@ -113,6 +113,7 @@ type parser struct {
 
 	cfg   Config
 	warns []warning
+	keys  map[string]bool // the body of every key written in the input
 
 	sec  section
 	seen map[string]int // canonical key -> line, in the current section
@@ -172,6 +173,7 @@ func (p *parser) run(data []byte) error {
 		return tooLarge(p.name, int64(len(data)))
 	}
 	data = bytes.TrimPrefix(data, bom)
+	p.keys = keysIn(data)
 	for n := 1; len(data) > 0; n++ {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte("\n"))
@@ -202,6 +204,45 @@ func (p *parser) checkText(n int, line []byte) error {
 	return nil
 }
 
+// show quotes a value taken from the input for an error message, unless it
+// holds what may be a key, or a key written elsewhere in the input without
+// its "=".
+func (p *parser) show(v string) string {
+	if looksLikeKey(v) {
+		return hiddenValue
+	}
+	run := 0
+	for i := 0; i < len(v); i++ {
+		if !isBase64Char(v[i]) {
+			run = 0
+			continue
+		}
+		if run++; run >= keyBody && p.keys[v[i+1-keyBody:i+1]] {
+			return hiddenValue
+		}
+	}
+	return show(v)
+}
+
+// keysIn returns the body of everything in data that may be a key: 43
+// characters of the base64 alphabet before a "=".
+func keysIn(data []byte) map[string]bool {
+	keys := map[string]bool{}
+	run := 0
+	for i, c := range data {
+		switch {
+		case isBase64Char(c):
+			run++
+		case c == '=' && run >= keyBody:
+			keys[string(data[i-keyBody:i])] = true
+			fallthrough
+		default:
+			run = 0
+		}
+	}
+	return keys
+}
+
 func trim(s string) string { return strings.Trim(s, " \t") }
 
 func (p *parser) line(n int, s string) error {
@@ -225,11 +266,7 @@ func (p *parser) line(n int, s string) error {
 	}
 	spec, known := keysByLower[strings.ToLower(k)]
 	if !known {
-		name := show(k)
-		if looksLikeKey(k + "=") { // a key alone on a line: its "=" was taken for ours
-			name = show(k + "=")
-		}
-		return p.errf(n, "unknown key %s in %v", name, p.sec)
+		return p.errf(n, "unknown key %s in %v", p.show(k), p.sec)
 	}
 	if spec.sec != p.sec {
 		return p.errf(n, "%s belongs in %v, not in %v", spec.name, spec.sec, p.sec)
@@ -293,7 +330,7 @@ func (p *parser) header(n int, s string) error {
 		}
 		p.sec, p.nsLine = secNamespace, n
 	default:
-		return p.errf(n, "unknown section %s; %s", show(name), sectionsWanted)
+		return p.errf(n, "unknown section %s; %s", p.show(name), sectionsWanted)
 	}
 	return nil
 }
@@ -316,7 +353,7 @@ func (p *parser) single(n int, key, v string) error {
 	case "MTU":
 		mtu, ok := parseUint(v)
 		if !ok {
-			return p.errf(n, "invalid MTU %s: not a whole number", show(v))
+			return p.errf(n, "invalid MTU %s: not a whole number", p.show(v))
 		}
 		if mtu > 65535 {
 			return p.errf(n, "MTU %d is too large (maximum 65535)", mtu)
@@ -325,7 +362,7 @@ func (p *parser) single(n int, key, v string) error {
 	case "ListenPort":
 		port, ok := parseUint(v)
 		if !ok || port > 65535 {
-			return p.errf(n, "invalid ListenPort %s: must be a port number 0-65535", show(v))
+			return p.errf(n, "invalid ListenPort %s: must be a port number 0-65535", p.show(v))
 		}
 		p.cfg.Interface.ListenPort = port
 	case "PublicKey":
@@ -351,7 +388,7 @@ func (p *parser) single(n int, key, v string) error {
 	case "Endpoint":
 		ep, why := parseEndpoint(v)
 		if why != "" {
-			return p.errf(n, "invalid Endpoint %s: %s", show(v), why)
+			return p.errf(n, "invalid Endpoint %s: %s", p.show(v), why)
 		}
 		peer := p.peer()
 		peer.Endpoint, peer.EndpointHost, peer.EndpointPort = ep.norm, ep.host, ep.port
@@ -361,13 +398,13 @@ func (p *parser) single(n int, key, v string) error {
 			secs, ok = parseUint(v)
 		}
 		if !ok || secs > 65535 {
-			return p.errf(n, "invalid PersistentKeepalive %s: must be off or 0-65535 seconds", show(v))
+			return p.errf(n, "invalid PersistentKeepalive %s: must be off or 0-65535 seconds", p.show(v))
 		}
 		p.peer().PersistentKeepalive = secs
 	case "Firewall":
 		on, ok := parseSwitch(v)
 		if !ok {
-			return p.errf(n, "invalid Firewall %s: must be on or off", show(v))
+			return p.errf(n, "invalid Firewall %s: must be on or off", p.show(v))
 		}
 		p.cfg.Namespace.Firewall, p.firewallSet = on, true
 	default:
@@ -418,7 +455,7 @@ func (p *parser) address(n int, e string) error {
 		why = checkHostAddr(pfx.Addr())
 	}
 	if why != "" {
-		return p.errf(n, "invalid Address %s: %s", show(e), why)
+		return p.errf(n, "invalid Address %s: %s", p.show(e), why)
 	}
 	if first, dup := p.addrs[pfx.Addr()]; dup {
 		return p.errf(n, "Address %v is listed twice (first on line %d)", pfx.Addr(), first)
@@ -435,7 +472,7 @@ func (p *parser) dns(n int, e string) error {
 			why = "IPv6 zones are not allowed"
 		}
 		if why != "" {
-			return p.errf(n, "invalid DNS %s: %s", show(e), why)
+			return p.errf(n, "invalid DNS %s: %s", p.show(e), why)
 		}
 		if _, dup := p.dnsLines[a]; !dup {
 			p.dnsLines[a] = n
@@ -444,7 +481,7 @@ func (p *parser) dns(n int, e string) error {
 		return nil
 	}
 	if !validHostname(e) {
-		return p.errf(n, "invalid DNS %s: neither an IP address nor a valid search domain", show(e))
+		return p.errf(n, "invalid DNS %s: neither an IP address nor a valid search domain", p.show(e))
 	}
 	p.cfg.Interface.Search = append(p.cfg.Interface.Search, e)
 	return nil
@@ -453,7 +490,7 @@ func (p *parser) dns(n int, e string) error {
 func (p *parser) allowedIP(n int, e string) error {
 	pfx, why := parsePrefix(e)
 	if why != "" {
-		return p.errf(n, "invalid AllowedIPs %s: %s", show(e), why)
+		return p.errf(n, "invalid AllowedIPs %s: %s", p.show(e), why)
 	}
 	pfx = pfx.Masked()
 	peer := p.peer()
@@ -472,7 +509,7 @@ func (p *parser) allowedIP(n int, e string) error {
 func (p *parser) allowInbound(n int, e string) error {
 	port, why := parseInbound(e)
 	if why != "" {
-		return p.errf(n, "invalid AllowInbound %s: %s", show(e), why)
+		return p.errf(n, "invalid AllowInbound %s: %s", p.show(e), why)
 	}
 	if first, dup := p.inbound[port]; dup {
 		return p.errf(n, "AllowInbound %v is listed twice (first on line %d)", port, first)
@@ -592,7 +629,7 @@ func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(p.dir, path)
 	}
-	what := key + " " + show(path)
+	what := key + " " + p.show(path)
 	kf, err := p.fs.ReadKeyFile(path)
 	defer clear(kf.Data)
 	switch perm := kf.Mode.Perm(); {

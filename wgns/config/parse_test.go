@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // Test keys, made for these tests with wg genkey. Peers are named by the
@@ -27,6 +29,15 @@ func expand(t testing.TB, s string) string {
 		"{PC}", mustKey(t, keyC).PublicKey().String(),
 		"{PSK}", keyPSK,
 	).Replace(s)
+}
+
+// mustPub returns the public key of private key k, in base64.
+func mustPub(k string) string {
+	key, err := wgtypes.ParseKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return key.PublicKey().String()
 }
 
 // nonCanonical returns k with unused low bits set in its last character,
@@ -256,6 +267,8 @@ func TestParseInvalid(t *testing.T) {
 			want: `wg0.conf:7: invalid Endpoint "0.0.0.0:51820": unspecified address`},
 		{name: "Endpoint holding a key", conf: ifc + peerB + "Endpoint = {PC}\n",
 			want: `wg0.conf:7: invalid Endpoint (value not shown: it looks like a key): missing port; expected host:port or [IPv6]:port`},
+		{name: "Endpoint holding a key without its =", conf: ifc + "# old: {PC}\n" + peerB + "Endpoint = " + mustPub(keyC)[:43] + "\n",
+			want: `wg0.conf:8: invalid Endpoint (value not shown: it looks like a key): missing port; expected host:port or [IPv6]:port`},
 		{name: "PersistentKeepalive word", conf: ifc + peerB + "PersistentKeepalive = sometimes\n",
 			want: `wg0.conf:7: invalid PersistentKeepalive "sometimes": must be off or 0-65535 seconds`},
 		{name: "PersistentKeepalive too large", conf: ifc + peerB + "PersistentKeepalive = 65536\n",

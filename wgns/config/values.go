@@ -34,11 +34,17 @@ func parseKey(s string) (wgtypes.Key, string) {
 // maxShown caps how much of a value an error message echoes.
 const maxShown = 64
 
+// keyBody is the length of a base64 key without its final "=".
+const keyBody = 43
+
+const hiddenValue = "(value not shown: it looks like a key)"
+
 // show quotes a value taken from the input for an error message, unless it
-// may hold a key (see looksLikeKey).
+// may hold a key (see looksLikeKey). The parser's show also hides keys
+// written elsewhere in the input.
 func show(v string) string {
 	if looksLikeKey(v) {
-		return "(value not shown: it looks like a key)"
+		return hiddenValue
 	}
 	if len(v) > maxShown {
 		cut := maxShown
@@ -61,7 +67,7 @@ func looksLikeKey(v string) bool {
 			run++
 			continue
 		}
-		if run >= 43 && i < len(v) && v[i] == '=' {
+		if run >= keyBody && i < len(v) && v[i] == '=' {
 			return true
 		}
 		run = 0
