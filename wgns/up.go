@@ -12,7 +12,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -64,16 +63,14 @@ func (t *Tunnel) Down() error {
 
 // Up brings a tunnel up in the order that leaves no window: namespace, firewall, interface
 // created in the host namespace, moved in, addresses, routes, peers, up, DNS files, ready marker.
-// Any failure undoes what was done. It must run in the host namespace; with the embedded
-// WireGuard the calling process becomes the tunnel's holder.
+// It must run in the host namespace; with the embedded WireGuard the calling process becomes the
+// tunnel's holder. A tunnel that is up and healthy is refused with ErrAlreadyUp; the leftovers of
+// an up that crashed (or of a holder that died) are taken over and completed. When an up that
+// started from nothing fails, everything it made is torn down.
 func Up(opts UpOptions) (_ *Tunnel, err error) {
 	name, cfg := opts.Name, opts.Config
 	if err := nsmgr.ValidateName(name); err != nil {
 		return nil, err
-	}
-	warn := opts.Warn
-	if warn == nil {
-		warn = func(string) {}
 	}
 	mode := opts.Mode
 	if mode == "" {
@@ -86,134 +83,137 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 	if mode == ModeUserspace {
 		dev = &userspaceDevice{}
 	}
-
-	// Everything that can fail without touching the system comes first.
-	endpoints, err := resolveEndpoints(cfg, opts.ResolveTimeout)
-	if err != nil {
-		return nil, err
-	}
-	mtu := cfg.EffectiveMTU(uplinkMTU(endpoints))
-
 	unlock, err := lock(name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if s, err := ReadState(name); err == nil {
-		if s.Ready {
-			return nil, fmt.Errorf("bringing up %q: %w (since %s; `wgns down %s` first)", name, ErrAlreadyUp, s.Since.Format(time.RFC3339), name)
-		}
-		return nil, fmt.Errorf("bringing up %q: a previous up left it half-made (step %q); run `wgns repair %s` or `wgns down %s`", name, s.Step, name, name)
-	}
-	if _, err := os.Lstat(nsmgr.Path(name)); err == nil {
-		return nil, fmt.Errorf("bringing up %q: %s exists but wgns did not make it; refusing to touch it", name, nsmgr.Path(name))
-	}
-	if err := removeStaleUAPI(name); err != nil {
-		return nil, fmt.Errorf("bringing up %q: %w", name, err)
-	}
 
-	st := &State{Name: name, Mode: mode, Config: cfg.Path, Step: "namespace", Since: time.Now().UTC()}
+	st, err := ReadState(name)
+	fresh := errors.Is(err, fs.ErrNotExist)
+	switch {
+	case fresh:
+		if _, err := os.Lstat(nsmgr.Path(name)); err == nil {
+			return nil, fmt.Errorf("bringing up %q: %s exists but wgns did not make it; refusing to touch it", name, nsmgr.Path(name))
+		}
+		st = &State{Name: name}
+	case err != nil:
+		return nil, err
+	case st.healthy():
+		return nil, fmt.Errorf("bringing up %q: %w (since %s; `wgns down %s` first)", name, ErrAlreadyUp, st.Since.Format(time.RFC3339), name)
+	case st.Mode == ModeUserspace && st.holderAlive() && st.PID != os.Getpid():
+		return nil, fmt.Errorf("bringing up %q: process %d holds it but it is not ready; run `wgns repair %s`", name, st.PID, name)
+	}
+	st.Mode, st.Config, st.Since = mode, cfg.Path, time.Now().UTC()
+	st.PID, st.Start = 0, 0
 	if mode == ModeUserspace {
 		st.PID = os.Getpid()
 		st.Start = procStart(st.PID)
 	}
+	if fresh {
+		st.Step = "namespace"
+	}
 	if err := writeState(st); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
+	r := &reconciler{name: name, cfg: cfg, st: st, dev: dev, warn: opts.Warn, resolveTimeout: opts.ResolveTimeout, ns: netns.None()}
+	defer r.close()
+	if fresh {
+		// Resolve before making anything: an unresolvable endpoint changes nothing.
+		if err := r.resolve(); err != nil {
+			removeState(name)
+			return nil, err
+		}
+	}
+	if err := r.run(); err != nil {
+		if fresh {
 			if terr := teardown(name, st, dev); terr != nil {
 				err = fmt.Errorf("%w (and undoing it: %v)", err, terr)
 			}
+		} else if r.created {
+			dev.close()
 		}
-	}()
-	step := func(s string) error {
-		st.Step = s
-		return writeState(st)
-	}
-
-	ns, err := nsmgr.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("creating namespace %q: %w", name, err)
-	}
-	defer ns.Close()
-	if st.Netns, err = nsmgr.IDOf(ns); err != nil {
 		return nil, err
 	}
-	if err := step("firewall"); err != nil {
-		return nil, err
-	}
-	if cfg.Namespace.Firewall {
-		if err := firewall.Apply(int(ns), firewallRules(name, cfg)); err != nil {
-			return nil, fmt.Errorf("installing the firewall of %q: %w", name, err)
-		}
-	} else {
-		warn(fmt.Sprintf("%s: Firewall = off: nothing stops traffic on an interface added to namespace %q later", cfg.Path, name))
-	}
-
-	if err := step("interface"); err != nil {
-		return nil, err
-	}
-	if err := dev.create(name, mtu); err != nil {
-		if errors.Is(err, ErrNoKernelWireGuard) {
-			return nil, fmt.Errorf("creating interface %q: %w (use --userspace)", name, err)
-		}
-		return nil, fmt.Errorf("creating interface %q: %w", name, err)
-	}
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		dev.close()
-		return nil, fmt.Errorf("finding interface %q: %w", name, err)
-	}
-	if err := netlink.LinkSetNsFd(link, int(ns)); err != nil {
-		dev.close()
-		netlink.LinkDel(link)
-		return nil, fmt.Errorf("moving interface %q into namespace %q: %w", name, name, err)
-	}
-
-	if err := step("addresses"); err != nil {
-		return nil, err
-	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("opening netlink in namespace %q: %w", name, err)
-	}
-	defer h.Close()
-	if err := configureLinks(h, name, cfg); err != nil {
-		return nil, err
-	}
-	if err := configureRoutes(h, name, cfg); err != nil {
-		return nil, err
-	}
-
-	if err := step("peers"); err != nil {
-		return nil, err
-	}
-	if err := configureWireGuard(ns, name, cfg, endpoints); err != nil {
-		return nil, err
-	}
-	if err := dev.start(); err != nil {
-		return nil, fmt.Errorf("starting WireGuard on %q: %w", name, err)
-	}
-
-	if err := step("dns"); err != nil {
-		return nil, err
-	}
-	if len(cfg.Interface.DNS) == 0 {
-		warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
-	}
-	if err := dnsbind.Write(name, dnsbind.View{Servers: cfg.Interface.DNS, Search: cfg.Interface.Search}); err != nil {
-		return nil, fmt.Errorf("writing the DNS view of %q: %w", name, err)
-	}
-
-	st.Step, st.Ready = "ready", true
-	if err := writeState(st); err != nil {
-		return nil, err
-	}
-	if err := writeReady(name, st.Netns); err != nil {
-		return nil, fmt.Errorf("marking %q ready: %w", name, err)
+	if len(cfg.Interface.DNS) == 0 && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
 	}
 	return &Tunnel{Name: name, state: st, dev: dev}, nil
+}
+
+// healthy reports whether the tunnel is ready and whole: its namespace is the one wgns made, the
+// interface is in it, and the embedded WireGuard's holder (if any) runs.
+func (s *State) healthy() bool {
+	if !s.Ready {
+		return false
+	}
+	if s.Mode == ModeUserspace && !s.holderAlive() {
+		return false
+	}
+	if id, err := nsmgr.IDByName(s.Name); err != nil || id != s.Netns {
+		return false
+	}
+	ns, err := nsmgr.Open(s.Name)
+	if err != nil {
+		return false
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	_, err = h.LinkByName(s.Name)
+	return err == nil
+}
+
+// RepairResult says what Repair did (or, with dryRun, would do) to one tunnel.
+type RepairResult struct {
+	Name    string
+	Actions []string
+	// NeedHolder is set when the embedded WireGuard needs a new holder process (`wgns up
+	// --foreground`), which the caller starts once Repair has returned.
+	NeedHolder bool
+}
+
+// Repair brings a tunnel back to what its config says: it recreates a missing namespace piece,
+// interface, addresses, routes, firewall table or DNS files, and completes or clears what a
+// crashed up left. With dryRun it only lists the actions. A second Repair finds nothing to do.
+func Repair(name string, dryRun bool) (*RepairResult, error) {
+	if err := nsmgr.ValidateName(name); err != nil {
+		return nil, err
+	}
+	unlock, err := lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res := &RepairResult{Name: name}
+	st, err := ReadState(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := removeStaleUAPI(name); err == nil {
+			if _, serr := os.Lstat(uapiPath(name)); serr == nil {
+				res.Actions = append(res.Actions, "remove the stale "+uapiPath(name))
+			}
+		}
+		return res, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(st.Config)
+	if err != nil {
+		return nil, fmt.Errorf("repairing %q: %w", name, err)
+	}
+	var dev wgDevice
+	if st.Mode == ModeKernel {
+		dev = kernelDevice{}
+	}
+	r := &reconciler{name: name, cfg: cfg, st: st, dev: dev, dryRun: dryRun, ns: netns.None()}
+	defer r.close()
+	err = r.run()
+	res.Actions, res.NeedHolder = r.actions, r.needHolder
+	return res, err
 }
 
 func firewallRules(name string, cfg *config.Config) firewall.Rules {
@@ -222,52 +222,6 @@ func firewallRules(name string, cfg *config.Config) firewall.Rules {
 		r.AllowInbound = append(r.AllowInbound, firewall.Port{Port: p.Port, Proto: p.Proto})
 	}
 	return r
-}
-
-// configureLinks brings lo up and gives the tunnel its addresses (IPv6 without DAD).
-func configureLinks(h *netlink.Handle, name string, cfg *config.Config) error {
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("finding lo in namespace %q: %w", name, err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("bringing lo up in namespace %q: %w", name, err)
-	}
-	link, err := h.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q in its namespace: %w", name, err)
-	}
-	for _, p := range cfg.Interface.Addresses {
-		a := &netlink.Addr{IPNet: prefixToIPNet(p)}
-		if p.Addr().Is6() {
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := h.AddrReplace(link, a); err != nil {
-			return fmt.Errorf("adding address %s to interface %q: %w", p, name, err)
-		}
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bringing interface %q up: %w", name, err)
-	}
-	return nil
-}
-
-// configureRoutes routes every peer's AllowedIPs via the tunnel in the namespace's main table;
-// 0.0.0.0/0 and ::/0 become its default routes.
-func configureRoutes(h *netlink.Handle, name string, cfg *config.Config) error {
-	link, err := h.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q in its namespace: %w", name, err)
-	}
-	for _, peer := range cfg.Peers {
-		for _, p := range peer.AllowedIPs {
-			r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixToIPNet(p), Scope: netlink.SCOPE_LINK, Family: family(p.Addr())}
-			if err := h.RouteReplace(r); err != nil {
-				return fmt.Errorf("adding route %s via %q: %w", p, name, err)
-			}
-		}
-	}
-	return nil
 }
 
 // configureWireGuard sets the private key, listen port and peers through wgctrl, from inside the

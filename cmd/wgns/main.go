@@ -23,7 +23,9 @@ type CLI struct {
 	Exec    ExecCmd    `cmd:"" help:"Run a command inside NAME's namespace, with its DNS, as the invoking user."`
 	List    ListCmd    `cmd:"" help:"One line per tunnel: name, mode, state, address."`
 	Status  StatusCmd  `cmd:"" help:"Show a tunnel like wg show does, plus namespace, DNS, firewall and processes."`
+	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
+	selftestCmds
 }
 
 const description = `wgns confines programs and systemd services to a WireGuard tunnel.

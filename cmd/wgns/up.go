@@ -2,9 +2,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -123,7 +124,9 @@ func (c *UpCmd) Run() error {
 }
 
 // holdForeground brings the tunnel up in this process, tells systemd (or the up that started
-// it) once ready, and tears down on SIGTERM or SIGINT.
+// it) once ready, then supervises it: a device that stops (its interface deleted, say) is made
+// again inside the same, still firewalled, namespace, and endpoint host names are resolved again
+// when handshakes stop. It tears down on SIGTERM, SIGINT or SIGHUP.
 func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(string)) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -134,18 +137,52 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 	n := units.NewNotifier()
 	n.Ready()
 	n.Status(fmt.Sprintf("%s is up (%s WireGuard)", name, t.Mode()))
-	select {
-	case sig := <-sigs:
-		n.Stopping()
-		if err := t.Down(); err != nil {
-			return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
+	tick := time.NewTicker(superviseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case sig := <-sigs:
+			n.Stopping()
+			if err := t.Down(); err != nil {
+				return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
+			}
+			return nil
+		case <-t.Dead():
+			// Fail closed meanwhile: the namespace and its firewall stay.
+			n.Status(fmt.Sprintf("%s: WireGuard device stopped; recreating it", name))
+			for attempt := 1; ; attempt++ {
+				actions, err := t.Recover()
+				if err == nil {
+					log.Printf("wgns: %s: WireGuard device stopped; recovered: %s", name, strings.Join(actions, "; "))
+					n.Status(fmt.Sprintf("%s is up (%s WireGuard), recovered", name, t.Mode()))
+					break
+				}
+				log.Printf("wgns: %s: recovering the WireGuard device (attempt %d): %v", name, attempt, err)
+				select {
+				case sig := <-sigs:
+					n.Stopping()
+					if err := t.Down(); err != nil {
+						return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
+					}
+					return nil
+				case <-time.After(min(time.Duration(attempt)*time.Second, 30*time.Second)):
+				}
+			}
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			moved, err := t.Reresolve(ctx)
+			cancel()
+			if err != nil {
+				log.Printf("wgns: %s: re-resolving endpoints: %v", name, err)
+			} else if len(moved) > 0 {
+				log.Printf("wgns: %s: endpoint moved: %s", name, strings.Join(moved, ", "))
+			}
 		}
-		return nil
-	case <-t.Dead():
-		// Fail closed: the firewall and the namespace stay; repair or down clean up.
-		return fmt.Errorf("the WireGuard device of %q stopped; the namespace stays closed until `wgns repair %s` or `wgns down %s`", name, name, name)
 	}
 }
+
+// superviseEvery is how often the holder re-checks its endpoints.
+const superviseEvery = 15 * time.Second
 
 // startHolder starts a detached `wgns up --foreground` that holds the embedded WireGuard device,
 // and waits until it reports READY=1 the way systemd's notify protocol does, or exits.
@@ -218,7 +255,11 @@ func startHolder(name, path string) error {
 
 // holderEnv is the detached holder's environment: only what it needs.
 func holderEnv() []string {
-	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	if v := os.Getenv("WGNS_TEST_CRASH_AT"); v != "" { // the crash tests' hook (see wgns.crashPoint)
+		env = append(env, "WGNS_TEST_CRASH_AT="+v)
+	}
+	return env
 }
 
 // readFrom returns what the holder wrote to its log since off, without the "wgns: " prefix
@@ -284,5 +325,3 @@ func plan(name string, cfg *config.Config, mode wgns.Mode) string {
 	b.WriteString("\n")
 	return b.String()
 }
-
-var _ = errors.New

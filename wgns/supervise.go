@@ -1,0 +1,127 @@
+package wgns
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/nsmgr"
+	"github.com/wgns/wgns/wgns/config"
+)
+
+// ReresolveAfter is how old a peer's latest handshake must be before its endpoint host name is
+// resolved again (wg-quick's reresolve-dns uses the same 135 s: REJECT_AFTER_TIME + 15 s).
+const ReresolveAfter = 135 * time.Second
+
+// Recover makes a new embedded WireGuard device for a tunnel this process holds, after the old
+// one stopped (its interface was deleted, say), and puts it into the same namespace. The
+// namespace and its firewall stay in place throughout, so nothing inside gets a path out
+// meanwhile. It reports what it did.
+func (t *Tunnel) Recover() ([]string, error) {
+	unlock, err := lock(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := ReadState(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(st.Config)
+	if err != nil {
+		return nil, fmt.Errorf("recovering %q: %w", t.Name, err)
+	}
+	t.dev.close()
+	dev := wgDevice(kernelDevice{})
+	if st.Mode == ModeUserspace {
+		dev = &userspaceDevice{}
+	}
+	r := &reconciler{name: t.Name, cfg: cfg, st: st, dev: dev, ns: netns.None()}
+	defer r.close()
+	err = r.run()
+	t.dev, t.state = dev, st
+	return r.actions, err
+}
+
+// Reresolve resolves again, in the host namespace, the endpoint host names of peers whose latest
+// handshake is older than ReresolveAfter, and points those peers at the new address when it
+// changed. It reports the peers it moved.
+func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
+	cfg, err := config.Load(t.state.Config)
+	if err != nil {
+		return nil, err
+	}
+	var stale []config.Peer
+	ns, err := nsmgr.Open(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	var dev *wgtypes.Device
+	err = nsmgr.Do(ns, func() error {
+		c, err := wgctrl.New()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		dev, err = c.Device(t.Name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading WireGuard interface %q: %w", t.Name, err)
+	}
+	current := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range dev.Peers {
+		current[p.PublicKey] = p
+	}
+	for _, p := range cfg.Peers {
+		if _, err := netip.ParseAddr(p.EndpointHost); err == nil || p.EndpointHost == "" {
+			continue // an IP literal never changes
+		}
+		if cur, ok := current[p.PublicKey]; ok && time.Since(cur.LastHandshakeTime) > ReresolveAfter {
+			stale = append(stale, p)
+		}
+	}
+	var moved []string
+	var update wgtypes.Config
+	for _, p := range stale {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.EndpointHost)
+		if err != nil || len(ips) == 0 {
+			continue // try again next time; the old address stays
+		}
+		pick := ips[0]
+		for _, ip := range ips {
+			if ip.Unmap().Is4() {
+				pick = ip
+				break
+			}
+		}
+		ep := net.UDPAddrFromAddrPort(netip.AddrPortFrom(pick.Unmap(), uint16(p.EndpointPort)))
+		if cur := current[p.PublicKey].Endpoint; cur != nil && cur.String() == ep.String() {
+			continue
+		}
+		update.Peers = append(update.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: ep})
+		moved = append(moved, fmt.Sprintf("%s -> %s", p.Endpoint, ep))
+	}
+	if len(update.Peers) == 0 {
+		return nil, nil
+	}
+	err = nsmgr.Do(ns, func() error {
+		c, err := wgctrl.New()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return c.ConfigureDevice(t.Name, update)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updating endpoints of %q: %w", t.Name, err)
+	}
+	return moved, nil
+}
