@@ -23,6 +23,7 @@ type CLI struct {
 	Exec    ExecCmd    `cmd:"" help:"Run a command inside NAME's namespace, with its DNS, as the invoking user."`
 	List    ListCmd    `cmd:"" help:"One line per tunnel: name, mode, state, address."`
 	Status  StatusCmd  `cmd:"" help:"Show a tunnel like wg show does, plus namespace, DNS, firewall and processes."`
+	Repair  RepairCmd  `cmd:"" help:"Bring a tunnel (or all) back to what its config says; clear what a crashed up left."`
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	selftestCmds
