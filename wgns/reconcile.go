@@ -375,9 +375,11 @@ func routeDst(rt netlink.Route) (netip.Prefix, bool) {
 		}
 		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), true
 	}
-	return ipNetToPrefix(rt.Dst)
+	p, ok := ipNetToPrefix(rt.Dst)
+	return p.Masked(), ok
 }
 
+// ipNetToPrefix converts without masking: an interface address keeps its host bits.
 func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	if n == nil {
 		return netip.Prefix{}, false
@@ -388,7 +390,7 @@ func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	a = a.Unmap()
 	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, ones).Masked(), true
+	return netip.PrefixFrom(a, ones), true
 }
 
 // peers gives the device its key, port and peers through wgctrl, from inside the namespace (a
@@ -466,7 +468,7 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 		var ips []netip.Prefix
 		for _, a := range got.AllowedIPs {
 			if p, ok := ipNetToPrefix(&a); ok {
-				ips = append(ips, p)
+				ips = append(ips, p.Masked())
 			}
 		}
 		if len(ips) != len(want.AllowedIPs) {

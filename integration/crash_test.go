@@ -1,0 +1,234 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// upSteps are the steps of up, in order, as wgns records them (and WGNS_TEST_CRASH_AT names them).
+var upSteps = []string{"namespace", "firewall", "interface", "move", "addresses", "routes", "peers", "dns", "ready"}
+
+// TestIntegrationCrashAtEveryStep kills up with SIGKILL at every step; the next up ends with a
+// working tunnel (and, as often, repair does), and down then leaves nothing behind.
+func TestIntegrationCrashAtEveryStep(t *testing.T) {
+	const name = "tc"
+	p := newPeer(t, name)
+	for i, step := range upSteps {
+		t.Run(step, func(t *testing.T) {
+			_, _, code := wgnsRunEnv(t, []string{"WGNS_TEST_CRASH_AT=" + step}, "up", "--userspace", p.ConfigPath)
+			if code == 0 {
+				t.Fatalf("up killed at %s reported success", step)
+			}
+			waitFor(t, 5*time.Second, "the killed holder to be gone", func() bool { return len(wgnsPIDsFor(name)) == 0 })
+			if i%2 == 0 {
+				mustWgns(t, "up", "--userspace", p.ConfigPath)
+			} else {
+				out := mustWgns(t, "repair", name)
+				if !strings.Contains(out, "ready") && !strings.Contains(out, "repaired") {
+					t.Errorf("repair after a crash at %s said %q", step, out)
+				}
+			}
+			mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+			if out := mustWgns(t, "repair", name); !strings.Contains(out, "nothing to repair") {
+				t.Errorf("a second repair did something:\n%s", out)
+			}
+			mustWgns(t, "down", name)
+			assertNoTrace(t, name)
+		})
+	}
+}
+
+// TestIntegrationCrashAtRandomMoments kills the process doing up at 20 random moments.
+func TestIntegrationCrashAtRandomMoments(t *testing.T) {
+	const name = "tr"
+	p := newPeer(t, name)
+	for i := range 20 {
+		cmd := exec.Command(wgnsBin, "up", "--userspace", p.ConfigPath)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// A random moment within up's first ~40 ms: kill the holder if it already exists, else
+		// the up that is starting it.
+		time.Sleep(time.Duration(rand.IntN(40_000)) * time.Microsecond)
+		victim := cmd.Process.Pid
+		if pids := wgnsPIDsFor(name); len(pids) > 0 {
+			victim = pids[0]
+		}
+		syscall.Kill(victim, syscall.SIGKILL)
+		cmd.Wait()
+		waitFor(t, 5*time.Second, "the killed holder to be gone", func() bool {
+			for _, pid := range wgnsPIDsFor(name) {
+				if pid == victim {
+					return false
+				}
+			}
+			return true
+		})
+		// The next up either finds the tunnel up (the kill came after ready) or completes it.
+		if _, e, code := wgnsRun(t, "up", "--userspace", p.ConfigPath); code != 0 && !strings.Contains(e, "already up") {
+			t.Fatalf("run %d: up after a kill: %s", i, e)
+		}
+		mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+		mustWgns(t, "down", name)
+		assertNoTrace(t, name)
+	}
+}
+
+// TestIntegrationConcurrentUp: ten concurrent ups of one NAME; exactly one succeeds, and there is
+// one interface, one firewall table and one holder.
+func TestIntegrationConcurrentUp(t *testing.T) {
+	const name = "tu"
+	p := newPeer(t, name)
+	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
+	var wg sync.WaitGroup
+	codes := make([]int, 10)
+	errs := make([]string, 10)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i], codes[i] = wgnsRun(t, "up", "--userspace", p.ConfigPath)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, c := range codes {
+		if c == 0 {
+			ok++
+		} else if !strings.Contains(errs[i], "already up") {
+			t.Errorf("a losing up said %q", errs[i])
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d ups succeeded, want exactly 1", ok)
+	}
+	if got := linkNames(mustRun(t, "ip", "-n", name, "-o", "link", "show")); strings.Join(got, ",") != "lo,"+name {
+		t.Errorf("links: %v", got)
+	}
+	if n := strings.Count(mustRun(t, "ip", "netns", "exec", name, "nft", "list", "tables"), "table inet wgns"); n != 1 {
+		t.Errorf("%d wgns tables", n)
+	}
+	if pids := wgnsPIDsFor(name); len(pids) != 1 {
+		t.Errorf("holders: %v, want one", pids)
+	}
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+}
+
+// TestIntegrationRepair: each lost piece is listed by repair --dry-run, restored by repair, and a
+// second repair finds nothing to do.
+func TestIntegrationRepair(t *testing.T) {
+	const name = "tp"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	cases := []struct {
+		what  string
+		break_ func(t *testing.T)
+		want  string
+	}{
+		{"holder killed", func(t *testing.T) {
+			st := status(t, name)
+			syscall.Kill(st.PID, syscall.SIGKILL)
+			waitFor(t, 5*time.Second, "the interface to vanish", func() bool {
+				out, _ := run("ip", "-n", name, "link", "show", name)
+				return strings.Contains(out, "does not exist")
+			})
+		}, "start the embedded WireGuard"},
+		{"firewall table deleted", func(t *testing.T) {
+			mustRun(t, "ip", "netns", "exec", name, "nft", "delete", "table", "inet", "wgns")
+		}, "install firewall table"},
+		{"firewall table altered", func(t *testing.T) {
+			mustRun(t, "ip", "netns", "exec", name, "nft", "add", "rule", "inet", "wgns", "output", "accept")
+		}, "reinstall the altered firewall table"},
+		{"default route deleted", func(t *testing.T) {
+			mustRun(t, "ip", "-n", name, "route", "del", "default")
+		}, "add route 0.0.0.0/0"},
+		{"v6 default route deleted", func(t *testing.T) {
+			mustRun(t, "ip", "-n", name, "-6", "route", "del", "default")
+		}, "add route ::/0"},
+		{"address deleted", func(t *testing.T) {
+			mustRun(t, "ip", "-n", name, "addr", "del", clientTunnel4+"/24", "dev", name)
+		}, "add address " + clientTunnel4 + "/24"},
+		{"DNS file deleted", func(t *testing.T) {
+			if err := os.Remove(filepath.Join("/etc/netns", name, "resolv.conf")); err != nil {
+				t.Fatal(err)
+			}
+		}, "write the DNS view"},
+	}
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			c.break_(t)
+			before := snapshot(t, name)
+			out := mustWgns(t, "repair", "--dry-run", name)
+			if !strings.Contains(out, "would repair: "+c.want) {
+				t.Fatalf("repair --dry-run does not list %q:\n%s", c.want, out)
+			}
+			if after := snapshot(t, name); after != before {
+				t.Fatalf("repair --dry-run changed something:\n%s\n---\n%s", before, after)
+			}
+			out = mustWgns(t, "repair", name)
+			if !strings.Contains(out, c.want) {
+				t.Errorf("repair does not say it did %q:\n%s", c.want, out)
+			}
+			if out := mustWgns(t, "repair", name); !strings.Contains(out, "nothing to repair") {
+				t.Errorf("a second repair did something:\n%s", out)
+			}
+			mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
+			mustWgns(t, "exec", name, "--", "ping", "-6", "-c1", "-W5", peerTunnel6)
+		})
+	}
+}
+
+// TestIntegrationHolderRecoversDeletedInterface: the holder makes a deleted interface again in
+// the same namespace, by itself.
+func TestIntegrationHolderRecoversDeletedInterface(t *testing.T) {
+	const name = "tv"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	before := status(t, name)
+	mustRun(t, "ip", "-n", name, "link", "del", name)
+	waitFor(t, 10*time.Second, "the holder to recreate the interface", func() bool {
+		out, err := run("ip", "netns", "exec", name, "ping", "-c1", "-W1", peerTunnel4)
+		_ = out
+		return err == nil
+	})
+	if after := status(t, name); after.PID != before.PID {
+		t.Errorf("holder changed from %d to %d; want the same process to recover", before.PID, after.PID)
+	}
+}
+
+// TestIntegrationDownWithProcessesInside: down refuses, naming the processes; --force ends them.
+func TestIntegrationDownWithProcessesInside(t *testing.T) {
+	const name = "tw"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	sleeper := exec.Command(wgnsBin, "exec", name, "--", "sleep", "1000")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	waitFor(t, 5*time.Second, "sleep to run inside", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper.Process.Pid))
+		return strings.TrimSpace(string(b)) == "sleep"
+	})
+	_, e, code := wgnsRun(t, "down", name)
+	if code == 0 || !strings.Contains(e, fmt.Sprintf("%d (sleep)", sleeper.Process.Pid)) {
+		t.Fatalf("down with a process inside: exit %d, %q", code, e)
+	}
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4) // still up
+	mustWgns(t, "down", "--force", name)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the process inside survived down --force")
+	}
+	assertNoTrace(t, name)
+}
