@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/wgns/wgns/wgns"
+)
+
+// CheckCmd is `wgns check`.
+type CheckCmd struct {
+	JSON bool   `help:"Print the report as JSON ({name, ok, checks: [{name, ok, detail}]}; fields are only ever added)."`
+	Name string `arg:"" help:"Tunnel name."`
+}
+
+// Run audits the tunnel and exits 1 if any check fails.
+func (c *CheckCmd) Run() error {
+	if err := needRoot("wgns check"); err != nil {
+		return err
+	}
+	r, err := wgns.Check(c.Name)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		if err := writeJSON(r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Print(r.Text())
+	}
+	if !r.OK {
+		return &exitError{code: 1}
+	}
+	return nil
+}
