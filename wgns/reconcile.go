@@ -62,7 +62,8 @@ func (r *reconciler) act(what string, do func() error) error {
 
 func (r *reconciler) step(s string) error {
 	crashPoint(s)
-	if r.dryRun || r.st.Step == s {
+	// Progress is recorded while a tunnel is being made; repairing a ready one keeps "ready".
+	if r.dryRun || r.st.Ready || r.st.Step == s {
 		return nil
 	}
 	r.st.Step = s
@@ -518,7 +519,7 @@ func (r *reconciler) dns() error {
 func (r *reconciler) ready() error {
 	crashPoint("ready")
 	b, err := os.ReadFile(ReadyPath(r.name))
-	if r.st.Ready && r.st.Step == "ready" && err == nil && string(b) == idString(r.st.Netns)+"\n" {
+	if r.st.Ready && err == nil && string(b) == idString(r.st.Netns)+"\n" {
 		return nil
 	}
 	return r.act("mark "+r.name+" ready", func() error {

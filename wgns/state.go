@@ -160,7 +160,8 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// procStart returns a process's start time (field 22 of /proc/PID/stat), or 0 if it is gone.
+// procStart returns a process's start time (field 22 of /proc/PID/stat), or 0 if it is gone or
+// a zombie (which holds no device any more).
 func procStart(pid int) uint64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -172,7 +173,7 @@ func procStart(pid int) uint64 {
 		return 0
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
 		return 0
 	}
 	v, _ := strconv.ParseUint(f[19], 10, 64)

@@ -141,6 +141,12 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 	return &Tunnel{Name: name, state: st, dev: dev}, nil
 }
 
+// Healthy reports whether tunnel name is up, ready and whole (see State.healthy).
+func Healthy(name string) bool {
+	st, err := ReadState(name)
+	return err == nil && st.healthy()
+}
+
 // healthy reports whether the tunnel is ready and whole: its namespace is the one wgns made, the
 // interface is in it, and the embedded WireGuard's holder (if any) runs.
 func (s *State) healthy() bool {

@@ -113,8 +113,8 @@ func (c *UpCmd) Run() error {
 		fmt.Printf("%s is up (kernel WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
 		return nil
 	}
-	if s, err := wgns.GetStatus(name, true); err == nil {
-		return fmt.Errorf("bringing up %q: %w (%s)", name, wgns.ErrAlreadyUp, s.State)
+	if wgns.Healthy(name) {
+		return fmt.Errorf("bringing up %q: %w", name, wgns.ErrAlreadyUp)
 	}
 	if err := startHolder(name, path); err != nil {
 		return err
