@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -16,9 +15,9 @@ import (
 var ErrUnsafe = errors.New("refused: not safe to use")
 
 // HiddenPaths are the directories of host services that resolve names on the host's network
-// or answer for those that do; Enter covers each that exists with an empty read-only tmpfs, so
-// their sockets cannot be reached from the namespace (a unix socket with a path crosses network
-// namespaces):
+// or answer for those that do; Enter covers each that exists with an empty read-only directory,
+// so that their sockets cannot be reached from the namespace (a unix socket with a path
+// crosses network namespaces):
 //
 //   - /run/nscd: nscd's socket, which glibc asks before any NSS module (hosts, passwd, group),
 //     whatever nsswitch.conf says;
@@ -49,63 +48,93 @@ var HiddenPaths = []string{
 	"/var/run/avahi-daemon",
 }
 
-// HostEtc is the name, inside the namespace's /etc, of the bind mount of the host's /etc that the
-// symlinks in it point into (see the package documentation).
-const HostEtc = ".wgns-host"
+// viewFiles are the files of EtcDir/NAME that Enter puts in /etc, all required. Nothing else
+// there is used: not even hosts, which `ip netns exec` would bind too; the namespace's
+// /etc/hosts is the host's.
+var viewFiles = []string{resolvConf, nsswitchConf}
 
-// viewFiles are the files of EtcDir/NAME that Enter puts in /etc, and whether each is required.
-// Nothing else in EtcDir/NAME is used.
-var viewFiles = []struct {
-	name     string
-	required bool
-}{
-	{resolvConf, true},
-	{nsswitchConf, true},
-	{hostsFile, false},
-}
-
-// maxViewFile is the size limit of a file of the DNS view.
-const maxViewFile = 64 << 10
-
-// Enter puts the DNS view of the namespace name in place for the calling thread: /etc becomes a
-// small read-only tmpfs holding the view's resolv.conf, nsswitch.conf (and hosts, if EtcDir/NAME
-// has one) and, for every other entry of the host's /etc, a symlink into a bind mount of the
-// host's /etc; every existing directory of HiddenPaths is covered by an empty read-only tmpfs.
-// The files of EtcDir/NAME are opened without following symlinks and refused (ErrUnsafe) unless
-// they are regular files owned by root and not writable by group or others; what is copied is
-// read from the descriptor that was checked.
+// Enter puts the DNS view of the namespace name in place for the calling thread:
+//
+//   - /etc becomes a read-only bind mount of LinkDir (brought up to date with the host's /etc
+//     first if that changed), in which every entry of the host's /etc is a symlink into
+//     /etc/.wgns-host, a recursive bind mount of the host's /etc, except resolv.conf and
+//     nsswitch.conf, which point into /etc/.wgns-view;
+//   - /etc/.wgns-view/resolv.conf and nsswitch.conf are read-only bind mounts of
+//     EtcDir/NAME/resolv.conf and nsswitch.conf;
+//   - every existing directory of HiddenPaths is covered by a read-only bind mount of an empty
+//     directory of LinkDir.
+//
+// The files of EtcDir/NAME (and the directory) are opened without following symlinks and
+// refused (ErrUnsafe) unless they are regular files (a directory) owned by root and not writable
+// by group or others; what is bound is the file that was checked, through its descriptor.
 //
 // The calling thread must be locked (runtime.LockOSThread) and already in a mount namespace of
 // its own whose mounts are slaves of the host's (unshare(CLONE_NEWNS) and / made MS_REC|MS_SLAVE),
-// as nsmgr's Exec does before it calls its Mounts function. Enter needs CAP_SYS_ADMIN there. On
-// error the thread's mount namespace is left part-way and must not run a program.
+// as nsmgr's Exec does before it calls its Mounts function; Enter needs CAP_SYS_ADMIN there.
+// It opens no descriptor that outlives it. On error the thread's mount namespace is left
+// part-way and must not run a program.
 func Enter(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	view, err := readView(filepath.Join(EtcDir, name))
-	if err != nil {
-		return fmt.Errorf("entering the DNS view of %q: %w", name, err)
-	}
-	if err := coverEtc("/etc", view); err != nil {
-		return fmt.Errorf("entering the DNS view of %q: %w", name, err)
-	}
-	if err := hide(HiddenPaths); err != nil {
+	if err := enter(filepath.Join(EtcDir, name), "/etc", LinkDir); err != nil {
 		return fmt.Errorf("entering the DNS view of %q: %w", name, err)
 	}
 	return nil
 }
 
-// viewFile is a file of the DNS view read through its checked descriptor.
-type viewFile struct {
-	name string
-	data []byte
+// enter binds the view in dir over etc, as Enter describes, with links as LinkDir.
+func enter(dir, etc, links string) error {
+	view, err := openView(dir)
+	defer func() {
+		for _, fd := range view {
+			unix.Close(fd)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	hostFd, err := unix.Open(etc, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: etc, Err: err}
+	}
+	defer unix.Close(hostFd)
+	linkFd, err := openLinks(links, etc, hostFd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(linkFd)
+
+	// Clone the host's etc and its submounts before anything covers it: a clone taken after
+	// would hold the cover too.
+	host, err := cloneMount(hostFd, "", true)
+	if err != nil {
+		return fmt.Errorf("cloning the mount of the host's %s: %w", etc, err)
+	}
+	defer unix.Close(host)
+	if err := bindFd(linkFd, links, etc, false); err != nil {
+		return err
+	}
+	// From here on, etc is the bind of links.
+	for i, name := range viewFiles {
+		if err := bindFd(view[i], dir+"/"+name, etc+"/"+viewDir+"/"+name, true); err != nil {
+			return err
+		}
+	}
+	if err := unix.MoveMount(host, "", unix.AT_FDCWD, etc+"/"+hostEtcDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting the host's %s on %s/%s: %w", etc, etc, hostEtcDir, err)
+	}
+	if err := unix.Mount("", etc, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("making %s read-only: %w", etc, err)
+	}
+	return hide(linkFd, links, HiddenPaths)
 }
 
-// readView opens dir and the files of viewFiles in it without following symlinks, checks each
-// through its descriptor, and returns their contents. A missing optional file is skipped.
-func readView(dir string) ([]viewFile, error) {
-	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// openView opens dir and the files of viewFiles in it without following symlinks and checks
+// each through its descriptor. It returns the descriptors of the files, in the order of
+// viewFiles, even with an error; the caller closes them.
+func openView(dir string) ([]int, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, openError(dir, err)
 	}
@@ -113,25 +142,20 @@ func readView(dir string) ([]viewFile, error) {
 	if err := checkSafe(dir, dfd, unix.S_IFDIR); err != nil {
 		return nil, err
 	}
-	view := make([]viewFile, 0, len(viewFiles))
-	for _, vf := range viewFiles {
-		path := dir + "/" + vf.name
-		// O_NONBLOCK: opening a FIFO planted here must not hang; it is refused below.
-		fd, err := unix.Openat(dfd, vf.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	fds := make([]int, 0, len(viewFiles))
+	for _, name := range viewFiles {
+		path := dir + "/" + name
+		// O_PATH: nothing is read, and a FIFO planted here cannot block the open.
+		fd, err := unix.Openat(dfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			if err == unix.ENOENT && !vf.required {
-				continue
-			}
-			return nil, openError(path, err)
+			return fds, openError(path, err)
 		}
-		data, err := readChecked(path, fd)
-		unix.Close(fd)
-		if err != nil {
-			return nil, err
+		fds = append(fds, fd)
+		if err := checkSafe(path, fd, unix.S_IFREG); err != nil {
+			return fds, err
 		}
-		view = append(view, viewFile{vf.name, data})
 	}
-	return view, nil
+	return fds, nil
 }
 
 // openError explains a failed open of a view file.
@@ -147,13 +171,15 @@ func openError(path string, err error) error {
 }
 
 // checkSafe checks the file open as fd (at path): of type typ, owned by root, not writable by
-// group or others.
+// group or others. An O_PATH descriptor suffices.
 func checkSafe(path string, fd int, typ uint32) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK: // opened with O_PATH|O_NOFOLLOW
+		return fmt.Errorf("%s is a symlink: %w", path, ErrUnsafe)
 	case st.Mode&unix.S_IFMT != typ:
 		want := "a regular file"
 		if typ == unix.S_IFDIR {
@@ -168,139 +194,52 @@ func checkSafe(path string, fd int, typ uint32) error {
 	return nil
 }
 
-// readChecked checks the file open as fd and reads it whole.
-func readChecked(path string, fd int) ([]byte, error) {
-	if err := checkSafe(path, fd, unix.S_IFREG); err != nil {
-		return nil, err
+// cloneMount returns a detached bind mount of name in the directory fd ("" for fd itself),
+// with its submounts if recursive. The caller closes it (which unmounts it if it was never
+// attached).
+func cloneMount(fd int, name string, recursive bool) (int, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
 	}
-	buf := make([]byte, 0, 4096)
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) > maxViewFile {
-				return nil, fmt.Errorf("%s is larger than %d bytes", path, maxViewFile)
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
+	if recursive {
+		flags |= unix.AT_RECURSIVE
 	}
+	return unix.OpenTree(fd, name, flags)
 }
 
-// coverEtc mounts over etc a tmpfs holding the files of view and, for each other entry of the
-// host's etc, a symlink to it: a relative one into HostEtc, a bind mount (with its submounts) of
-// the host's etc inside the tmpfs, or for an entry that is itself a symlink, a copy of it. The
-// tmpfs is then made read-only.
-func coverEtc(etc string, view []viewFile) error {
-	hostFd, err := unix.Open(etc, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// bindFd mounts the file or directory open as fd (at src) on target, read-only if readOnly
+// (always nosuid, nodev, noexec).
+func bindFd(fd int, src, target string, readOnly bool) error {
+	m, err := cloneMount(fd, "", false)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: etc, Err: err}
+		return fmt.Errorf("binding %s: %w", src, err)
 	}
-	host := os.NewFile(uintptr(hostFd), etc)
-	defer host.Close()
-	entries, err := host.ReadDir(-1)
-	if err != nil {
-		return fmt.Errorf("listing the host's %s: %w", etc, err)
+	defer unix.Close(m)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
-	type link struct{ name, target string }
-	links := make([]link, 0, len(entries))
-	ours := make(map[string]bool, len(view)+1)
-	ours[HostEtc] = true
-	for _, f := range view {
-		ours[f.name] = true
+	if err := unix.MountSetattr(m, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("setting the mount flags of %s: %w", src, err)
 	}
-	buf := make([]byte, unix.PathMax)
-	for _, e := range entries {
-		n := e.Name()
-		if ours[n] {
-			continue
-		}
-		target := HostEtc + "/" + n
-		if e.Type() == fs.ModeSymlink {
-			// A relative target ("../usr/share/zoneinfo/UTC") would resolve from HostEtc, one
-			// level too deep: copy the symlink instead.
-			k, err := unix.Readlinkat(hostFd, n, buf)
-			if err != nil {
-				return &fs.PathError{Op: "readlink", Path: etc + "/" + n, Err: err}
-			}
-			target = string(buf[:k])
-		}
-		links = append(links, link{n, target})
-	}
-
-	// Clone the host's etc and its submounts before the tmpfs covers it: a clone taken after
-	// would hold the tmpfs too, a submount at its root.
-	tree, err := unix.OpenTree(hostFd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
-	if err != nil {
-		return fmt.Errorf("cloning the mount of the host's %s: %w", etc, err)
-	}
-	defer unix.Close(tree)
-	if err := unix.Mount("tmpfs", etc, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=1m"); err != nil {
-		return fmt.Errorf("mounting a tmpfs on %s: %w", etc, err)
-	}
-	tfd, err := unix.Open(etc, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: etc + " (tmpfs)", Err: err}
-	}
-	defer unix.Close(tfd)
-	if err := unix.Mkdirat(tfd, HostEtc, 0o555); err != nil {
-		return &fs.PathError{Op: "mkdir", Path: etc + "/" + HostEtc, Err: err}
-	}
-	if err := unix.MoveMount(tree, "", tfd, HostEtc, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mounting the host's %s on %s/%s: %w", etc, etc, HostEtc, err)
-	}
-	for _, l := range links {
-		if err := unix.Symlinkat(l.target, tfd, l.name); err != nil {
-			return fmt.Errorf("linking %s/%s to %s: %w", etc, l.name, l.target, err)
-		}
-	}
-	for _, f := range view {
-		if err := writeNew(tfd, etc, f); err != nil {
-			return err
-		}
-	}
-	if err := unix.Mount("", etc, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("making the tmpfs on %s read-only: %w", etc, err)
+	if err := unix.MoveMount(m, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting %s on %s: %w", src, target, err)
 	}
 	return nil
 }
 
-// writeNew creates f in the directory dfd (etc), mode 0644 whatever the umask.
-func writeNew(dfd int, etc string, f viewFile) error {
-	path := etc + "/" + f.name
-	fd, err := unix.Openat(dfd, f.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	for b := f.data; len(b) > 0; {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &fs.PathError{Op: "write", Path: path, Err: err}
-		}
-		b = b[n:]
-	}
-	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return &fs.PathError{Op: "chmod", Path: path, Err: err}
-	}
-	return nil
-}
-
-// hide covers each existing directory of paths with an empty read-only tmpfs, once per directory.
-func hide(paths []string) error {
+// hide covers each existing directory of paths, once per directory, with a read-only bind of
+// the empty directory emptyDir of the link directory linkFd (at links).
+func hide(linkFd int, links string, paths []string) error {
 	type key struct{ dev, ino uint64 }
 	seen := make(map[key]bool, len(paths))
+	empty := -1
+	defer func() {
+		if empty >= 0 {
+			unix.Close(empty)
+		}
+	}()
 	for _, p := range paths {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
@@ -314,8 +253,30 @@ func hide(paths []string) error {
 			continue
 		}
 		seen[k] = true
-		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=4k"); err != nil {
-			return fmt.Errorf("hiding %s under an empty tmpfs: %w", p, err)
+		var m int
+		if empty < 0 {
+			// The first: a read-only bind of emptyDir, kept to clone for the others (a bind
+			// of a read-only mount is read-only).
+			fd, err := cloneMount(linkFd, emptyDir, false)
+			if err != nil {
+				return fmt.Errorf("binding %s/%s: %w", links, emptyDir, err)
+			}
+			empty = fd
+			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+			if err := unix.MountSetattr(empty, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+				return fmt.Errorf("making the bind of %s/%s read-only: %w", links, emptyDir, err)
+			}
+			m = empty
+		} else {
+			c, err := cloneMount(empty, "", false)
+			if err != nil {
+				return fmt.Errorf("binding %s/%s: %w", links, emptyDir, err)
+			}
+			defer unix.Close(c)
+			m = c
+		}
+		if err := unix.MoveMount(m, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("hiding %s under an empty directory: %w", p, err)
 		}
 	}
 	return nil

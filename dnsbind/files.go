@@ -23,7 +23,6 @@ const HostNsswitch = "/etc/nsswitch.conf"
 const (
 	resolvConf   = "resolv.conf"
 	nsswitchConf = "nsswitch.conf"
-	hostsFile    = "hosts"
 )
 
 // tempPrefix starts the name of the temporary files Write renames into place; a crash can leave
@@ -46,17 +45,18 @@ type View struct {
 type files struct {
 	dir          string // EtcDir
 	hostNsswitch string // HostNsswitch
+	links        string // LinkDir, whose stamp Write removes
 	uid, gid     int    // the owner the files must have: root
 }
 
-var sys = files{dir: EtcDir, hostNsswitch: HostNsswitch, uid: 0, gid: 0}
+var sys = files{dir: EtcDir, hostNsswitch: HostNsswitch, links: LinkDir, uid: 0, gid: 0}
 
 // Write writes the DNS view v of the namespace name to EtcDir/NAME: resolv.conf listing v's
 // servers and search domains, and nsswitch.conf, the host's /etc/nsswitch.conf with its hosts
 // line reduced to "files dns" (or a minimal one if the host has none). The directory is made
 // mode 0755 and the files 0644, owned by root; each file is written to a temporary file in the
 // same directory, synced and renamed into place, so a reader sees the old or the new file, never
-// part of one.
+// part of one. Write also has the next Enter rebuild LinkDir.
 //
 // With no servers, resolv.conf lists no nameserver and says so in a comment. Resolvers then fall
 // back to the loopback address (glibc and musl ask 127.0.0.1, Go also ::1), which is the
@@ -228,7 +228,14 @@ func (f files) write(name string, v View) error {
 			return fmt.Errorf("writing the DNS view of %q: %w", name, err)
 		}
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	// Have the next Enter rebuild LinkDir, in case it was damaged.
+	if err := os.Remove(filepath.Join(f.links, stampLink)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("writing the DNS view of %q: %w", name, err)
+	}
+	return nil
 }
 
 // makeDir makes EtcDir and dir (mode 0755, root's) or, if dir exists, makes sure it is a

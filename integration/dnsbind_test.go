@@ -386,9 +386,10 @@ cat /etc/passwd; echo @@
 cat /etc/hosts; echo @@
 readlink /etc/os-release; head -n1 /etc/os-release; echo @@
 test -s /etc/ssl/certs/ca-certificates.crt && echo certs; echo @@
-stat -c '%F %a %u' /etc/resolv.conf /etc/nsswitch.conf; echo @@
+stat -L -c '%F %a %u' /etc/resolv.conf /etc/nsswitch.conf; echo @@
 touch /etc/wgns-new 2>/dev/null && echo writable || echo read-only; echo @@
 ls -A /run/nscd; echo @@
+touch /run/nscd/x 2>/dev/null && echo writable || echo read-only; echo @@
 `
 	got := dnsRun(t, name, "sh", "-c", script)
 	osRelease, err := os.Readlink("/etc/os-release")
@@ -406,6 +407,7 @@ ls -A /run/nscd; echo @@
 		"regular file 644 0\nregular file 644 0\n",
 		"read-only\n",
 		"",
+		"read-only\n",
 		"",
 	}
 	if !slices.Equal(got, want) {
@@ -518,6 +520,69 @@ func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
 			child.wait(t)
 			control.wait(t)
 		})
+	}
+}
+
+// TestIntegrationDNSEnterFollowsHostEtc checks that the namespace's /etc follows the entries the
+// host adds to or removes from its /etc: a program started after the change sees it, and so does
+// one already running once another program has been started; and that many programs starting at
+// once after a change all get their view.
+func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
+	const name = "dnsfollow"
+	dnsWriteView(t, name, dnsTestView)
+	for _, p := range []string{"/etc/wgns-added", "/etc/wgns-rel", "/etc/wgns-late"} {
+		dnsKeep(t, p)
+	}
+	dnsReplace(t, "/etc/wgns-added", "added\n")
+	dnsReplaceSymlink(t, "/etc/wgns-rel", "../usr/lib/os-release")
+	firstLine, _, _ := strings.Cut(dnsReadFile(t, "/usr/lib/os-release"), "\n")
+	got := dnsRun(t, name, "sh", "-c", "cat /etc/wgns-added; echo @@; head -n1 /etc/wgns-rel; readlink /etc/wgns-rel; echo @@")
+	want := []string{"added\n", firstLine + "\n../usr/lib/os-release\n", ""}
+	if !slices.Equal(got, want) {
+		t.Errorf("after the host added entries to /etc, a new program reads %q, want %q", got, want)
+	}
+
+	if err := os.Remove("/etc/wgns-added"); err != nil {
+		t.Fatal(err)
+	}
+	got = dnsRun(t, name, "sh", "-c", "test -e /etc/wgns-added && echo present || echo absent; echo @@")
+	if want := []string{"absent\n", ""}; !slices.Equal(got, want) {
+		t.Errorf("after the host removed an entry of /etc, a new program finds it %q, want %q", got, want)
+	}
+
+	child := dnsStart(t, name, "sh", "-c", "echo @@; read x; cat /etc/wgns-late; echo @@")
+	child.section(t)
+	dnsReplace(t, "/etc/wgns-late", "late\n")
+	dnsRun(t, name, "true") // another program brings the shared links up to date
+	child.next(t)
+	if got := child.section(t); got != "late\n" {
+		t.Errorf("a running program reads %q from an entry the host added to /etc, want %q", got, "late\n")
+	}
+	child.wait(t)
+
+	dnsReplace(t, "/etc/wgns-late", "later\n")
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = dnsEnterInThread(name) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Errorf("Enters at once after a change of /etc: %v", err)
+	}
+
+	// A damaged LinkDir is rebuilt after the next Write.
+	if err := os.Remove(dnsbind.LinkDir + "/.wgns-view/resolv.conf"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dnsEnterInThread(name); err == nil {
+		t.Error("Enter with a damaged link directory succeeded")
+	}
+	if err := dnsbind.Write(name, dnsTestView); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dnsEnterInThread(name); err != nil {
+		t.Errorf("Enter after Write repaired the link directory: %v", err)
 	}
 }
 
@@ -649,11 +714,6 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, true, dir + "/resolv.conf is not a regular file"},
-		{"symlinked hosts", func(t *testing.T) {
-			if err := os.Symlink("/etc/hosts", dir+"/hosts"); err != nil {
-				t.Fatal(err)
-			}
-		}, true, dir + "/hosts is a symlink"},
 		{"group-writable directory", func(t *testing.T) {
 			if err := os.Chmod(dir, 0o775); err != nil {
 				t.Fatal(err)
@@ -671,6 +731,17 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 		{"missing nsswitch.conf", func(t *testing.T) {
 			os.Remove(dir + "/nsswitch.conf")
 		}, false, "open " + dir + "/nsswitch.conf: no such file or directory"},
+		{"group-writable link directory", func(t *testing.T) {
+			if err := os.Chmod(dnsbind.LinkDir, 0o775); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(dnsbind.LinkDir, 0o755) })
+		}, true, dnsbind.LinkDir + " is writable by group or others (mode 0775)"},
+	}
+	// A first Enter makes LinkDir.
+	dnsWriteView(t, name, dnsTestView)
+	if _, err := dnsEnterInThread(name); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
