@@ -58,7 +58,8 @@ var sys = files{dir: EtcDir, hostNsswitch: HostNsswitch, links: LinkDir, uid: 0,
 // same directory, synced and renamed into place, so a reader sees the old or the new file, never
 // part of one. Write also has the next Enter rebuild LinkDir.
 //
-// With no servers, resolv.conf lists no nameserver and says so in a comment. Resolvers then fall
+// glibc, musl and Go use the first three servers only (MAXNS); all are written. With no
+// servers, resolv.conf lists no nameserver and says so in a comment. Resolvers then fall
 // back to the loopback address (glibc and musl ask 127.0.0.1, Go also ::1), which is the
 // namespace's own lo where nothing answers: lookups fail instead of using the host's resolver.
 //
@@ -479,12 +480,12 @@ func lineDiff(a, b string) string {
 		switch {
 		case i < len(x) && j < len(y) && x[i] == y[j]:
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			line("+", y[j])
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			line("-", x[i])
 			i++
+		default:
+			line("+", y[j])
+			j++
 		}
 	}
 	return strings.TrimSuffix(out.String(), "\n")
