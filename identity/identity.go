@@ -20,9 +20,19 @@ import (
 // real uid does not exist.
 var ErrNoUser = errors.New("no such user")
 
-// ErrBadSudoEnv is wrapped by the errors of Resolve when the SUDO_* variables are malformed or
-// contradict each other or the user database.
+// ErrBadSudoEnv matches (errors.Is) the errors of Resolve when the SUDO_* variables are
+// malformed or contradict each other or the user database.
 var ErrBadSudoEnv = errors.New("inconsistent sudo environment")
+
+// sudoError is an error about the SUDO_* variables; it is ErrBadSudoEnv without saying so.
+type sudoError struct{ msg string }
+
+func (e *sudoError) Error() string        { return e.msg }
+func (e *sudoError) Is(target error) bool { return target == ErrBadSudoEnv }
+
+func badSudo(format string, args ...any) error {
+	return &sudoError{fmt.Sprintf(format, args...)}
+}
 
 // Target is who a command runs as: the user's ids, all its groups (the primary first), its name,
 // home directory and login shell from passwd, and whether it is root (then wgns keeps its own
@@ -114,33 +124,33 @@ func (db userDB) resolve(userFlag string, getenv func(string) string, realUID in
 // sudoAccount returns the user sudo was called by, checking SUDO_UID, SUDO_USER and SUDO_GID.
 func (db userDB) sudoAccount(sudoUID string, getenv func(string) string) (*account, error) {
 	if !isDecimal(sudoUID) {
-		return nil, fmt.Errorf("SUDO_UID %q is not a number: %w", sudoUID, ErrBadSudoEnv)
+		return nil, badSudo("SUDO_UID %q is not a number", sudoUID)
 	}
 	uid, err := strconv.ParseUint(sudoUID, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("SUDO_UID %q is not a valid uid: %w", sudoUID, ErrBadSudoEnv)
+		return nil, badSudo("SUDO_UID %q is not a valid uid", sudoUID)
 	}
 	a, err := db.byUID(uint32(uid))
 	if err != nil {
 		return nil, fmt.Errorf("SUDO_UID %d: %w", uid, err)
 	}
 	if u := getenv("SUDO_USER"); u != "" && u != a.name {
-		return nil, fmt.Errorf("SUDO_USER %q is not user %q of SUDO_UID %d: %w", u, a.name, uid, ErrBadSudoEnv)
+		return nil, badSudo("SUDO_USER %q is not user %q of SUDO_UID %d", u, a.name, uid)
 	}
 	if g := getenv("SUDO_GID"); g != "" {
 		if !isDecimal(g) {
-			return nil, fmt.Errorf("SUDO_GID %q is not a number: %w", g, ErrBadSudoEnv)
+			return nil, badSudo("SUDO_GID %q is not a number", g)
 		}
 		gid, err := strconv.ParseUint(g, 10, 32)
 		if err != nil {
-			return nil, fmt.Errorf("SUDO_GID %q is not a valid gid: %w", g, ErrBadSudoEnv)
+			return nil, badSudo("SUDO_GID %q is not a valid gid", g)
 		}
 		groups, err := db.groupsOf(a)
 		if err != nil {
 			return nil, err
 		}
 		if !contains(groups, uint32(gid)) {
-			return nil, fmt.Errorf("SUDO_GID %d is not a group of user %q: %w", gid, a.name, ErrBadSudoEnv)
+			return nil, badSudo("SUDO_GID %d is not a group of user %q", gid, a.name)
 		}
 	}
 	return a, nil

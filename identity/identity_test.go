@@ -1,0 +1,214 @@
+package identity
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const testPasswd = `root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+# a comment
++nisuser::::::
+broken:x:abc:1::/:/bin/sh
+short:x:1009
+alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash
+bob:x:1001:1001::/home/bob:
+carol:x:1003:100::/home/carol:/bin/zsh
+alice:x:1005:1005:second alice, never found:/home/alice2:/bin/sh
+`
+
+const testGroup = `root:x:0:
+audio:x:29:alice,carol
+video:x:44:alice
+alice:x:1000:
+bob:x:1001:
+users:x:100:
+wheel:x:10:bob, alice
+broken:x:zz:alice
+short:x
+`
+
+// testDB returns a userDB reading testPasswd and testGroup.
+func testDB(t *testing.T) userDB {
+	dir := t.TempDir()
+	db := userDB{passwd: filepath.Join(dir, "passwd"), group: filepath.Join(dir, "group")}
+	if err := os.WriteFile(db.passwd, []byte(testPasswd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db.group, []byte(testGroup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+var (
+	alice = &Target{UID: 1000, GID: 1000, Groups: []uint32{1000, 29, 44, 10}, Name: "alice", Home: "/home/alice", Shell: "/bin/bash"}
+	bob   = &Target{UID: 1001, GID: 1001, Groups: []uint32{1001, 10}, Name: "bob", Home: "/home/bob", Shell: "/bin/sh"}
+	carol = &Target{UID: 1003, GID: 100, Groups: []uint32{100, 29}, Name: "carol", Home: "/home/carol", Shell: "/bin/zsh"}
+	root  = &Target{UID: 0, GID: 0, Groups: []uint32{0}, Name: "root", Home: "/root", Shell: "/bin/bash", Root: true}
+)
+
+func TestResolve(t *testing.T) {
+	cases := []struct {
+		name    string
+		user    string
+		getenv  func(string) string
+		realUID int
+		want    *Target
+		err     string
+		is      error
+	}{
+		{name: "sudo user", getenv: env("SUDO_UID", "1000", "SUDO_GID", "1000", "SUDO_USER", "alice"), want: alice},
+		{name: "sudo, SUDO_UID only", getenv: env("SUDO_UID", "1003"), want: carol},
+		{name: "sudo after newgrp", getenv: env("SUDO_UID", "1000", "SUDO_GID", "29"), want: alice},
+		{name: "user by name", user: "bob", getenv: env(), want: bob},
+		{name: "user by uid", user: "1003", getenv: env(), want: carol},
+		{name: "user root by uid", user: "0", getenv: env(), want: root},
+		{name: "user wins over sudo", user: "bob", getenv: env("SUDO_UID", "1000"), want: bob},
+		{name: "plain root", getenv: env(), want: root},
+		{name: "sudo from root", getenv: env("SUDO_UID", "0", "SUDO_GID", "0", "SUDO_USER", "root"), want: root},
+		{name: "not root: SUDO_UID ignored", getenv: env("SUDO_UID", "1001"), realUID: 1000, want: alice},
+		{name: "first entry of a name", user: "alice", getenv: env(), want: alice},
+
+		{name: "no such user name", user: "nobodyx", getenv: env(), err: `user "nobodyx": no such user`, is: ErrNoUser},
+		{name: "no such uid", user: "4242", getenv: env(), err: `user "4242": no such user`, is: ErrNoUser},
+		{name: "uid out of range", user: "99999999999", getenv: env(), err: `user "99999999999": no such user`, is: ErrNoUser},
+		{name: "unknown real uid", getenv: env(), realUID: 4242, err: `uid 4242: no such user`, is: ErrNoUser},
+		{name: "SUDO_UID not a number", getenv: env("SUDO_UID", "abc"), err: `SUDO_UID "abc" is not a number`, is: ErrBadSudoEnv},
+		{name: "SUDO_UID negative", getenv: env("SUDO_UID", "-1"), err: `SUDO_UID "-1" is not a number`, is: ErrBadSudoEnv},
+		{name: "SUDO_UID signed", getenv: env("SUDO_UID", "+1000"), err: `SUDO_UID "+1000" is not a number`, is: ErrBadSudoEnv},
+		{name: "SUDO_UID out of range", getenv: env("SUDO_UID", "4294967296"), err: `SUDO_UID "4294967296" is not a valid uid`, is: ErrBadSudoEnv},
+		{name: "SUDO_UID absent from passwd", getenv: env("SUDO_UID", "99999"), err: `SUDO_UID 99999: no such user`, is: ErrNoUser},
+		{name: "SUDO_UID of a malformed line", getenv: env("SUDO_UID", "1009"), err: `SUDO_UID 1009: no such user`, is: ErrNoUser},
+		{name: "SUDO_GID mismatch", getenv: env("SUDO_UID", "1000", "SUDO_GID", "1001"), err: `SUDO_GID 1001 is not a group of user "alice"`, is: ErrBadSudoEnv},
+		{name: "SUDO_GID not a number", getenv: env("SUDO_UID", "1000", "SUDO_GID", "x"), err: `SUDO_GID "x" is not a number`, is: ErrBadSudoEnv},
+		{name: "SUDO_USER mismatch", getenv: env("SUDO_UID", "1000", "SUDO_USER", "bob"), err: `SUDO_USER "bob" is not user "alice" of SUDO_UID 1000`, is: ErrBadSudoEnv},
+		{name: "SUDO_USER mismatch for root", getenv: env("SUDO_UID", "0", "SUDO_USER", "alice"), err: `SUDO_USER "alice" is not user "root" of SUDO_UID 0`, is: ErrBadSudoEnv},
+	}
+	db := testDB(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.resolve(tc.user, tc.getenv, tc.realUID)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err || !errors.Is(err, tc.is) {
+					t.Fatalf("got %+v, %v; want error %q wrapping %v", got, err, tc.err, tc.is)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestResolveMissingDatabase(t *testing.T) {
+	db := userDB{passwd: filepath.Join(t.TempDir(), "none"), group: filepath.Join(t.TempDir(), "none")}
+	if _, err := db.resolve("", env(), 0); !errors.Is(err, ErrNoUser) {
+		t.Errorf("without a passwd file: %v, want ErrNoUser", err)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	environ := []string{
+		"TERM=xterm",
+		"HOME=/root",
+		"SUDO_USER=alice",
+		"SUDO_UID=1000",
+		"SUDO_COMMAND=/usr/bin/wgns exec work -- firefox",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
+		"LD_PRELOAD=/tmp/x.so",
+		"LD_LIBRARY_PATH=/tmp",
+		"LANG=C.UTF-8",
+		"LC_ALL=C",
+		"PATH=/home/alice/bin:/usr/bin",
+		"DISPLAY=:0",
+		"XDG_RUNTIME_DIR=/run/user/1000",
+		"MAIL=/var/mail/root",
+		"LOCALDOMAIN=corp.example",
+		"RES_OPTIONS=ndots:5",
+		"HOSTALIASES=/tmp/aliases",
+		"bogus",
+		"=x",
+		"TERM=screen",
+		"SHELL=/bin/zsh",
+		"USER=root",
+		"LOGNAME=root",
+		"WAYLAND_DISPLAY=wayland-0",
+		"EMPTY=",
+	}
+	cases := []struct {
+		name string
+		t    *Target
+		want []string
+	}{
+		{"user", alice, []string{
+			"LANG=C.UTF-8",
+			"LC_ALL=C",
+			"DISPLAY=:0",
+			"XDG_RUNTIME_DIR=/run/user/1000",
+			"TERM=screen",
+			"WAYLAND_DISPLAY=wayland-0",
+			"EMPTY=",
+			"HOME=/home/alice",
+			"SHELL=/bin/bash",
+			"USER=alice",
+			"LOGNAME=alice",
+			"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games",
+			"DBUS_SESSION_BUS_ADDRESS=disabled:",
+		}},
+		{"root", root, []string{
+			"LANG=C.UTF-8",
+			"LC_ALL=C",
+			"DISPLAY=:0",
+			"TERM=screen",
+			"WAYLAND_DISPLAY=wayland-0",
+			"EMPTY=",
+			"HOME=/root",
+			"SHELL=/bin/bash",
+			"USER=root",
+			"LOGNAME=root",
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"DBUS_SESSION_BUS_ADDRESS=disabled:",
+		}},
+		{"other user's runtime dir", bob, []string{
+			"LANG=C.UTF-8",
+			"LC_ALL=C",
+			"DISPLAY=:0",
+			"TERM=screen",
+			"WAYLAND_DISPLAY=wayland-0",
+			"EMPTY=",
+			"HOME=/home/bob",
+			"SHELL=/bin/sh",
+			"USER=bob",
+			"LOGNAME=bob",
+			"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games",
+			"DBUS_SESSION_BUS_ADDRESS=disabled:",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, tc.t.Env(environ)); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+	if got := alice.Env(nil); len(got) != 6 {
+		t.Errorf("Env(nil) = %q, want the 6 variables it sets", got)
+	}
+}
