@@ -232,14 +232,11 @@ func bindFd(fd int, src, target string, readOnly bool) error {
 // hide covers each existing directory of paths, once per directory, with a read-only bind of
 // the empty directory emptyDir of the link directory linkFd (at links).
 func hide(linkFd int, links string, paths []string) error {
+	// Find them all first: once one is covered, another path to it (/var/run/nscd when /var/run
+	// is a symlink to /run) would lead to the cover instead.
 	type key struct{ dev, ino uint64 }
 	seen := make(map[key]bool, len(paths))
-	empty := -1
-	defer func() {
-		if empty >= 0 {
-			unix.Close(empty)
-		}
-	}()
+	dirs := make([]string, 0, len(paths))
 	for _, p := range paths {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
@@ -249,31 +246,32 @@ func hide(linkFd int, links string, paths []string) error {
 			return &fs.PathError{Op: "stat", Path: p, Err: err}
 		}
 		k := key{st.Dev, st.Ino}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR || seen[k] {
-			continue
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR && !seen[k] {
+			seen[k] = true
+			dirs = append(dirs, p)
 		}
-		seen[k] = true
-		var m int
-		if empty < 0 {
-			// The first: a read-only bind of emptyDir, kept to clone for the others (a bind
-			// of a read-only mount is read-only).
-			fd, err := cloneMount(linkFd, emptyDir, false)
-			if err != nil {
+	}
+	if len(dirs) == 0 {
+		return nil
+	}
+	// A read-only bind of emptyDir, cloned for each directory (a bind of a read-only mount is
+	// read-only).
+	empty, err := cloneMount(linkFd, emptyDir, false)
+	if err != nil {
+		return fmt.Errorf("binding %s/%s: %w", links, emptyDir, err)
+	}
+	defer unix.Close(empty)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(empty, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("making the bind of %s/%s read-only: %w", links, emptyDir, err)
+	}
+	for i, p := range dirs {
+		m := empty
+		if i > 0 {
+			if m, err = cloneMount(empty, "", false); err != nil {
 				return fmt.Errorf("binding %s/%s: %w", links, emptyDir, err)
 			}
-			empty = fd
-			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-			if err := unix.MountSetattr(empty, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-				return fmt.Errorf("making the bind of %s/%s read-only: %w", links, emptyDir, err)
-			}
-			m = empty
-		} else {
-			c, err := cloneMount(empty, "", false)
-			if err != nil {
-				return fmt.Errorf("binding %s/%s: %w", links, emptyDir, err)
-			}
-			defer unix.Close(c)
-			m = c
+			defer unix.Close(m)
 		}
 		if err := unix.MoveMount(m, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 			return fmt.Errorf("hiding %s under an empty directory: %w", p, err)

@@ -637,6 +637,20 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 		}
 	}
 
+	// Each directory is covered once, though /var/run/nscd may lead to it too.
+	mountinfo := dnsRun(t, name, "cat", "/proc/self/mountinfo")[0]
+	for _, s := range socks {
+		n := 0
+		for line := range strings.Lines(mountinfo) {
+			if f := strings.Fields(line); len(f) > 4 && f[4] == filepath.Dir(s) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s is a mount point %d times in the namespace, want once:\n%s", filepath.Dir(s), n, mountinfo)
+		}
+	}
+
 	control := dnsRun(t, append([]string{"connect"}, socks...)...)[0]
 	for i, s := range socks {
 		if !strings.Contains(control, s+": connected") {
