@@ -23,7 +23,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/nsmgr"
 )
 
 // The namespace's DNS view used by these tests.
@@ -583,6 +586,46 @@ func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
 	}
 	if _, err := dnsEnterInThread(name); err != nil {
 		t.Errorf("Enter after Write repaired the link directory: %v", err)
+	}
+}
+
+// TestIntegrationDNSExecAsUser runs a program the way wgns exec does (identity, then nsmgr.Exec
+// with dnsbind.Enter as its mounts) as an unprivileged user, and checks that it is in the
+// namespace and can read the namespace's DNS view and the host's files through it.
+func TestIntegrationDNSExecAsUser(t *testing.T) {
+	const name = "dnsexec"
+	h, err := nsmgr.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	t.Cleanup(func() { nsmgr.Delete(name) })
+	dnsWriteView(t, name, dnsTestView)
+	var st unix.Stat_t
+	if err := unix.Stat(nsmgr.Path(name), &st); err != nil {
+		t.Fatal(err)
+	}
+
+	script := `id -u; echo @@
+stat -L -c %i /proc/self/ns/net; echo @@
+cat /etc/resolv.conf; echo @@
+cat /etc/nsswitch.conf; echo @@
+grep -c '^root:' /etc/passwd; echo @@
+echo "$HOME $USER $DBUS_SESSION_BUS_ADDRESS"; echo @@
+`
+	got := dnsRun(t, "-exec", name, "nobody", "sh", "-c", script)
+	view := filepath.Join(dnsbind.EtcDir, name)
+	want := []string{
+		"65534\n",
+		fmt.Sprintf("%d\n", st.Ino),
+		dnsReadFile(t, view+"/resolv.conf"),
+		dnsReadFile(t, view+"/nsswitch.conf"),
+		"1\n",
+		"/nonexistent nobody disabled:\n",
+		"",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("the program run as nobody in the namespace (-want +got):\n%s", d)
 	}
 }
 

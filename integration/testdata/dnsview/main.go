@@ -8,6 +8,9 @@
 //	                                          control the tests compare against)
 //	dnsview connect PATH...                   try to connect to each unix socket PATH and print
 //	                                          "PATH: connected" or "PATH: failed: ERROR"
+//	dnsview -exec NAME USER PROGRAM [ARG...]  what wgns exec does: identity.Resolve(USER) ("" for
+//	                                          the caller), its Env, and nsmgr.Exec into network
+//	                                          namespace NAME with dnsbind.Enter(NAME) as Mounts
 //
 // Failures before the exec print to stderr and exit with status 111.
 package main
@@ -22,6 +25,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/identity"
+	"github.com/wgns/wgns/nsmgr"
 )
 
 func init() {
@@ -42,6 +47,9 @@ func main() {
 			fmt.Printf("%s: connected\n", p)
 		}
 		return
+	}
+	if len(args) >= 4 && args[0] == "-exec" {
+		execInNamespace(args[1], args[2], args[3:])
 	}
 	plain := len(args) >= 1 && args[0] == "-plain-bind"
 	if plain {
@@ -70,6 +78,29 @@ func main() {
 		fail(err)
 	}
 	fail(unix.Exec(path, argv, os.Environ()))
+}
+
+// execInNamespace runs argv in network namespace name as user, the way wgns exec does.
+func execInNamespace(name, user string, argv []string) {
+	who, err := identity.Resolve(user, os.Getenv, os.Getuid())
+	if err != nil {
+		fail(err)
+	}
+	env := who.Env(os.Environ())
+	path, err := nsmgr.LookPath(argv[0], "/usr/bin:/bin")
+	if err != nil {
+		fail(err)
+	}
+	opts := nsmgr.ExecOptions{
+		Path:   path,
+		Argv:   argv,
+		Env:    env,
+		Mounts: func() error { return dnsbind.Enter(name) },
+	}
+	if !who.Root {
+		opts.Cred = &nsmgr.Credential{UID: who.UID, GID: who.GID, Groups: who.Groups}
+	}
+	fail(nsmgr.Exec(name, opts))
 }
 
 func fail(err error) {
