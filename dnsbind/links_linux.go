@@ -13,7 +13,9 @@ import (
 // LinkDir is the directory that Enter binds over /etc, shared by every namespace and kept by
 // Enter itself: for each entry of the host's /etc a symlink to it (see the package
 // documentation). Its parent is wgns's runtime directory. It holds no secret and nothing
-// specific to a namespace, and is left in place when tunnels go down.
+// specific to a namespace, and is left in place when tunnels go down. Removing it while programs
+// run inside leaves them without the entries of /etc, resolv.conf included: lookups fail rather
+// than reach the host's resolver.
 const LinkDir = "/run/wgns/etc"
 
 // Reserved names in LinkDir, and so in a namespace's /etc. A host's /etc entry whose name starts
