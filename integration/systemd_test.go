@@ -362,13 +362,14 @@ func TestIntegrationSystemd(t *testing.T) {
 	cases := []struct {
 		name  string
 		style string
+		crash bool // also SIGKILL the tunnel's wgns
 	}{
-		{"sdp", "path"},
-		{"sdj", "joins"},
+		{"sdp", "path", true},
+		{"sdj", "joins", false},
 		// "-", "+" and "=" are escaped in unit names (\x2d, \x2b, \x3d); an unescaped "-" would
 		// even come back as "/" from %I.
-		{"s-d+e=p", "path"},
-		{"s-d+e=j", "joins"},
+		{"s-d+e=p", "path", false},
+		{"s-d+e=j", "joins", false},
 	}
 	extra := map[string]string{}
 	for i := range cases {
@@ -380,12 +381,12 @@ func TestIntegrationSystemd(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.style+"/"+tc.name, func(t *testing.T) {
-			testConfinedService(t, c, p, tc.name, tc.style, strconv.Itoa(i))
+			testConfinedService(t, c, p, tc.name, tc.style, strconv.Itoa(i), tc.crash)
 		})
 	}
 }
 
-func testConfinedService(t *testing.T, c *container, p *peer, name, style, id string) {
+func testConfinedService(t *testing.T, c *container, p *peer, name, style, id string, crash bool) {
 	tunnel := "wgns@" + unit.UnitNameEscape(name) + ".service"
 	probe := "probe" + id + ".service"
 	out := filepath.Join(c.probeDir, id)
@@ -515,6 +516,10 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 		t.Logf("STATUS=%s", status)
 	})
 
+	if crash {
+		testTunnelCrash(t, c, name, tunnel, probe)
+	}
+
 	// Stopping the tunnel stops the service first, then tears everything down.
 	c.mustRun(t, "systemctl", "stop", tunnel)
 	if s := c.activeState(t, probe); s != "inactive" {
@@ -555,5 +560,50 @@ func containerNoTrace(t *testing.T, c *container, name string) {
 	}
 	if out := mustRun(t, "ss", "-uanpH"); strings.Contains(out, "wgns") {
 		t.Errorf("a wgns UDP socket is left in the world:\n%s", out)
+	}
+}
+
+// testTunnelCrash: when the tunnel's wgns dies (SIGKILL: no teardown), the confined service is
+// stopped at once, and Restart=on-failure brings the tunnel back (its wgns takes over what the
+// dead one left), without the service.
+func testTunnelCrash(t *testing.T, c *container, name, tunnel, probe string) {
+	t.Helper()
+	oldPID := c.show(t, tunnel, "MainPID")
+	c.mustRun(t, "systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", tunnel)
+	waitFor(t, 5*time.Second, probe+" to stop when "+tunnel+" died", func() bool {
+		return c.activeState(t, probe) == "inactive"
+	})
+	waitFor(t, 10*time.Second, tunnel+" to be restarted", func() bool {
+		pid := c.show(t, tunnel, "MainPID")
+		return c.activeState(t, tunnel) == "active" && pid != "0" && pid != oldPID
+	})
+	if st := c.mustRun(t, ctrWgns, "status", name); !strings.Contains(st, "ready") {
+		t.Errorf("wgns status after %s was restarted:\n%s", tunnel, st)
+	}
+	if s := c.activeState(t, probe); s != "inactive" {
+		t.Errorf("%s is %s after %s was restarted; BindsTo= does not start it again", probe, s, tunnel)
+	}
+	c.mustRun(t, "ip", "netns", "exec", name, "ping", "-c1", "-W5", peerTunnel4)
+}
+
+// TestIntegrationSystemdAbsent: in the test world no systemd runs (no /run/systemd/system), so
+// unit install writes the drop-in, says how to reload later, and succeeds; so does remove.
+func TestIntegrationSystemdAbsent(t *testing.T) {
+	dir := t.TempDir()
+	const hint = "wgns: systemd is not running; run systemctl daemon-reload when it is\n"
+	o, e, code := wgnsRun(t, "unit", "install", "--dir", dir, "my-vpn", "fetch")
+	path := filepath.Join(dir, `fetch.service.d/50-wgns-my\x2dvpn.conf`)
+	if code != 0 || !strings.HasPrefix(o, "wrote "+path+"\n") || !strings.HasSuffix(e, hint) {
+		t.Fatalf("unit install without systemd: exit %d\nstdout: %s\nstderr: %s", code, o, e)
+	}
+	if shown := mustWgns(t, "unit", "show", "--dir", dir, "my-vpn", "fetch"); !strings.Contains(shown, "BindsTo=wgns@my\\x2dvpn.service\n") {
+		t.Errorf("unit show:\n%s", shown)
+	}
+	o, e, code = wgnsRun(t, "unit", "remove", "--dir", dir, "my-vpn", "fetch.service")
+	if code != 0 || o != "removed "+path+"\n" || e != hint {
+		t.Fatalf("unit remove without systemd: exit %d\nstdout: %s\nstderr: %s", code, o, e)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("%s is not empty after unit remove: %v", dir, ents)
 	}
 }
