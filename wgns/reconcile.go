@@ -121,17 +121,14 @@ func (r *reconciler) namespace() error {
 	}
 	id, err := nsmgr.IDByName(r.name)
 	switch {
-	case err == nil && (id == r.st.Netns):
+	case err == nil && id == r.st.Netns:
 		r.ns, err = nsmgr.Open(r.name)
 		if err != nil {
 			return fmt.Errorf("opening namespace %q: %w", r.name, err)
 		}
-	case err == nil:
-		return fmt.Errorf("%s is not the namespace wgns made for %q; refusing to touch it", nsmgr.Path(r.name), r.name)
-	case errors.Is(err, fs.ErrNotExist) || r.st.Netns == (nsmgr.ID{}):
+	case errors.Is(err, fs.ErrNotExist), halfMadeNamespace(r.name, r.st, err):
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
-			// A file left by a crash between creating it and mounting the namespace on it.
-			if err := r.act("remove the half-made "+nsmgr.Path(r.name), func() error { return nsmgr.Delete(r.name) }); err != nil {
+			if err := r.act("remove the namespace a crashed up left half-made", func() error { return nsmgr.Delete(r.name) }); err != nil {
 				return fmt.Errorf("removing the half-made %s: %w", nsmgr.Path(r.name), err)
 			}
 		}
@@ -154,6 +151,8 @@ func (r *reconciler) namespace() error {
 		if err != nil {
 			return err
 		}
+	case err == nil:
+		return fmt.Errorf("%s is not the namespace wgns made for %q; refusing to touch it", nsmgr.Path(r.name), r.name)
 	default:
 		return fmt.Errorf("inspecting namespace %q: %w", r.name, err)
 	}
@@ -223,11 +222,23 @@ func (r *reconciler) iface() error {
 		return err
 	}
 	if r.link() != nil {
-		if r.st.Mode == ModeUserspace && !r.st.holderAlive() && r.dev == nil {
-			// A TUN outlives its holder only while something else holds its fd: not ours to use.
+		switch {
+		case r.st.Mode != ModeUserspace:
+			return nil // a kernel interface needs no process: configure it as it is
+		case r.dev == nil && r.st.holderAlive():
+			return nil // the live holder's
+		case r.dev == nil:
 			return fmt.Errorf("interface %q in namespace %q has no live holder", r.name, r.name)
 		}
-		return nil
+		// This process is to hold the device, so the TUN there is a dead holder's, still being
+		// torn down by the kernel as that process exits: wait for it to go.
+		deadline := time.Now().Add(holderExitWait)
+		for r.link() != nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("interface %q in namespace %q belongs to no live wgns holder and does not go away", r.name, r.name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	if r.dev == nil {
 		r.needHolder = true

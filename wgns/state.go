@@ -180,9 +180,29 @@ func procStart(pid int) uint64 {
 	return v
 }
 
-// holderAlive reports whether the process recorded as holding the tunnel still runs.
+// holderAlive reports whether the process recorded as holding the tunnel still runs, and is
+// not about to die of a SIGKILL already sent to it (kill returns before its target is gone).
 func (s *State) holderAlive() bool {
-	return s.PID > 0 && procStart(s.PID) == s.Start && s.Start != 0
+	return s.PID > 0 && s.Start != 0 && procStart(s.PID) == s.Start && !killPending(s.PID)
+}
+
+// killPending reports whether pid has a SIGKILL pending (SigPnd or ShdPnd in /proc/PID/status).
+func killPending(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	const sigkillBit = 1 << (9 - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigPnd" && k != "ShdPnd") {
+			continue
+		}
+		if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&sigkillBit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func idString(id nsmgr.ID) string {

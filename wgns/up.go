@@ -102,7 +102,12 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 	case st.healthy():
 		return nil, fmt.Errorf("bringing up %q: %w (since %s; `wgns down %s` first)", name, ErrAlreadyUp, st.Since.Format(time.RFC3339), name)
 	case st.Mode == ModeUserspace && st.holderAlive() && st.PID != os.Getpid():
-		return nil, fmt.Errorf("bringing up %q: process %d holds it but it is not ready; run `wgns repair %s`", name, st.PID, name)
+		// A holder that is not healthy is usually one that was just killed and is still
+		// exiting: its device goes with it.
+		waitGone(st.PID, st.Start, holderExitWait)
+		if st.holderAlive() {
+			return nil, fmt.Errorf("bringing up %q: process %d holds it but it is not ready; run `wgns repair %s`", name, st.PID, name)
+		}
 	}
 	st.Mode, st.Config, st.Since = mode, cfg.Path, time.Now().UTC()
 	st.PID, st.Start = 0, 0
@@ -140,6 +145,9 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 	}
 	return &Tunnel{Name: name, state: st, dev: dev}, nil
 }
+
+// holderExitWait bounds how long up waits for a dying holder, and for its device, to be gone.
+const holderExitWait = 3 * time.Second
 
 // Healthy reports whether tunnel name is up, ready and whole (see State.healthy).
 func Healthy(name string) bool {
@@ -374,29 +382,50 @@ func teardown(name string, st *State, dev wgDevice) error {
 	return removeState(name)
 }
 
-// deleteOwnNamespace deletes /run/netns/name only if it is the namespace recorded in st.
+// deleteOwnNamespace deletes /run/netns/name only if it is the namespace recorded in st, or the
+// empty one a crashed up was making when it died (see halfMadeNamespace).
 func deleteOwnNamespace(name string, st *State) error {
 	id, err := nsmgr.IDByName(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		// Not a mounted namespace: a file left by a crash between creating and mounting it.
-		if st != nil && st.Netns == (nsmgr.ID{}) {
-			if err := nsmgr.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("deleting namespace %q: %w", name, err)
-			}
-			return nil
-		}
-		return fmt.Errorf("inspecting namespace %q: %w", name, err)
-	}
-	if st == nil || (st.Netns != id && st.Netns != (nsmgr.ID{})) {
+	ours := st != nil && err == nil && st.Netns == id && id != (nsmgr.ID{})
+	if !ours && !halfMadeNamespace(name, st, err) {
 		return fmt.Errorf("%s is not the namespace wgns made; leaving it alone", nsmgr.Path(name))
 	}
 	if err := nsmgr.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("deleting namespace %q: %w", name, err)
 	}
 	return nil
+}
+
+// halfMadeNamespace reports whether /run/netns/name is what an up that died while creating it
+// left: st records that step and no namespace yet, and the file is either not a namespace (the
+// bind mount never happened) or an empty one (only lo, no process inside). idErr is the result
+// of nsmgr.IDByName(name).
+func halfMadeNamespace(name string, st *State, idErr error) bool {
+	if st == nil || st.Netns != (nsmgr.ID{}) || st.Step != "namespace" {
+		return false
+	}
+	if idErr != nil {
+		return true
+	}
+	id, _ := nsmgr.IDByName(name)
+	if procs, err := nsmgr.Processes(id); err != nil || len(procs) > 0 {
+		return false
+	}
+	ns, err := nsmgr.Open(name)
+	if err != nil {
+		return false
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	return err == nil && len(links) == 1 && links[0].Attrs().Name == "lo"
 }
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {
