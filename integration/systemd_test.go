@@ -516,6 +516,26 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 		t.Logf("STATUS=%s", status)
 	})
 
+	// systemctl restart of the tunnel restarts the service too, and it lands in the new namespace
+	// (with joins: not in the one systemd kept for the joined units before).
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun(t, "systemctl", "restart", tunnel)
+	waitFor(t, 10*time.Second, probe+" to record what it sees after the restart", func() bool {
+		_, err := os.Stat(filepath.Join(out, "done"))
+		return err == nil
+	})
+	// A namespace's inode number can come back once it is freed, but the probe keeps its own
+	// namespace alive: had it stayed in the old one, the new one could not have its number.
+	newInode := c.netnsInode(t, "/run/netns/"+name)
+	if got, want := strings.TrimSpace(read("netns")), "net:["+newInode+"]"; got != want {
+		t.Errorf("after systemctl restart %s, %s is in network namespace %s, want the new %s", tunnel, probe, got, want)
+	}
+	if !strings.HasSuffix(read("ping"), "ok\n") {
+		t.Errorf("ping %s from %s after the restart:\n%s", peerTunnel4, probe, read("ping"))
+	}
+
 	if crash {
 		testTunnelCrash(t, c, name, tunnel, probe)
 	}
