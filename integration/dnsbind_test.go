@@ -714,7 +714,7 @@ func dnsEnterInThread(name string) (time.Duration, error) {
 		err error
 	}
 	ch := make(chan result, 1)
-	go func() {
+	work := func() {
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			ch <- result{err: err}
@@ -727,6 +727,17 @@ func dnsEnterInThread(name string) (time.Duration, error) {
 		start := time.Now()
 		err := dnsbind.Enter(name)
 		ch <- result{time.Since(start), err}
+	}
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			work()
+			return
+		}
+		// Never on the main thread: the runtime parks it instead of ending it, and it would stay
+		// in this mount namespace, which /proc/self then shows for the whole test process.
+		go work()
+		<-make(chan struct{}) // keep the main thread locked here until the process ends
 	}()
 	r := <-ch
 	return r.d, r.err
