@@ -258,6 +258,22 @@ func (c *container) show(t *testing.T, unitName, prop string) string {
 	return strings.TrimSpace(c.mustRun(t, "systemctl", "show", "-P", prop, unitName))
 }
 
+// waitProbe waits until the probe service has recorded what it sees in out, and fails at once
+// when the service failed instead. (Inactive is no such sign: its start job may be waiting.)
+func (c *container) waitProbe(t *testing.T, probe, out string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, probe+" to record what it sees", func() bool {
+		if _, err := os.Stat(filepath.Join(out, "done")); err == nil {
+			return true
+		}
+		if c.activeState(t, probe) == "failed" {
+			st, _ := c.run("systemctl", "status", "--no-pager", "-n", "20", probe)
+			t.Fatalf("%s failed:\n%s", probe, st)
+		}
+		return false
+	})
+}
+
 // dropIns returns the drop-ins systemd loaded for a unit, space-separated and unquoted
 // (systemctl show quotes a path with a backslash, such as an escaped instance name, C-style).
 func (c *container) dropIns(t *testing.T, unitName string) string {
@@ -359,17 +375,13 @@ func TestIntegrationSystemd(t *testing.T) {
 	p := newPeer(t, "sd")
 	startDNS(t, p, dnsName, dnsAddr)
 
-	cases := []struct {
-		name  string
-		style string
-		crash bool // also SIGKILL the tunnel's wgns
-	}{
-		{"sdp", "path", true},
-		{"sdj", "joins", false},
+	cases := []systemdCase{
+		{name: "sdp", style: "path", crash: true},
+		{name: "sdj", style: "joins"},
 		// "-", "+" and "=" are escaped in unit names (\x2d, \x2b, \x3d); an unescaped "-" would
 		// even come back as "/" from %I.
-		{"s-d+e=p", "path", false},
-		{"s-d+e=j", "joins", false},
+		{name: "s-d+e=p", style: "path"},
+		{name: "s-d+e=j", style: "joins", noResolvers: true},
 	}
 	extra := map[string]string{}
 	for i := range cases {
@@ -381,12 +393,21 @@ func TestIntegrationSystemd(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.style+"/"+tc.name, func(t *testing.T) {
-			testConfinedService(t, c, p, tc.name, tc.style, strconv.Itoa(i), tc.crash)
+			testConfinedService(t, c, p, tc, strconv.Itoa(i))
 		})
 	}
 }
 
-func testConfinedService(t *testing.T, c *container, p *peer, name, style, id string, crash bool) {
+// systemdCase is one tunnel and one confined service of TestIntegrationSystemd.
+type systemdCase struct {
+	name        string
+	style       string
+	crash       bool // also SIGKILL the tunnel's wgns
+	noResolvers bool // the host has none of the resolver sockets (InaccessiblePaths= with "-")
+}
+
+func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id string) {
+	name, style := tc.name, tc.style
 	tunnel := "wgns@" + unit.UnitNameEscape(name) + ".service"
 	probe := "probe" + id + ".service"
 	out := filepath.Join(c.probeDir, id)
@@ -448,12 +469,15 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 		t.Errorf("%s runs %q, want wgns up --foreground %s", tunnel, cmdline, name)
 	}
 
+	if tc.noResolvers {
+		c.mustRun(t, "systemctl", "stop", "fake-resolvers.service")
+		t.Cleanup(func() { c.run("systemctl", "start", "fake-resolvers.service") })
+		c.mustRun(t, "rm", "-rf", "/run/nscd", "/run/avahi-daemon", "/run/systemd/resolve")
+	}
+
 	// The service, started now, runs inside the tunnel with its DNS.
 	c.mustRun(t, "systemctl", "start", probe)
-	waitFor(t, 10*time.Second, probe+" to record what it sees", func() bool {
-		_, err := os.Stat(filepath.Join(out, "done"))
-		return err == nil
-	})
+	c.waitProbe(t, probe, out)
 	read := func(f string) string {
 		b, err := os.ReadFile(filepath.Join(out, f))
 		if err != nil {
@@ -492,8 +516,8 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 	var wantSockets strings.Builder
 	for _, s := range resolverSockets {
 		// Outside the service the stand-ins answer: the test can tell hidden from absent.
-		if o, err := c.run("sh", "-c", "s="+s+"; "+connectCmd); err != nil {
-			t.Errorf("control: %s is not reachable outside the service: %v %s", s, err, o)
+		if o, err := c.run("sh", "-c", "s="+s+"; "+connectCmd); (err == nil) == tc.noResolvers {
+			t.Errorf("control: %s outside the service: %v %s", s, err, o)
 		}
 		fmt.Fprintf(&wantSockets, "%s unreachable\n", s)
 	}
@@ -522,10 +546,7 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 		t.Fatal(err)
 	}
 	c.mustRun(t, "systemctl", "restart", tunnel)
-	waitFor(t, 10*time.Second, probe+" to record what it sees after the restart", func() bool {
-		_, err := os.Stat(filepath.Join(out, "done"))
-		return err == nil
-	})
+	c.waitProbe(t, probe, out)
 	// A namespace's inode number can come back once it is freed, but the probe keeps its own
 	// namespace alive: had it stayed in the old one, the new one could not have its number.
 	newInode := c.netnsInode(t, "/run/netns/"+name)
@@ -536,7 +557,7 @@ func testConfinedService(t *testing.T, c *container, p *peer, name, style, id st
 		t.Errorf("ping %s from %s after the restart:\n%s", peerTunnel4, probe, read("ping"))
 	}
 
-	if crash {
+	if tc.crash {
 		testTunnelCrash(t, c, name, tunnel, probe)
 	}
 
