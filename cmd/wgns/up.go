@@ -134,14 +134,27 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 	if err != nil {
 		return err
 	}
+	// Started by `wgns up` (not by systemd), the holder's notify socket is that up's, which
+	// stops listening once it has READY=1: nothing more is sent there.
+	detached := strings.HasPrefix(os.Getenv("NOTIFY_SOCKET"), holderNotifyPrefix)
 	n := units.NewNotifier()
 	n.Ready()
-	n.Status(fmt.Sprintf("%s is up (%s WireGuard)", name, t.Mode()))
+	stopStatus := func() {}
+	if detached {
+		os.Unsetenv("NOTIFY_SOCKET")
+		n = units.NewNotifier()
+	} else {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { reportStatus(ctx, n, name); close(done) }()
+		stopStatus = func() { cancel(); <-done }
+	}
 	tick := time.NewTicker(superviseEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case sig := <-sigs:
+			stopStatus()
 			n.Stopping()
 			if err := t.Down(); err != nil {
 				return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
@@ -160,6 +173,7 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 				log.Printf("wgns: %s: recovering the WireGuard device (attempt %d): %v", name, attempt, err)
 				select {
 				case sig := <-sigs:
+					stopStatus()
 					n.Stopping()
 					if err := t.Down(); err != nil {
 						return fmt.Errorf("tearing down %q on %v: %w", name, sig, err)
@@ -194,7 +208,7 @@ func startHolder(name, path string) error {
 	if err := os.MkdirAll(wgns.RunDir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", wgns.RunDir, err)
 	}
-	sockName := "@wgns-notify-" + strconv.Itoa(os.Getpid()) + "-" + name
+	sockName := holderNotifyPrefix + strconv.Itoa(os.Getpid()) + "-" + name
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockName, Net: "unixgram"})
 	if err != nil {
 		return fmt.Errorf("listening for the holder's readiness: %w", err)
@@ -252,6 +266,10 @@ func startHolder(name, path string) error {
 		return fmt.Errorf("bringing up %q: the WireGuard holder did not become ready in 60s (see %s)", name, wgns.LogPath(name))
 	}
 }
+
+// holderNotifyPrefix starts the name of the abstract notify socket on which `wgns up` waits for
+// its holder's READY=1.
+const holderNotifyPrefix = "@wgns-notify-"
 
 // holderEnv is the detached holder's environment: only what it needs.
 func holderEnv() []string {
