@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -274,6 +275,17 @@ func (c *container) waitProbe(t *testing.T, probe, out string) {
 	})
 }
 
+// tunnelState returns the state wgns status reports for tunnel name inside the container.
+func (c *container) tunnelState(t *testing.T, name string) string {
+	t.Helper()
+	out := c.mustRun(t, ctrWgns, "status", "--json", name)
+	var st []tunnelStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+		t.Fatalf("wgns status --json %s: %v\n%s", name, err, out)
+	}
+	return st[0].State
+}
+
 // dropIns returns the drop-ins systemd loaded for a unit, space-separated and unquoted
 // (systemctl show quotes a path with a backslash, such as an escaped instance name, C-style).
 func (c *container) dropIns(t *testing.T, unitName string) string {
@@ -459,9 +471,8 @@ func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id
 	if s := c.activeState(t, tunnel); s != "active" {
 		t.Fatalf("%s is %s right after systemctl start", tunnel, s)
 	}
-	st := c.mustRun(t, ctrWgns, "status", name)
-	if !strings.Contains(st, "ready") {
-		t.Fatalf("wgns status right after systemctl start:\n%s", st)
+	if st := c.tunnelState(t, name); st != "ready" {
+		t.Fatalf("wgns status right after systemctl start %s: %q, want ready", tunnel, st)
 	}
 	nsInode := c.netnsInode(t, "/run/netns/"+name)
 	mainPID := c.show(t, tunnel, "MainPID")
@@ -618,8 +629,8 @@ func testTunnelCrash(t *testing.T, c *container, name, tunnel, probe string) {
 		pid := c.show(t, tunnel, "MainPID")
 		return c.activeState(t, tunnel) == "active" && pid != "0" && pid != oldPID
 	})
-	if st := c.mustRun(t, ctrWgns, "status", name); !strings.Contains(st, "ready") {
-		t.Errorf("wgns status after %s was restarted:\n%s", tunnel, st)
+	if st := c.tunnelState(t, name); st != "ready" {
+		t.Errorf("wgns status after %s was restarted: %q, want ready", tunnel, st)
 	}
 	if s := c.activeState(t, probe); s != "inactive" {
 		t.Errorf("%s is %s after %s was restarted; BindsTo= does not start it again", probe, s, tunnel)
