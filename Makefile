@@ -43,7 +43,7 @@ integration: build
 	WGNS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./wgns/config/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./wgns/config/
 
 test: deps vet unit integration fuzz
 
