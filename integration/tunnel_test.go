@@ -268,3 +268,27 @@ func snapshot(t *testing.T, name string) string {
 	}
 	return b.String()
 }
+
+// TestIntegrationKernelModeWithoutKernelWireGuard: this kernel has no WireGuard, so forcing the
+// kernel implementation fails at its interface step, says why, and rolls back everything made
+// before it (namespace, firewall).
+func TestIntegrationKernelModeWithoutKernelWireGuard(t *testing.T) {
+	if _, err := run("ip", "link", "add", "wgprobe0", "type", "wireguard"); err == nil {
+		run("ip", "link", "del", "wgprobe0")
+		t.Skip("this kernel has WireGuard")
+	}
+	const name = "tk"
+	p := newPeer(t, name)
+	before := snapshot(t, name)
+	_, e, code := wgnsRun(t, "up", "--kernel", p.ConfigPath)
+	if code == 0 || !strings.Contains(e, `creating interface "tk": the kernel has no WireGuard support (use --userspace)`) {
+		t.Fatalf("up --kernel: exit %d, %q", code, e)
+	}
+	if after := snapshot(t, name); after != before {
+		t.Fatalf("a failed up --kernel left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	assertNoTrace(t, name)
+	if v := mustWgns(t, "version"); !strings.Contains(v, "embedded userspace WireGuard") {
+		t.Errorf("version on a kernel without WireGuard: %q", v)
+	}
+}

@@ -25,7 +25,8 @@ import (
 // UpCmd is `wgns up`.
 type UpCmd struct {
 	Name       string `help:"Tunnel name (default: the config file's base name)." placeholder:"NAME"`
-	Userspace  bool   `help:"Use the embedded WireGuard even if the kernel has WireGuard."`
+	Userspace  bool   `help:"Use the embedded WireGuard even if the kernel has WireGuard." xor:"impl"`
+	Kernel     bool   `help:"Use kernel WireGuard, and fail if the kernel has none." xor:"impl"`
 	Foreground bool   `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
 	DryRun     bool   `help:"Validate the config and print the plan; touch nothing (needs no root)."`
 	Target     string `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
@@ -92,10 +93,8 @@ func (c *UpCmd) Run() error {
 			fmt.Fprintln(os.Stderr, "wgns: warning:", w)
 		}
 	}
-	mode := wgns.Mode("")
-	if c.Userspace || !wgns.KernelWireGuard() {
-		mode = wgns.ModeUserspace
-	} else {
+	mode := wgns.ModeUserspace
+	if c.Kernel || (!c.Userspace && wgns.KernelWireGuard()) {
 		mode = wgns.ModeKernel
 	}
 	if c.DryRun {
