@@ -39,7 +39,8 @@ const (
 
 // nspawnLauncher boots the container from a mount namespace of its own (unshare runs it): tmpfs on
 // /run/systemd, the machine's hybrid cgroup hierarchy (the world's fresh /sys has none mounted),
-// and a cgroup of its own in both hierarchies for nspawn to delegate, removed when nspawn exits.
+// and a cgroup of its own in both hierarchies for nspawn to delegate, removed when nspawn exits
+// (and by the next run, should this one be killed).
 // $1 is a file to write nspawn's PID to; the rest are nspawn's arguments.
 const nspawnLauncher = `set -e
 pidfile=$1; shift
@@ -51,6 +52,10 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 cg=wgns-test-$$
 for h in unified systemd; do
+	# What a killed run left (only empty cgroups can go; a running container's stays).
+	for old in /sys/fs/cgroup/$h/wgns-test-*; do
+		[ -d "$old" ] && find "$old" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	done
 	mkdir /sys/fs/cgroup/$h/$cg
 	echo $$ > /sys/fs/cgroup/$h/$cg/cgroup.procs
 done
