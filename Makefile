@@ -50,9 +50,11 @@ test: deps vet unit integration fuzz
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgns
 	install -d -m 0755 $(DESTDIR)/etc/wgns
-	install -D -m 0644 units/wgns@.service $(DESTDIR)$(UNITDIR)/wgns@.service
-	install -D -m 0644 units/wgns-netns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
-	-systemctl daemon-reload 2>/dev/null
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	./$(BIN) unit template --binary $(PREFIX)/bin/wgns wgns@.service > $(DESTDIR)$(UNITDIR)/wgns@.service
+	./$(BIN) unit template --binary $(PREFIX)/bin/wgns wgns-netns@.service > $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
