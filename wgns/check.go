@@ -102,6 +102,12 @@ func (r *CheckReport) Text() string {
 	return b.String()
 }
 
+// CheckOptions tunes Check.
+type CheckOptions struct {
+	// MaxHandshakeAge is how old a peer's latest handshake may be; 0 means HandshakeMaxAge.
+	MaxHandshakeAge time.Duration
+}
+
 // Check audits the tunnel name for leaks and faults: only lo and the tunnel interface in its
 // namespace, every route via them, the default policy rules, wgns's firewall table as it was
 // installed, the DNS view as written, the WireGuard process alive (userspace) and a handshake
@@ -111,8 +117,13 @@ func (r *CheckReport) Text() string {
 //
 // Check only reads. It must run in the host namespace; it never switches the calling
 // goroutine's thread (netlink and nftables handles are bound to the namespace, and wgctrl runs
-// through nsmgr.Do).
-func Check(name string) (*CheckReport, error) {
+// through nsmgr.Do). A WireGuard process that does not answer within wgTimeout fails the
+// handshake check; the goroutine waiting on it is then left behind until the process answers or
+// dies.
+func Check(name string) (*CheckReport, error) { return CheckWith(name, CheckOptions{}) }
+
+// CheckWith is Check with options.
+func CheckWith(name string, o CheckOptions) (*CheckReport, error) {
 	if err := nsmgr.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -124,14 +135,21 @@ func Check(name string) (*CheckReport, error) {
 		return nil, fmt.Errorf("checking tunnel %q: %w", name, err)
 	}
 	f := gather(name, st)
+	f.maxAge = o.MaxHandshakeAge
 	return evaluate(name, f), nil
 }
+
+// wgTimeout bounds how long Check waits for the WireGuard device to answer: wgctrl sets no
+// deadline on the embedded WireGuard's UAPI socket, so a stopped or hung holder would otherwise
+// hang Check.
+var wgTimeout = 2 * time.Second
 
 // checkFacts is everything Check reads about a tunnel, gathered before any judgement, so that
 // evaluate can be tested without root.
 type checkFacts struct {
-	now   time.Time
-	state *State
+	now    time.Time
+	maxAge time.Duration // 0: HandshakeMaxAge
+	state  *State
 
 	cfg    *config.Config
 	cfgErr error
@@ -205,23 +223,50 @@ func gather(name string, st *State) *checkFacts {
 	if f.cfg != nil {
 		f.dns, f.dnsErr = dnsbind.Check(name, dnsbind.View{Servers: f.cfg.Interface.DNS, Search: f.cfg.Interface.Search})
 	}
-	f.wgErr = nsmgr.Do(ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return fmt.Errorf("opening WireGuard control: %w", err)
-		}
-		defer c.Close()
-		d, err := c.Device(name)
-		if err != nil {
-			return fmt.Errorf("reading WireGuard interface %q: %w", name, err)
-		}
-		for _, p := range d.Peers {
-			f.peers = append(f.peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
-				keepalive: p.PersistentKeepaliveInterval})
-		}
-		return nil
-	})
+	f.peers, f.wgErr = readPeers(ns, name)
 	return f
+}
+
+// readPeers reads the peers of the WireGuard interface name in ns through wgctrl, giving up
+// after wgTimeout.
+func readPeers(ns netns.NsHandle, name string) ([]peerFact, error) {
+	type result struct {
+		peers []peerFact
+		err   error
+	}
+	// The namespace handle is closed when gather returns, possibly before a hung read ends.
+	dup, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicating the namespace handle: %w", err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer unix.Close(dup)
+		var r result
+		r.err = nsmgr.Do(netns.NsHandle(dup), func() error {
+			c, err := wgctrl.New()
+			if err != nil {
+				return fmt.Errorf("opening WireGuard control: %w", err)
+			}
+			defer c.Close()
+			d, err := c.Device(name)
+			if err != nil {
+				return fmt.Errorf("reading WireGuard interface %q: %w", name, err)
+			}
+			for _, p := range d.Peers {
+				r.peers = append(r.peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
+					keepalive: p.PersistentKeepaliveInterval})
+			}
+			return nil
+		})
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r.peers, r.err
+	case <-time.After(wgTimeout):
+		return nil, fmt.Errorf("reading WireGuard interface %q: no answer in %s (is its process stopped or hung?)", name, wgTimeout)
+	}
 }
 
 // dumpTries bounds the retries of a netlink dump that the kernel reports as interrupted (the
@@ -746,19 +791,25 @@ func checkHandshake(f *checkFacts) CheckResult {
 	if len(f.peers) == 0 {
 		return fail(CheckHandshake, "the WireGuard device has no peer")
 	}
+	maxAge := f.maxAge
+	if maxAge <= 0 {
+		maxAge = HandshakeMaxAge
+	}
 	var faults, oks []string
 	for _, p := range f.peers {
-		switch age := f.now.Sub(p.lastHandshake).Round(time.Second); {
+		age := f.now.Sub(p.lastHandshake)
+		shown := age.Round(time.Second)
+		switch {
 		case p.lastHandshake.IsZero():
 			faults = append(faults, fmt.Sprintf("peer %s: no handshake yet", p.key))
-		case age > HandshakeMaxAge:
+		case age > maxAge:
 			hint := ""
 			if p.keepalive == 0 {
 				hint = " (without PersistentKeepalive an idle tunnel handshakes only when it sends)"
 			}
-			faults = append(faults, fmt.Sprintf("peer %s: latest handshake %s ago, more than %s%s", p.key, age, HandshakeMaxAge, hint))
+			faults = append(faults, fmt.Sprintf("peer %s: latest handshake %s ago, more than %s%s", p.key, shown, maxAge, hint))
 		default:
-			oks = append(oks, fmt.Sprintf("peer %s: latest handshake %s ago", p.key, age))
+			oks = append(oks, fmt.Sprintf("peer %s: latest handshake %s ago", p.key, shown))
 		}
 	}
 	if len(faults) > 0 {

@@ -397,6 +397,13 @@ func TestCheckFaults(t *testing.T) {
 			passed: map[string]string{CheckHandshake: "latest handshake 3m0s ago"},
 		},
 		{
+			name: "a stricter age from the options",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.maxAge = 10 * time.Second
+			},
+			failed: map[string]string{CheckHandshake: "latest handshake 42s ago, more than 10s"},
+		},
+		{
 			name: "an idle tunnel without keepalive gets a hint",
 			edit: func(_ *testing.T, f *checkFacts) {
 				f.peers[0].lastHandshake = testNow.Add(-time.Hour)

@@ -2,14 +2,16 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/wgns/wgns/wgns"
 )
 
 // CheckCmd is `wgns check`.
 type CheckCmd struct {
-	JSON bool   `help:"Print the report as JSON ({name, ok, checks: [{name, ok, detail}]}; fields are only ever added)."`
-	Name string `arg:"" help:"Tunnel name."`
+	JSON            bool          `help:"Print the report as JSON ({name, ok, checks: [{name, ok, detail}]}; fields are only ever added)."`
+	MaxHandshakeAge time.Duration `default:"3m" help:"Fail a peer whose latest handshake is older than this."`
+	Name            string        `arg:"" help:"Tunnel name."`
 }
 
 // Run audits the tunnel and exits 1 if any check fails.
@@ -17,7 +19,7 @@ func (c *CheckCmd) Run() error {
 	if err := needRoot("wgns check"); err != nil {
 		return err
 	}
-	r, err := wgns.Check(c.Name)
+	r, err := wgns.CheckWith(c.Name, wgns.CheckOptions{MaxHandshakeAge: c.MaxHandshakeAge})
 	if err != nil {
 		return err
 	}
