@@ -99,6 +99,7 @@ func (c *ExecCmd) run() int {
 		Env:        env,
 		Mounts:     func() error { return dnsbind.Enter(c.Name) },
 		NoNewPrivs: c.NoNewPrivs,
+		Final:      true, // run returns only to exit
 	}
 	if !who.Root {
 		opts.Cred = &nsmgr.Credential{UID: who.UID, GID: who.GID, Groups: who.Groups}
