@@ -291,3 +291,22 @@ func chkInOrder(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestIntegrationCheckFirewallOff: "Firewall = off" in [Namespace] reaches up (no wgns table in
+// the namespace) and check, which passes and says so.
+func TestIntegrationCheckFirewallOff(t *testing.T) {
+	const name = "cf"
+	p := newPeer(t, name)
+	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nFirewall = off\n")
+	tunnelUp(t, p, name)
+	leakWaitTunnel(t, name)
+	if out := mustRun(t, "ip", "netns", "exec", name, "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		t.Errorf("Firewall = off, yet namespace %s has a ruleset:\n%s", name, out)
+	}
+	r := chkAssert(t, name, nil)
+	for _, c := range r.Checks {
+		if c.Name == "firewall" && !strings.Contains(c.Detail, "off, as the config says") {
+			t.Errorf("check firewall: %q", c.Detail)
+		}
+	}
+}
