@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -291,4 +292,30 @@ func TestIntegrationKernelModeWithoutKernelWireGuard(t *testing.T) {
 	if v := mustWgns(t, "version"); !strings.Contains(v, "embedded userspace WireGuard") {
 		t.Errorf("version on a kernel without WireGuard: %q", v)
 	}
+}
+
+// TestIntegrationStatusOfStoppedHolder: a stopped (or hung) holder does not hang status, list
+// or repair: wgctrl's exchange with it is bounded, and status says what is wrong.
+func TestIntegrationStatusOfStoppedHolder(t *testing.T) {
+	const name = "ts"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	pid := status(t, name).PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	for _, args := range [][]string{{"status", name}, {"list"}, {"repair", "--dry-run", name}} {
+		start := time.Now()
+		cmd := exec.Command(wgnsBin, args...)
+		out, _ := cmd.CombinedOutput()
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("wgns %v took %v with the holder stopped", args, d)
+		}
+		if args[0] == "status" && !strings.Contains(string(out), "no answer") {
+			t.Errorf("wgns status with the holder stopped:\n%s", out)
+		}
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 }

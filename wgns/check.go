@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"github.com/wgns/wgns/dnsbind"
 	"github.com/wgns/wgns/firewall"
@@ -139,11 +138,6 @@ func CheckWith(name string, o CheckOptions) (*CheckReport, error) {
 	return evaluate(name, f), nil
 }
 
-// wgTimeout bounds how long Check waits for the WireGuard device to answer: wgctrl sets no
-// deadline on the embedded WireGuard's UAPI socket, so a stopped or hung holder would otherwise
-// hang Check.
-var wgTimeout = 2 * time.Second
-
 // checkFacts is everything Check reads about a tunnel, gathered before any judgement, so that
 // evaluate can be tested without root.
 type checkFacts struct {
@@ -227,46 +221,18 @@ func gather(name string, st *State) *checkFacts {
 	return f
 }
 
-// readPeers reads the peers of the WireGuard interface name in ns through wgctrl, giving up
-// after wgTimeout.
+// readPeers reads the peers of the WireGuard interface name in ns, giving up after wgTimeout.
 func readPeers(ns netns.NsHandle, name string) ([]peerFact, error) {
-	type result struct {
-		peers []peerFact
-		err   error
-	}
-	// The namespace handle is closed when gather returns, possibly before a hung read ends.
-	dup, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	d, err := readDevice(ns, name)
 	if err != nil {
-		return nil, fmt.Errorf("duplicating the namespace handle: %w", err)
+		return nil, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		defer unix.Close(dup)
-		var r result
-		r.err = nsmgr.Do(netns.NsHandle(dup), func() error {
-			c, err := wgctrl.New()
-			if err != nil {
-				return fmt.Errorf("opening WireGuard control: %w", err)
-			}
-			defer c.Close()
-			d, err := c.Device(name)
-			if err != nil {
-				return fmt.Errorf("reading WireGuard interface %q: %w", name, err)
-			}
-			for _, p := range d.Peers {
-				r.peers = append(r.peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
-					keepalive: p.PersistentKeepaliveInterval})
-			}
-			return nil
-		})
-		done <- r
-	}()
-	select {
-	case r := <-done:
-		return r.peers, r.err
-	case <-time.After(wgTimeout):
-		return nil, fmt.Errorf("reading WireGuard interface %q: no answer in %s (is its process stopped or hung?)", name, wgTimeout)
+	var peers []peerFact
+	for _, p := range d.Peers {
+		peers = append(peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
+			keepalive: p.PersistentKeepaliveInterval})
 	}
+	return peers, nil
 }
 
 // dumpTries bounds the retries of a netlink dump that the kernel reports as interrupted (the

@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -416,18 +415,9 @@ func (r *reconciler) peers() error {
 		r.act("configure WireGuard key and peers", nil)
 		return nil
 	}
-	var dev *wgtypes.Device
-	err := nsmgr.Do(r.ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		dev, err = c.Device(r.name)
-		return err
-	})
+	dev, err := readDevice(r.ns, r.name)
 	if err != nil {
-		return fmt.Errorf("reading WireGuard interface %q: %w", r.name, err)
+		return err
 	}
 	if why := r.deviceDiffers(dev); why != "" {
 		err := r.act("configure WireGuard on "+r.name+" ("+why+")", func() error {

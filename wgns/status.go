@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"github.com/wgns/wgns/firewall"
 	"github.com/wgns/wgns/nsmgr"
@@ -141,16 +139,8 @@ func GetStatus(name string, brief bool) (*Status, error) {
 	if procs, err := nsmgr.Processes(id); err == nil {
 		s.Processes = len(procs)
 	}
-	err = nsmgr.Do(ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		d, err := c.Device(name)
-		if err != nil {
-			return err
-		}
+	d, err := readDevice(ns, name)
+	if err == nil {
 		s.PublicKey = d.PublicKey.String()
 		s.ListenPort = d.ListenPort
 		for _, p := range d.Peers {
@@ -164,12 +154,9 @@ func GetStatus(name string, brief bool) (*Status, error) {
 			}
 			s.Peers = append(s.Peers, ps)
 		}
-		return nil
-	})
+	}
 	if err != nil && s.State == "ready" {
 		s.State = "broken: reading WireGuard state: " + err.Error()
 	}
 	return s, nil
 }
-
-var _ = os.Getpid

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/nsmgr"
@@ -63,18 +62,9 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	var dev *wgtypes.Device
-	err = nsmgr.Do(ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		dev, err = c.Device(t.Name)
-		return err
-	})
+	dev, err := readDevice(ns, t.Name)
 	if err != nil {
-		return nil, fmt.Errorf("reading WireGuard interface %q: %w", t.Name, err)
+		return nil, err
 	}
 	current := map[wgtypes.Key]wgtypes.Peer{}
 	for _, p := range dev.Peers {
@@ -112,15 +102,7 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	err = nsmgr.Do(ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return c.ConfigureDevice(t.Name, update)
-	})
-	if err != nil {
+	if err := configureDevice(ns, t.Name, update); err != nil {
 		return nil, fmt.Errorf("updating endpoints of %q: %w", t.Name, err)
 	}
 	return moved, nil

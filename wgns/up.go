@@ -12,7 +12,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -238,8 +237,7 @@ func firewallRules(name string, cfg *config.Config) firewall.Rules {
 	return r
 }
 
-// configureWireGuard sets the private key, listen port and peers through wgctrl, from inside the
-// namespace (a kernel device is only visible there; the embedded one is reached by its socket).
+// configureWireGuard sets the private key, listen port and peers through wgctrl.
 func configureWireGuard(ns netns.NsHandle, name string, cfg *config.Config, endpoints []*net.UDPAddr) error {
 	key := cfg.Interface.PrivateKey.Key()
 	wc := wgtypes.Config{PrivateKey: &key, ReplacePeers: true}
@@ -262,17 +260,7 @@ func configureWireGuard(ns netns.NsHandle, name string, cfg *config.Config, endp
 		}
 		wc.Peers = append(wc.Peers, pc)
 	}
-	return nsmgr.Do(ns, func() error {
-		c, err := wgctrl.New()
-		if err != nil {
-			return fmt.Errorf("opening WireGuard control in namespace %q: %w", name, err)
-		}
-		defer c.Close()
-		if err := c.ConfigureDevice(name, wc); err != nil {
-			return fmt.Errorf("configuring WireGuard interface %q: %w", name, err)
-		}
-		return nil
-	})
+	return configureDevice(ns, name, wc)
 }
 
 // resolveEndpoints resolves every peer's endpoint in the host namespace, in bounded time.

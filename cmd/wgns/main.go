@@ -7,6 +7,7 @@
 //
 // Exit codes: 0 success; 1 failure (a message says what, where and why); for exec, the command's
 // own status, or 125 (wgns failed), 126 (not executable), 127 (not found), like env(1) and sudo.
+//
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 package main
