@@ -59,5 +59,10 @@ install: build
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
 
+# bench measures wgns against ip netns exec, wg-quick and plain wireguard-go, as root in a
+# private world, and writes BENCHMARKS.md (extra flags: BENCHFLAGS="-only exec -exec-rounds 100").
+bench: build
+	$(GO) run ./bench -go $(GO) -wgns $(BIN) -out BENCHMARKS.md $(BENCHFLAGS)
+
 clean:
 	rm -rf bin

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// machine describes the machine and the software measured, as label/value pairs.
+func machine(w *world) [][2]string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	kernel := unix.ByteSliceToString(u.Release[:])
+	debian, _ := os.ReadFile("/etc/debian_version")
+	out := [][2]string{
+		{"CPU", cpuModel()},
+		{"cores (nproc)", strconv.Itoa(runtime.NumCPU())},
+		{"memory", fmt.Sprintf("%.1f GiB total, %.1f GiB available at start", float64(meminfo("MemTotal"))/(1<<20), float64(w.memAvailStart)/(1<<20))},
+		{"kernel", kernel + " (no kernel WireGuard: every tunnel is userspace)"},
+		{"OS", "Debian " + strings.TrimSpace(string(debian))},
+		{"Go (harness)", runtime.Version()},
+	}
+	if bi, err := buildinfo.ReadFile(w.wgns); err == nil {
+		wg := "?"
+		for _, d := range bi.Deps {
+			if d.Path == "golang.zx2c4.com/wireguard" {
+				wg = d.Version
+			}
+		}
+		out = append(out,
+			[2]string{"wgns", fmt.Sprintf("%s (%s, %s), built with %s", w.wgns, firstLine(w.wgnsVersion), fileSize(w.wgns), bi.GoVersion)},
+			[2]string{"embedded WireGuard (in wgns)", "golang.zx2c4.com/wireguard " + wg})
+	}
+	out = append(out,
+		[2]string{"Debian's wireguard-go", firstLine(mustOut(w.debianWG, "--version")) + " (" + w.debianWG + ")"},
+		[2]string{"upstream wireguard-go", firstLine(mustOut(w.upstreamWG, "--version")) + ", built from the module cache"},
+		[2]string{"wg-quick / wg", firstLine(mustOut(lookPath("wg"), "--version"))},
+		[2]string{"ip", firstLine(mustOut(lookPath("ip"), "-V"))},
+		[2]string{"iperf3", firstLine(mustOut(lookPath("iperf3"), "--version"))},
+	)
+	return out
+}
+
+func mustOut(bin string, args ...string) string {
+	out, _ := run(bin, args...)
+	return strings.TrimSpace(out)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func fileSize(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MB", float64(fi.Size())/1e6)
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// meminfo returns a field of /proc/meminfo in KiB (0 if absent).
+func meminfo(field string) int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == field {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// procStatusKB returns a field of /proc/PID/status in KiB (0 if absent).
+func procStatusKB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == field {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// procPssKB returns the proportional set size of a process in KiB (0 if unknown): its private
+// memory plus its share of pages shared with others (the wgns binary's text).
+func procPssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == "Pss" {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func numCPU() int { return runtime.NumCPU() }

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wgns/wgns/nsmgr"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// The scale section's peer: Debian's wireguard-go with one WireGuard peer per tunnel, each
+// tunnel an IPv6 ULA address of its own (500 tunnels do not fit a TEST-NET /24).
+const (
+	scalePeerDev  = "wgps"
+	scalePeerPort = 51822
+	scalePeerAddr = "fd00:192:5::1"
+)
+
+func scaleName(i int) string         { return fmt.Sprintf("s%d", i) }
+func scaleAddr(i int) string         { return fmt.Sprintf("fd00:192:5::%x", i+1) }
+func scaleConfPath(i int) string     { return filepath.Join(runDir, "scale", scaleName(i)+".conf") }
+func statePathOf(name string) string { return "/run/wgns/" + name + ".json" }
+
+// holderPID returns the PID of the process holding tunnel name, from wgns's state file.
+func holderPID(name string) int {
+	b, err := os.ReadFile(statePathOf(name))
+	if err != nil {
+		return 0
+	}
+	var st struct {
+		PID int `json:"pid"`
+	}
+	json.Unmarshal(b, &st)
+	return st.PID
+}
+
+// scaleRun is what one N measured.
+type scaleRun struct {
+	n, done          int
+	up, down, ping   []float64 // per tunnel, in order
+	pingsOK          int
+	rss, pss         []float64 // KiB per holder
+	memDrop          float64   // MemAvailable lost per tunnel, KiB
+	execWgns, execIP Stat
+	othersCPU        []float64 // CPU ms the other holders used during an up, sampled
+	othersAt         []int     // how many other holders there were then
+	scan             Stat      // ms to list the processes of one namespace (nsmgr.Processes)
+	tasks            int       // threads in the world when scanned
+	stopped          string
+}
+
+// benchScale brings 1, 10, 100 and 500 tunnels up and down in sequence.
+func benchScale(w *world) *Section {
+	maxN := slices.Max(w.opts.scale)
+	keys := make([]wgtypes.Key, maxN+1)
+	var entries []peerEntry
+	for i := 1; i <= maxN; i++ {
+		keys[i] = newKey()
+		entries = append(entries, peerEntry{Key: keys[i].PublicKey(), AllowedIPs: []string{scaleAddr(i) + "/128"}})
+	}
+	progressf("scale: starting a peer with %d WireGuard peers", maxN)
+	peer := startPeerDev(w.debianWG, scalePeerDev, scalePeerPort, []string{scalePeerAddr + "/64"}, entries)
+	defer peer.stop()
+	for i := 1; i <= maxN; i++ {
+		clientConf{
+			Key:        keys[i],
+			Addresses:  []string{scaleAddr(i) + "/64"},
+			DNS:        scalePeerAddr,
+			Peer:       peer.Key.PublicKey(),
+			AllowedIPs: "0.0.0.0/0, ::/0",
+			Endpoint:   fmt.Sprintf("%s:%d", peerUnderlay4, scalePeerPort),
+			Keepalive:  25,
+		}.write(scaleConfPath(i))
+	}
+	memTotal := meminfo("MemTotal")
+	var runs []*scaleRun
+	for _, n := range w.opts.scale {
+		r := &scaleRun{n: n}
+		runs = append(runs, r)
+		progressf("scale: N=%d: up", n)
+		before := meminfo("MemAvailable")
+		deadline := time.Now().Add(5 * time.Minute)
+		for i := 1; i <= n; i++ {
+			if avail := meminfo("MemAvailable"); avail < memTotal/5 {
+				r.stopped = fmt.Sprintf("stopped at %d: MemAvailable %d MiB is under a fifth of the memory", i-1, avail>>10)
+				break
+			}
+			if time.Now().After(deadline) {
+				r.stopped = fmt.Sprintf("stopped at %d: over 5 minutes", i-1)
+				break
+			}
+			// Every few ups, the CPU time the holders already up spend while this one comes up.
+			sample := n <= 10 || i%5 == 0
+			var before float64
+			if sample {
+				before = holdersCPU(i - 1)
+			}
+			res := w.sp.run([]string{w.wgns, "up", "--userspace", scaleConfPath(i)}, w.env, false)
+			if res.Code != 0 {
+				r.stopped = fmt.Sprintf("stopped at %d: `wgns up %s` failed (exit %d: %s); %s", i-1, scaleConfPath(i), res.Code,
+					firstLine(res.Output), diagnoseUp(w, scaleName(i), scaleConfPath(i)))
+				break
+			}
+			r.up = append(r.up, ms(res.Elapsed))
+			if sample && i > 1 {
+				r.othersCPU = append(r.othersCPU, 1000*(holdersCPU(i-1)-before))
+				r.othersAt = append(r.othersAt, i-1)
+			}
+			r.done = i
+			if i%100 == 0 {
+				progressf("scale: N=%d: %d up", n, i)
+			}
+		}
+		// Let the holders settle (no fixed sleep: the handshakes happen on the pings below).
+		progressf("scale: N=%d: pinging through each tunnel", r.done)
+		dst := netip.MustParseAddr(scalePeerAddr)
+		for i := 1; i <= r.done; i++ {
+			pg, err := openPinger("/run/netns/"+scaleName(i), dst)
+			if err != nil {
+				fatalf("%v", err)
+			}
+			t0 := time.Now()
+			if pg.ping(3*time.Second, 100*time.Millisecond) {
+				r.pingsOK++
+				r.ping = append(r.ping, ms(time.Since(t0)))
+			}
+			pg.close()
+		}
+		for i := 1; i <= r.done; i++ {
+			if pid := holderPID(scaleName(i)); pid > 0 {
+				r.rss = append(r.rss, float64(procStatusKB(pid, "VmRSS")))
+				r.pss = append(r.pss, float64(procPssKB(pid)))
+			}
+		}
+		if r.done > 0 {
+			r.memDrop = float64(before-meminfo("MemAvailable")) / float64(r.done)
+			// exec with N tunnels up: unshare(CLONE_NEWNS) copies every mount, and each
+			// tunnel is one (/run/netns/NAME).
+			var we, ie []float64
+			interleave(20, []func(){
+				func() {
+					we = append(we, ms(w.sp.mustRun([]string{w.wgns, "exec", scaleName(1), "--", "/bin/true"}, w.env).Elapsed))
+				},
+				func() {
+					ie = append(ie, ms(w.sp.mustRun([]string{w.ip, "netns", "exec", scaleName(1), "/bin/true"}, w.env).Elapsed))
+				},
+			}, nil)
+			r.execWgns, r.execIP = Summarize(we), Summarize(ie)
+			// What `wgns down` does first: list the processes inside the namespace, by
+			// looking at every thread of every process.
+			id, err := nsmgr.IDByName(scaleName(1))
+			if err != nil {
+				fatalf("%v", err)
+			}
+			var sc []float64
+			for k := 0; k < 10; k++ {
+				t0 := time.Now()
+				nsmgr.Processes(id)
+				sc = append(sc, ms(time.Since(t0)))
+			}
+			r.scan = Summarize(sc)
+			tasks, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*")
+			r.tasks = len(tasks)
+		}
+		progressf("scale: N=%d: down", r.done)
+		for i := 1; i <= r.done; i++ {
+			res := w.sp.run([]string{w.wgns, "down", scaleName(i)}, w.env, false)
+			if res.Code != 0 {
+				fatalf("wgns down %s: exit %d\n%s", scaleName(i), res.Code, res.Output)
+			}
+			r.down = append(r.down, ms(res.Elapsed))
+		}
+		mustWaitFor(30*time.Second, "every scale namespace to go", func() bool {
+			m, _ := filepath.Glob("/run/netns/s[0-9]*")
+			return len(m) == 0
+		})
+		if r.stopped != "" {
+			progressf("scale: %s", r.stopped)
+			break
+		}
+	}
+	return scaleSection(w, runs)
+}
+
+// decile returns the median of the k-th tenth (0-9) of vals, in order.
+func decile(vals []float64, k int) Stat {
+	n := len(vals)
+	if n < 10 {
+		return Summarize(vals)
+	}
+	return Summarize(vals[k*n/10 : (k+1)*n/10])
+}
+
+func scaleSection(w *world, runs []*scaleRun) *Section {
+	t := &Table{Header: []string{"N", "up ms median", "min", "max", "down ms median", "min", "max",
+		"first ping ms", "pings answered", "RSS MiB/tunnel", "PSS MiB/tunnel", "MemAvailable MiB/tunnel", "exec ms wgns / ip at N",
+		"others' CPU ms per up", "process scan ms (threads)"}}
+	var last *scaleRun
+	for _, r := range runs {
+		if r.done == 0 {
+			continue
+		}
+		last = r
+		up, down := Summarize(r.up), Summarize(r.down)
+		t.add(fmt.Sprint(r.done),
+			fmtNum(up.Median), fmtNum(up.Min), fmtNum(up.Max),
+			fmtNum(down.Median), fmtNum(down.Min), fmtNum(down.Max),
+			fmtNum(Summarize(r.ping).Median), fmt.Sprintf("%d/%d", r.pingsOK, r.done),
+			fmtNum(Summarize(r.rss).Median/1024), fmtNum(Summarize(r.pss).Median/1024), fmtNum(r.memDrop/1024),
+			fmt.Sprintf("%s / %s", fmtNum(r.execWgns.Median), fmtNum(r.execIP.Median)),
+			fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d)", fmtNum(r.scan.Median), r.tasks))
+	}
+	s := &Section{
+		Title: "scale: 1 to 500 tunnels, brought up and down in sequence",
+		Method: fmt.Sprintf(`One peer (Debian's wireguard-go, %q) knows every client's key, each client its own ULA
+address (fd00:192:5::N/128). For each N, the harness runs `+"`wgns up --userspace sK.conf`"+` for K = 1..N one after
+the other (each timed), then pings the peer through every tunnel once (in-process, from inside
+each namespace: the first ping does the handshake), reads each holder's VmRSS
+(/proc/PID/status) and Pss (/proc/PID/smaps_rollup: shared pages of the wgns binary counted
+once across holders), times 20 interleaved `+"`wgns exec s1 -- /bin/true`"+` and `+"`ip netns exec s1 /bin/true`"+`
+with the N tunnels up, then runs `+"`wgns down sK`"+` for K = 1..N. "MemAvailable MiB/tunnel" is the drop of
+/proc/meminfo's MemAvailable over the N ups divided by N: what a tunnel costs the machine,
+kernel included (namespace, TUN, sockets, nftables). "others' CPU ms per up" is the CPU time
+(/proc/PID/stat) that the holders already up use while one more tunnel comes up (sampled every
+5th up): work that grows with N. "process scan" is the time, in the harness, of nsmgr.Processes
+for one namespace (what `+"`wgns down`"+` does first, and `+"`wgns status`"+`), which looks at every
+thread of every process. "Flat" is read as: an up with about N tunnels already up (the last
+tenth of the largest run), and a down with about N others still up (the first tenth of its
+downs), cost at most 1.25× the same in the N=10 run. The harness stops early if an up fails or if MemAvailable falls under a fifth
+of the memory.`, scalePeerDev),
+		Tables: []*Table{t},
+	}
+	if last != nil && len(last.up) >= 10 {
+		d := &Table{Caption: fmt.Sprintf("N=%d, by tenths of the sequence (median ms of each tenth): does the K-th tunnel cost more than the first?", last.done),
+			Header: []string{"tenth", "tunnels", "up ms", "down ms", "others' CPU ms during an up"}}
+		for k := 0; k < 10; k++ {
+			lo, hi := k*len(last.up)/10+1, (k+1)*len(last.up)/10
+			var oc []float64
+			for j, at := range last.othersAt {
+				if at+1 >= lo && at+1 <= hi {
+					oc = append(oc, last.othersCPU[j])
+				}
+			}
+			d.add(fmt.Sprint(k+1), fmt.Sprintf("%d-%d", lo, hi), fmtNum(decile(last.up, k).Median), fmtNum(decile(last.down, k).Median),
+				fmtNum(Summarize(oc).Median))
+		}
+		s.Tables = append(s.Tables, d)
+		// Flat: an up with about N tunnels already up (the last tenth of the largest run), or a
+		// down with about N others still up (the first tenth of its downs), costs at most 1.25×
+		// the same with at most 10 up (the whole N=10 run).
+		var base *scaleRun
+		for _, r := range runs {
+			if r.done >= 10 && r != last {
+				base = r
+				break
+			}
+		}
+		if base != nil {
+			s.Goals = append(s.Goals,
+				Goal{What: fmt.Sprintf("up with ~%d tunnels up / with <= %d up (flat)", last.done, base.done),
+					Ratio: Ratio(decile(last.up, 9), Summarize(base.up)), Limit: 1.25, AtMost: true},
+				Goal{What: fmt.Sprintf("down with ~%d tunnels up / with <= %d up (flat)", last.done, base.done),
+					Ratio: Ratio(decile(last.down, 0), Summarize(base.down)), Limit: 1.25, AtMost: true},
+			)
+		}
+		perTunnel := last.memDrop
+		if perTunnel > 0 {
+			fit := float64(w.memAvailStart) / perTunnel
+			s.Notes = append(s.Notes, fmt.Sprintf("Largest N done here: %d. By memory, this machine (%.1f GiB available at the start) fits about %.0f tunnels (MemAvailable / %.1f MiB per tunnel), before any other limit.",
+				last.done, float64(w.memAvailStart)/(1<<20), fit, perTunnel/1024))
+		}
+	}
+	for _, r := range runs {
+		if r.stopped != "" {
+			s.Notes = append(s.Notes, "The run "+r.stopped+".")
+		}
+	}
+	return s
+}
+
+// holdersCPU returns the CPU seconds the living threads of the holders of tunnels s1..sN have
+// run (/proc/PID/task/TID/schedstat, nanosecond resolution; a holder's threads live as long as
+// it does).
+func holdersCPU(n int) float64 {
+	total := 0.0
+	for i := 1; i <= n; i++ {
+		pid := holderPID(scaleName(i))
+		if pid == 0 {
+			continue
+		}
+		m, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, f := range m {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if fs := strings.Fields(string(b)); len(fs) > 0 {
+				ns, _ := strconv.ParseFloat(fs[0], 64)
+				total += ns / 1e9
+			}
+		}
+	}
+	return total
+}
+
+// diagnoseUp says why a tunnel does not come up: the holder's own message (from running it in
+// the foreground for at most 5 s; detached, its message is lost), and the inotify limit that
+// every embedded wireguard-go's UAPI listener counts against.
+func diagnoseUp(w *world, name, conf string) string {
+	cmd := exec.Command(w.wgns, "up", "--foreground", "--userspace", "--name", name, conf)
+	cmd.Env = w.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	msg := ""
+	if err := cmd.Start(); err == nil {
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+			msg = "in the foreground it says: " + firstLine(out.String())
+		case <-time.After(5 * time.Second):
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+			msg = "in the foreground it comes up"
+		}
+	}
+	limit, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	inUse := 0
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if t, err := os.Readlink(fd); err == nil && t == "anon_inode:inotify" {
+			inUse++
+		}
+	}
+	return fmt.Sprintf("%s; fs.inotify.max_user_instances is %s (per user, machine-wide), %d inotify instances are open in this world", msg, strings.TrimSpace(string(limit)), inUse)
+}
