@@ -133,7 +133,7 @@ func TestStepTableOrdersByRankNotMedian(t *testing.T) {
 		{"a": 31, "b": 32, "exit": 41},
 		{"a": 5, "b": 6, "exit": 15},
 	}
-	tb := stepTable(rounds, map[string]string{"start": "to a", "a": "a to b", "b": "b to exit"}, 30, "")
+	tb, med := stepTable(rounds, map[string]string{"start": "to a", "a": "a to b", "b": "b to exit"}, 30, "")
 	var labels []string
 	for _, r := range tb.Rows {
 		labels = append(labels, r[0])
@@ -146,6 +146,9 @@ func TestStepTableOrdersByRankNotMedian(t *testing.T) {
 	}
 	if tb.Rows[1][1] != "1.00" || tb.Rows[2][1] != "9.00" {
 		t.Errorf("step medians %v, %v; want 1.00 and 9.00", tb.Rows[1], tb.Rows[2])
+	}
+	if med["a"] != 1 || med["b"] != 9 || med["start"] != 20 {
+		t.Errorf("medians by first mark %v, want a 1, b 9, start 20", med)
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +49,7 @@ func parseFlags() options {
 	flag.IntVar(&o.upRounds, "up-rounds", 25, "rounds of the up/down comparison")
 	flag.StringVar(&scale, "scale", "1,10,100,500", "numbers of tunnels brought up and down in sequence")
 	flag.IntVar(&o.iperfSecs, "iperf-seconds", 3, "length of each iperf3 run")
-	flag.IntVar(&o.iperfRounds, "iperf-rounds", 3, "iperf3 runs per path")
+	flag.IntVar(&o.iperfRounds, "iperf-rounds", 5, "iperf3 runs per path")
 	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput)")
 	flag.StringVar(&o.debianWG, "debian-wireguard-go", "/usr/bin/wireguard-go", "Debian's wireguard-go")
 	flag.Parse()
@@ -158,6 +157,7 @@ type world struct {
 	sp            *spawner
 	env           []string // the environment of every measured command: root's, without sudo's
 	memAvailStart int64    // KiB
+	goStart       float64  // ms the Go runtime takes to start (set by the exec section)
 }
 
 // inside runs in the world.
@@ -186,7 +186,7 @@ func inside(o options) int {
 	}
 	buildPeerNS()
 	r := &Report{Started: start, Machine: machine(w)}
-	r.Command = reproduceCommand(o)
+	r.Command = reproduceCommand()
 
 	show := func(s *Section) {
 		if s != nil {
@@ -201,9 +201,11 @@ func inside(o options) int {
 		w.sp.mustRun([]string{w.wgns, "down", execTunnel}, w.env) // the other sections run without it
 	}
 	if o.want("up") {
-		up, steps := benchUp(w)
+		up, steps, ud := benchUp(w)
+		opts, od := benchUpOptions(w)
+		upVerdict(up, ud, od, w.goStart)
 		show(up)
-		profile = append(profile, steps, benchUpOptions(w))
+		profile = append(profile, steps, opts)
 	}
 	if o.want("scale") {
 		show(benchScale(w))
@@ -229,12 +231,22 @@ func inside(o options) int {
 	return 0
 }
 
-// reproduceCommand is the command line that gives this run again.
-func reproduceCommand(o options) string {
-	args := slices.Clone(os.Args[1:])
+// reproduceCommand is the command line that gives this run again: `sudo make bench`, with the
+// measurement flags this run set that differ from the defaults.
+func reproduceCommand() string {
+	var set []string
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "go", "wgns", "out":
+			return
+		}
+		if f.Value.String() != f.DefValue {
+			set = append(set, "-"+f.Name+"="+f.Value.String())
+		}
+	})
 	cmd := "sudo make bench"
-	if len(args) > 0 {
-		cmd += "    # this run: bench " + strings.Join(args, " ")
+	if len(set) > 0 {
+		cmd += ` BENCHFLAGS="` + strings.Join(set, " ") + `"`
 	}
 	return "make build\n" + cmd
 }

@@ -31,6 +31,7 @@ type Table struct {
 	Caption string
 	Header  []string
 	Rows    [][]string
+	Left    bool // every column left-aligned
 }
 
 // add appends a row.
@@ -89,7 +90,7 @@ func (t *Table) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	for i := range t.Header {
-		if i == 0 {
+		if i == 0 || t.Left {
 			cells[i] = "---"
 		} else {
 			cells[i] = "---:"
@@ -117,6 +118,9 @@ func (s *Section) writeText(w io.Writer) {
 	}
 	for _, g := range s.Goals {
 		fmt.Fprintf(w, "  goal: %s\n", g)
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(w, "  - %s\n", n)
 	}
 }
 
@@ -149,7 +153,7 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "## Goals\n\n")
 	r.goalsSummary().writeMarkdown(w)
 	fmt.Fprintf(w, "## Machine\n\n")
-	mt := &Table{Header: []string{"", ""}}
+	mt := &Table{Header: []string{"", ""}, Left: true}
 	for _, kv := range r.Machine {
 		mt.add(kv[0], kv[1])
 	}

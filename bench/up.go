@@ -89,7 +89,7 @@ func marks(evs []fsEvent, name string, t0 time.Time) map[string]float64 {
 // benchUp compares bringing a tunnel up (to the first ping answered through it) and down with
 // wgns and with wg-quick, on the same config and peer. It returns the comparison and the steps
 // of wgns up and down.
-func benchUp(w *world) (*Section, *Section) {
+func benchUp(w *world) (*Section, *Section, *upData) {
 	p := w.mainPeer()
 	wgnsConf := filepath.Join(runDir, upTunnel+".conf")
 	p.clientConf(p.upKey, upClient4, upClient6, true).write(wgnsConf)
@@ -217,13 +217,14 @@ after down; the harness waits for that, untimed, before the next round.`, upTunn
 			{What: "wgns down / wg-quick down (median)", Ratio: Ratio(wDown, qDown), Limit: 0.2, AtMost: true},
 		},
 	}
-	return s, upStepsSection(wgnsRounds, wPing, wDown)
+	d := &upData{ping: wPing, quickPing: qPing, down: wDown, quickDown: qDown}
+	return s, upStepsSection(wgnsRounds, d), d
 }
 
 // stepTable cuts rounds (named marks in ms since the start) into the intervals between
 // consecutive marks, in the order of their median times, each labelled with the work done from
 // its first mark (work, else the mark's name).
-func stepTable(rounds []map[string]float64, work map[string]string, total float64, caption string) *Table {
+func stepTable(rounds []map[string]float64, work map[string]string, total float64, caption string) (*Table, map[string]float64) {
 	// Order the marks as they fall within each round (mean rank), not by their medians, which
 	// come from different rounds; equal times keep the order of markOrder.
 	rank := map[string]float64{}
@@ -259,6 +260,7 @@ func stepTable(rounds []map[string]float64, work map[string]string, total float6
 	})
 	keys = append([]string{"start"}, keys...)
 	t := &Table{Caption: caption, Header: []string{"from the previous mark: work done", "median ms", "min", "max", "share"}}
+	medians := map[string]float64{}
 	for i := 0; i+1 < len(keys); i++ {
 		a, b := keys[i], keys[i+1]
 		var v []float64
@@ -275,9 +277,10 @@ func stepTable(rounds []map[string]float64, work map[string]string, total float6
 			label = strings.TrimPrefix(a, "step:")
 		}
 		s := Summarize(v)
+		medians[a] = s.Median
 		t.add(append(append([]string{label}, statCells(s)...), fmt.Sprintf("%.0f%%", 100*s.Median/total))...)
 	}
-	return t
+	return t, medians
 }
 
 // markOrder orders marks that fall at the same time: the state file's steps, then the ready
@@ -300,12 +303,21 @@ func markOrder(k string) int {
 	return 4
 }
 
+// upData is what the up comparison measured, for the verdict.
+type upData struct {
+	ping, quickPing, down, quickDown Stat
+	upSteps, downSteps               map[string]float64 // median ms of the interval starting at each mark
+}
+
 // upStepsSection tabulates the steps of wgns up and down from the rounds' marks.
-func upStepsSection(rounds []upRound, ping, down Stat) *Section {
+func upStepsSection(rounds []upRound, d *upData) *Section {
 	var ups, downs []map[string]float64
 	for _, r := range rounds {
 		ups, downs = append(ups, r.upMarks), append(downs, r.downMarks)
 	}
+	ut, um := stepTable(ups, upWork, d.ping.Median, fmt.Sprintf("wgns up, to the first ping answered (median %s ms):", fmtNum(d.ping.Median)))
+	dt, dm := stepTable(downs, downWork, d.down.Median, fmt.Sprintf("wgns down (median %s ms):", fmtNum(d.down.Median)))
+	d.upSteps, d.downSteps = um, dm
 	return &Section{
 		Title: "Where `wgns up` and `wgns down` spend their time",
 		Method: `Cut from the same wgns rounds as above, without tracing: the holder rewrites
@@ -315,16 +327,13 @@ harness watches those directories with inotify, stamps each event when it reads 
 the step from the state file at once. Each row is the time from one mark to the next (the rows
 add up to the whole), median over the rounds; a row is labelled with the work wgns does in that
 interval.`,
-		Tables: []*Table{
-			stepTable(ups, upWork, ping.Median, fmt.Sprintf("wgns up, to the first ping answered (median %s ms):", fmtNum(ping.Median))),
-			stepTable(downs, downWork, down.Median, fmt.Sprintf("wgns down (median %s ms):", fmtNum(down.Median))),
-		},
+		Tables: []*Table{ut, dt},
 	}
 }
 
 // benchUpOptions measures, in-process, the kernel operations up is made of, and the option of
 // creating the TUN inside the namespace instead of creating it in the host and moving it.
-func benchUpOptions(w *world) *Section {
+func benchUpOptions(w *world) (*Section, *optData) {
 	const rounds = 30
 	var create, fw, fwAgain, nftE, nftC, nftCT, nftADA, tunHost, move, tunInNS, closeTun, del []float64
 	rules := firewall.Rules{Tunnel: "optm"}
@@ -416,20 +425,40 @@ func benchUpOptions(w *world) *Section {
 	} {
 		t.add(append([]string{r.label}, statCells(Summarize(r.v))...)...)
 	}
-	m, i := Summarize(append([]float64{}, move...)), Summarize(tunInNS)
-	h := Summarize(tunHost)
+	od := &optData{
+		create: Summarize(create), fw: Summarize(fw), fwAgain: Summarize(fwAgain), nftEmpty: Summarize(nftE),
+		nftChain: Summarize(nftC), nftCt: Summarize(nftCT), nftAddDelAdd: Summarize(nftADA), tunHost: Summarize(tunHost),
+		move: Summarize(move), tunInNS: Summarize(tunInNS), closeTun: Summarize(closeTun), del: Summarize(del),
+	}
 	return &Section{
 		Title: "The options for up's kernel work",
 		Method: fmt.Sprintf(`%d rounds in the harness's own process (so no Go start-up), the two ways of getting a TUN
-into the namespace interleaved. The embedded WireGuard's UDP socket belongs to the process and
-is opened in whatever namespace the opening thread is in (the host's, for the holder), not to
-the TUN: so the TUN can be created inside the namespace from a thread switched there for the
-TUNSETIFF only, and never moved. wireguard-go's TUN also opens its link-watching netlink
-socket there, so it would see MTU changes and link state in the namespace.`, rounds),
+into the namespace interleaved, each round on fresh namespaces. The embedded WireGuard's UDP
+socket belongs to the process and is opened in whatever namespace the opening thread is in (the
+host's, for the holder), not to the TUN: so the TUN can be created inside the namespace from a
+thread switched there for the TUNSETIFF only, and never moved. wireguard-go's TUN also opens its
+link-watching netlink socket where it is created (see the scale section for why that matters).
+The nftables rows are single transactions sent with google/nftables, to show which part of
+firewall.Apply costs what.`, rounds),
 		Tables: []*Table{t},
-		Notes: []string{fmt.Sprintf("Creating the TUN inside the namespace costs %s ms against %s ms (create in the host, %s, then move, %s): it saves %s ms per up.",
-			fmtNum(i.Median), fmtNum(h.Median+m.Median), fmtNum(h.Median), fmtNum(m.Median), fmtNum(h.Median+m.Median-i.Median))},
-	}
+		Notes: []string{
+			fmt.Sprintf("Creating the TUN inside the namespace costs %s ms against %s ms now (create in the host, %s, then move, %s): it saves %s ms per up. "+
+				"Moving a link, and closing a TUN (%s ms), wait for the kernel (an RCU grace period, synchronize_net).",
+				fmtNum(od.tunInNS.Median), fmtNum(od.tunHost.Median+od.move.Median), fmtNum(od.tunHost.Median), fmtNum(od.move.Median),
+				fmtNum(od.tunHost.Median+od.move.Median-od.tunInNS.Median), fmtNum(od.closeTun.Median)),
+			fmt.Sprintf("firewall.Apply costs %s ms on a fresh namespace, and the delete in its add-delete-add transaction is what costs: "+
+				"an empty table added, deleted and added in one transaction takes %s ms, against %s ms to add an empty table, %s ms for a "+
+				"hooked base chain and %s ms for a chain with a `ct state` rule. In a namespace up has just made, the table cannot exist: "+
+				"adding it without the delete would cost well under a millisecond.",
+				fmtNum(od.fw.Median), fmtNum(od.nftAddDelAdd.Median), fmtNum(od.nftEmpty.Median), fmtNum(od.nftChain.Median), fmtNum(od.nftCt.Median)),
+		},
+	}, od
+}
+
+// optData is what the options measured, for the verdict.
+type optData struct {
+	create, fw, fwAgain, nftEmpty, nftChain, nftCt, nftAddDelAdd Stat
+	tunHost, move, tunInNS, closeTun, del                        Stat
 }
 
 // The nftables transactions nftBatch can time.
