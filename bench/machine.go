@@ -5,9 +5,11 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -127,3 +129,70 @@ func procPssKB(pid int) int64 {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// cpuSnapshot is the machine's CPU time and this world's share of it, at one moment.
+type cpuSnapshot struct {
+	at          time.Time
+	busy, total float64 // seconds of all CPUs since boot (/proc/stat): busy (not idle or iowait), and all
+	world       float64 // seconds used by this world's processes, living or reaped
+	loadavg     string
+}
+
+// takeCPU reads the machine's CPU counters and sums, over every process of this world (its
+// /proc), the CPU time of the process and of the children it reaped: so every process the run
+// ever started counts once, alive or not.
+func takeCPU() cpuSnapshot {
+	s := cpuSnapshot{at: time.Now()}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for i, v := range f[1:] {
+			x, _ := strconv.ParseFloat(v, 64)
+			s.total += x / 100
+			if i != 3 && i != 4 { // idle, iowait
+				s.busy += x / 100
+			}
+		}
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		str := string(b)
+		i := strings.LastIndexByte(str, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(str[i+1:])
+		if len(f) < 15 {
+			continue
+		}
+		for _, k := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			x, _ := strconv.ParseFloat(f[k], 64)
+			s.world += x / 100
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		s.loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return s
+}
+
+// loadDuring describes the machine's load between two snapshots, and reports the share of the
+// machine's CPU time used by work outside this run (kernel threads working for the run count as
+// outside, so the share is an upper bound).
+func loadDuring(a, b cpuSnapshot) (string, float64) {
+	total := b.total - a.total
+	if total <= 0 {
+		return "?", 0
+	}
+	busy := (b.busy - a.busy) / total
+	outside := ((b.busy - a.busy) - (b.world - a.world)) / total
+	if outside < 0 {
+		outside = 0
+	}
+	return fmt.Sprintf("CPUs %.0f%% busy over the run, %.0f%% by work outside it (upper bound); load average %s at the start, %s at the end",
+		100*busy, 100*outside, a.loadavg, b.loadavg), outside
+}

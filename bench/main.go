@@ -163,6 +163,7 @@ type world struct {
 // inside runs in the world.
 func inside(o options) int {
 	start := time.Now()
+	cpu0 := takeCPU()
 	tools := os.Getenv(toolsEnv)
 	w := &world{
 		opts:          o,
@@ -217,6 +218,13 @@ func inside(o options) int {
 		show(s)
 	}
 	r.Elapsed = time.Since(start)
+	load, outside := loadDuring(cpu0, takeCPU())
+	r.Machine = append(r.Machine, [2]string{"load during the run", load})
+	if outside > 0.25 {
+		r.Warning = fmt.Sprintf("other work kept the machine's CPUs %.0f%% busy during this run (see Machine): the figures are noisier, "+
+			"and commands that start many processes (wg-quick) slower, than on a quiet machine. Regenerate on a quiet machine for figures to compare.", 100*outside)
+		progressf("warning: %s", r.Warning)
+	}
 
 	fmt.Println()
 	r.goalsSummary().writeText(os.Stdout)

@@ -14,6 +14,7 @@ type Report struct {
 	Command  string      // how the run was started
 	Machine  [][2]string // label, value
 	Sections []*Section
+	Warning  string // shown at the top when not empty
 }
 
 // Section is one part of the report: what was measured and how, its tables, the goals it
@@ -150,6 +151,9 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		"Every figure below comes from this one run on the machine described here. "+
 		"Regenerate with `sudo make bench`; do not edit by hand.\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
+	if r.Warning != "" {
+		fmt.Fprintf(w, "**Warning:** %s\n\n", r.Warning)
+	}
 	fmt.Fprintf(w, "## Goals\n\n")
 	r.goalsSummary().writeMarkdown(w)
 	fmt.Fprintf(w, "## Machine\n\n")

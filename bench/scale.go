@@ -59,6 +59,7 @@ type scaleRun struct {
 	tasks            int       // threads in the world when scanned
 	linkSockets      int       // netlink sockets in the host namespace that watch link changes
 	stopped          string
+	inotify          bool // the stop was most likely the inotify limit
 }
 
 // benchScale brings 1, 10, 100 and 500 tunnels up and down in sequence.
@@ -109,8 +110,10 @@ func benchScale(w *world) *Section {
 			}
 			res := w.sp.run([]string{w.wgns, "up", "--userspace", scaleConfPath(i)}, w.env, false)
 			if res.Code != 0 {
+				why, inotify := diagnoseUp(w, scaleName(i), scaleConfPath(i))
 				r.stopped = fmt.Sprintf("stopped at %d: `wgns up %s` failed (exit %d: %s); %s", i-1, scaleConfPath(i), res.Code,
-					firstLine(res.Output), diagnoseUp(w, scaleName(i), scaleConfPath(i)))
+					firstLine(res.Output), why)
+				r.inotify = inotify
 				break
 			}
 			r.up = append(r.up, ms(res.Elapsed))
@@ -279,7 +282,7 @@ of the memory.`, scalePeerDev),
 	for _, r := range runs {
 		if r.stopped != "" {
 			s.Notes = append(s.Notes, "The run "+r.stopped+".")
-			if strings.Contains(r.stopped, "too many open files") && strings.Contains(r.stopped, "inotify") {
+			if r.inotify {
 				s.Notes = append(s.Notes, "Why: each embedded wireguard-go listens on its UAPI socket with ipc.UAPIListen, which takes "+
 					"one inotify instance (to notice the socket file being removed); fs.inotify.max_user_instances caps root's "+
 					"instances across the whole machine (other users of inotify count too). What it would take: listen on "+
@@ -339,7 +342,7 @@ func holdersCPU(n int) float64 {
 // diagnoseUp says why a tunnel does not come up: the holder's own message (from running it in
 // the foreground for at most 5 s; detached, its message is lost), and the inotify limit that
 // every embedded wireguard-go's UAPI listener counts against.
-func diagnoseUp(w *world, name, conf string) string {
+func diagnoseUp(w *world, name, conf string) (string, bool) {
 	cmd := exec.Command(w.wgns, "up", "--foreground", "--userspace", "--name", name, conf)
 	cmd.Env = w.env
 	var out bytes.Buffer
@@ -357,7 +360,8 @@ func diagnoseUp(w *world, name, conf string) string {
 			msg = "in the foreground it comes up"
 		}
 	}
-	limit, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	limitText, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	limit, _ := strconv.Atoi(strings.TrimSpace(string(limitText)))
 	inUse := 0
 	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range fds {
@@ -365,7 +369,11 @@ func diagnoseUp(w *world, name, conf string) string {
 			inUse++
 		}
 	}
-	return fmt.Sprintf("%s; fs.inotify.max_user_instances is %s (per user, machine-wide), %d inotify instances are open in this world", msg, strings.TrimSpace(string(limit)), inUse)
+	// The holder's error is "too many open files" when inotify_init fails; if it came up in the
+	// foreground, the limit was reached by instances that were freed since (other users').
+	likely := strings.Contains(msg, "too many open files") || inUse+32 >= limit
+	return fmt.Sprintf("%s; fs.inotify.max_user_instances is %d (per user, machine-wide: root's processes outside this world count too), %d inotify instances are open in this world",
+		msg, limit, inUse), likely
 }
 
 // baseRun is the run the largest one is compared with: the first other run with at least 10
