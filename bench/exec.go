@@ -5,9 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/identity"
+	"github.com/wgns/wgns/wgns"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -199,7 +207,7 @@ reads (` + "`/run/wgns/NAME.ready`" + `: main has started), at setns (the namesp
 execve of /bin/true. Times under strace are inflated by tracing every system call; compare
 counts, and the phases' shares.`,
 	}
-	s.Tables = append(s.Tables, initTable(w))
+	s.Tables = append(s.Tables, initTable(w), execPieces(w))
 	s.Tables = append(s.Tables, syscallTable(w))
 	tl, notes := execTimeline(w)
 	s.Tables = append(s.Tables, tl)
@@ -441,4 +449,128 @@ func execTimeline(w *world) (*Table, []string) {
 	}
 	notes = append(notes, fmt.Sprintf("Threads started before the exec: %d (clone).", threads))
 	return t, notes
+}
+
+// onThrowawayThread runs f on a goroutine locked to a thread that is never unlocked, so that the
+// thread (whose namespaces f may change) ends with the goroutine. The main thread is avoided:
+// the runtime parks it instead of ending it.
+func onThrowawayThread(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			f()
+			return
+		}
+		inner := make(chan struct{})
+		go func() {
+			defer close(inner)
+			runtime.LockOSThread()
+			f()
+		}()
+		<-inner
+		runtime.UnlockOSThread()
+	}()
+	<-done
+}
+
+// execPieces times, in the harness's process, the pieces of wgns exec's work after start-up,
+// and the plain bind mounts ip netns exec makes instead of wgns's DNS view.
+func execPieces(w *world) *Table {
+	const reps = 50
+	getenv := func(env []string) func(string) string {
+		return func(k string) string { return envValue(env, k) }
+	}
+	sudoEnv := append(append([]string{}, w.env...), "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody")
+	var ready, identRoot, identSudo, enter, sys, dns, binds []float64
+	enterNS := func() {
+		fd, err := unix.Open("/run/netns/"+execTunnel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			fatalf("setns: %v", err)
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			fatalf("unshare: %v", err)
+		}
+		if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			fatalf("making / a slave: %v", err)
+		}
+	}
+	for i := 0; i < reps; i++ {
+		t0 := time.Now()
+		if err := wgns.CheckReady(execTunnel); err != nil {
+			fatalf("%v", err)
+		}
+		ready = append(ready, ms(time.Since(t0)))
+		for _, c := range []struct {
+			env []string
+			out *[]float64
+		}{{w.env, &identRoot}, {sudoEnv, &identSudo}} {
+			t0 = time.Now()
+			who, err := identity.Resolve("", getenv(c.env), 0)
+			if err != nil {
+				fatalf("%v", err)
+			}
+			who.Env(c.env)
+			*c.out = append(*c.out, ms(time.Since(t0)))
+		}
+		onThrowawayThread(func() {
+			t0 := time.Now()
+			enterNS()
+			t1 := time.Now()
+			unix.Unmount("/sys", unix.MNT_DETACH)
+			if err := unix.Mount(execTunnel, "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+				fatalf("mounting /sys: %v", err)
+			}
+			t2 := time.Now()
+			if err := dnsbind.Enter(execTunnel); err != nil {
+				fatalf("%v", err)
+			}
+			t3 := time.Now()
+			enter, sys, dns = append(enter, ms(t1.Sub(t0))), append(sys, ms(t2.Sub(t1))), append(dns, ms(t3.Sub(t2)))
+		})
+		onThrowawayThread(func() {
+			enterNS()
+			t0 := time.Now()
+			for _, f := range []string{"resolv.conf", "nsswitch.conf"} {
+				if err := unix.Mount("/etc/netns/"+execTunnel+"/"+f, "/etc/"+f, "none", unix.MS_BIND, ""); err != nil {
+					fatalf("binding %s: %v", f, err)
+				}
+			}
+			binds = append(binds, ms(time.Since(t0)))
+		})
+	}
+	t := &Table{
+		Caption: fmt.Sprintf("The pieces of `wgns exec`'s work after start-up, timed in the harness's process (median of %d; each namespace piece on a fresh thread).", reps),
+		Header:  []string{"piece", "median ms", "min", "max"},
+	}
+	for _, r := range []struct {
+		label string
+		v     []float64
+	}{
+		{"wgns.CheckReady (ready marker, namespace identity)", ready},
+		{"identity.Resolve + Env, plain root", identRoot},
+		{"identity.Resolve + Env, under sudo (user and groups looked up)", identSudo},
+		{"setns + unshare(CLONE_NEWNS) + / a recursive slave", enter},
+		{"/sys unmounted and a sysfs of the namespace mounted", sys},
+		{"dnsbind.Enter (DNS view over /etc, resolver sockets hidden)", dns},
+		{"instead: bind resolv.conf and nsswitch.conf (what ip netns exec does)", binds},
+	} {
+		t.add(append([]string{r.label}, statCells(Summarize(r.v))...)...)
+	}
+	return t
+}
+
+// envValue returns the last value of key in env ("" if none), as getenv would.
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
