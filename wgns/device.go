@@ -7,9 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/nsmgr"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -17,13 +22,20 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// wgDevice is one WireGuard implementation. create makes the interface in the calling process's
-// (host) namespace, so that its encrypted UDP uses the host's uplink; wgns then moves it into the
-// tunnel namespace and configures it there through wgctrl.
+// wgDevice is one WireGuard implementation. Its encrypted UDP must use the host's uplink, and
+// nothing else of it may leave the tunnel namespace:
+//   - kernel WireGuard binds its UDP socket in the namespace the interface is created in, so
+//     create makes it in the host namespace and moves it into the tunnel's;
+//   - the embedded WireGuard's UDP socket belongs to this process (which runs in the host
+//     namespace), not to its TUN, so create makes the TUN directly inside the tunnel namespace:
+//     no move (about 14 ms here), and wireguard-go's link monitor watches the right namespace.
 type wgDevice interface {
 	mode() Mode
-	// create makes interface name with the given MTU in the host namespace.
-	create(name string, mtu int) error
+	// create makes interface name with the given MTU so that it ends up inside ns.
+	create(name string, mtu int, ns netns.NsHandle) error
+	// configure applies cfg; handled reports false when the device has no faster way than
+	// wgctrl (the caller then uses wgctrl).
+	configure(cfg wgtypes.Config) (handled bool, err error)
 	// start is called once the interface is configured inside its namespace.
 	start() error
 	// dead is closed when the device stops by itself (nil if it cannot tell).
@@ -41,13 +53,29 @@ var _ wgDevice = kernelDevice{}
 
 func (kernelDevice) mode() Mode { return ModeKernel }
 
-func (kernelDevice) create(name string, mtu int) error {
+func (kernelDevice) create(name string, mtu int, ns netns.NsHandle) error {
 	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return ErrNoKernelWireGuard
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	crashPoint("move")
+	l, err := netlink.LinkByName(name)
+	if err == nil {
+		err = netlink.LinkSetNsFd(l, int(ns))
+	}
+	if err != nil {
+		if l != nil {
+			netlink.LinkDel(l)
+		}
+		return fmt.Errorf("moving it into its namespace: %w", err)
+	}
+	return nil
 }
+
+func (kernelDevice) configure(wgtypes.Config) (bool, error) { return false, nil }
 
 func (kernelDevice) start() error          { return nil }
 func (kernelDevice) dead() <-chan struct{} { return nil }
@@ -86,13 +114,20 @@ var _ wgDevice = (*userspaceDevice)(nil)
 
 func (*userspaceDevice) mode() Mode { return ModeUserspace }
 
-func (u *userspaceDevice) create(name string, mtu int) error {
-	// A stale socket of a crashed holder would make UAPIOpen probe it; a live one means the name
-	// is in use by another WireGuard process.
-	t, err := tun.CreateTUN(name, mtu)
+func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error {
+	// TUNSETIFF makes the interface in the namespace of the thread that calls it, and the TUN's
+	// netlink monitor socket is bound there too. Goroutines it starts run elsewhere but only use
+	// those descriptors; the UDP sockets are opened later, by this process, in the host namespace.
+	var t tun.Device
+	err := nsmgr.Do(ns, func() error {
+		var err error
+		t, err = tun.CreateTUN(name, mtu)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("creating TUN device: %w", err)
 	}
+	crashPoint("move")
 	f, err := ipc.UAPIOpen(name)
 	if err != nil {
 		t.Close()
@@ -101,6 +136,11 @@ func (u *userspaceDevice) create(name string, mtu int) error {
 	logger := &device.Logger{
 		Verbosef: device.DiscardLogf,
 		Errorf: func(format string, args ...any) {
+			// wireguard-go re-reads the MTU by name on link events, from a thread in the host
+			// namespace, where the interface is not: the MTU is set once, at creation.
+			if strings.HasPrefix(format, "Failed to load updated MTU") {
+				return
+			}
 			fmt.Fprintf(os.Stderr, "wireguard %s: "+format+"\n", append([]any{name}, args...)...)
 		},
 	}
@@ -123,6 +163,15 @@ func (u *userspaceDevice) create(name string, mtu int) error {
 	}()
 	u.name, u.tun, u.dev, u.uapi = name, t, dev, l
 	return nil
+}
+
+// configure applies cfg through the device's own UAPI handler, in this process: what wgctrl
+// would send over the socket, without the socket and wgctrl's probing.
+func (u *userspaceDevice) configure(cfg wgtypes.Config) (bool, error) {
+	if err := u.dev.IpcSet(uapiConfig(cfg)); err != nil {
+		return true, err
+	}
+	return true, nil
 }
 
 // start brings the device up: its own link watcher stays in the host namespace after the move,

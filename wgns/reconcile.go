@@ -38,9 +38,10 @@ type reconciler struct {
 	resolveTimeout time.Duration
 	endpoints      []*net.UDPAddr
 
-	ns      netns.NsHandle
-	h       *netlink.Handle
-	created bool // this run created the device
+	ns        netns.NsHandle
+	h         *netlink.Handle
+	created   bool // this run created the device
+	nsCreated bool // this run created the namespace
 
 	// Actions lists what was done (or, with dryRun, would be done), one human line each.
 	actions []string
@@ -141,7 +142,7 @@ func (r *reconciler) namespace() error {
 			if err != nil {
 				return fmt.Errorf("creating namespace %q: %w", r.name, err)
 			}
-			r.ns = ns
+			r.ns, r.nsCreated = ns, true
 			if r.st.Netns, err = nsmgr.IDOf(ns); err != nil {
 				return err
 			}
@@ -174,9 +175,12 @@ func (r *reconciler) firewall() error {
 		}
 		return nil
 	}
-	fs, err := firewall.Inspect(int(r.ns), rules)
-	if err != nil {
-		return fmt.Errorf("inspecting the firewall of %q: %w", r.name, err)
+	var fs firewall.State
+	if !r.nsCreated { // a namespace made by this run has no table yet
+		var err error
+		if fs, err = firewall.Inspect(int(r.ns), rules); err != nil {
+			return fmt.Errorf("inspecting the firewall of %q: %w", r.name, err)
+		}
 	}
 	switch {
 	case r.cfg.Namespace.Firewall && !fs.Present:
@@ -262,30 +266,22 @@ func (r *reconciler) iface() error {
 		}
 	}
 	r.st.Ready = false
-	return r.act(fmt.Sprintf("create WireGuard interface %s (%s, MTU %d) in the host namespace and move it into %s", r.name, r.dev.mode(), mtu, nsmgr.Path(r.name)), func() error {
+	where := "in the host namespace and move it into " + nsmgr.Path(r.name)
+	if r.dev.mode() == ModeUserspace {
+		where = "inside " + nsmgr.Path(r.name)
+	}
+	return r.act(fmt.Sprintf("create WireGuard interface %s (%s, MTU %d) %s", r.name, r.dev.mode(), mtu, where), func() error {
 		os.Remove(ReadyPath(r.name))
 		if err := removeStaleUAPI(r.name); err != nil {
 			return err
 		}
-		if err := r.dev.create(r.name, mtu); err != nil {
+		if err := r.dev.create(r.name, mtu, r.ns); err != nil {
 			if errors.Is(err, ErrNoKernelWireGuard) {
 				return fmt.Errorf("creating interface %q: %w (use --userspace)", r.name, err)
 			}
 			return fmt.Errorf("creating interface %q: %w", r.name, err)
 		}
 		r.created = true
-		crashPoint("move")
-		l, err := netlink.LinkByName(r.name)
-		if err == nil {
-			err = netlink.LinkSetNsFd(l, int(r.ns))
-		}
-		if err != nil {
-			r.dev.close()
-			if l != nil {
-				netlink.LinkDel(l)
-			}
-			return fmt.Errorf("moving interface %q into namespace %q: %w", r.name, r.name, err)
-		}
 		return nil
 	})
 }
@@ -404,9 +400,9 @@ func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones), true
 }
 
-// peers gives the device its key, port and peers through wgctrl, from inside the namespace (a
-// kernel device is only visible there; the embedded one is reached by its socket). A device
-// that already matches is left alone, so handshakes survive a repair.
+// peers gives the device its key, port and peers. A device this run created is known to be
+// empty and, when this process holds it, is configured in-process; any other is read first
+// through wgctrl and left alone when it already matches, so handshakes survive a repair.
 func (r *reconciler) peers() error {
 	if err := r.step("peers"); err != nil {
 		return err
@@ -415,16 +411,29 @@ func (r *reconciler) peers() error {
 		r.act("configure WireGuard key and peers", nil)
 		return nil
 	}
-	dev, err := readDevice(r.ns, r.name)
-	if err != nil {
-		return err
+	why := "new interface"
+	if !r.created {
+		dev, err := readDevice(r.ns, r.name)
+		if err != nil {
+			return err
+		}
+		why = r.deviceDiffers(dev)
 	}
-	if why := r.deviceDiffers(dev); why != "" {
+	if why != "" {
 		err := r.act("configure WireGuard on "+r.name+" ("+why+")", func() error {
 			if err := r.resolve(); err != nil {
 				return err
 			}
-			return configureWireGuard(r.ns, r.name, r.cfg, r.endpoints)
+			wc := wireGuardConfig(r.cfg, r.endpoints)
+			if r.created && r.dev != nil {
+				if handled, err := r.dev.configure(wc); handled {
+					if err != nil {
+						return fmt.Errorf("configuring WireGuard interface %q: %w", r.name, err)
+					}
+					return nil
+				}
+			}
+			return configureDevice(r.ns, r.name, wc)
 		})
 		if err != nil {
 			return err

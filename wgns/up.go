@@ -237,8 +237,8 @@ func firewallRules(name string, cfg *config.Config) firewall.Rules {
 	return r
 }
 
-// configureWireGuard sets the private key, listen port and peers through wgctrl.
-func configureWireGuard(ns netns.NsHandle, name string, cfg *config.Config, endpoints []*net.UDPAddr) error {
+// wireGuardConfig is the device configuration cfg asks for, with endpoints resolved.
+func wireGuardConfig(cfg *config.Config, endpoints []*net.UDPAddr) wgtypes.Config {
 	key := cfg.Interface.PrivateKey.Key()
 	wc := wgtypes.Config{PrivateKey: &key, ReplacePeers: true}
 	if cfg.Interface.ListenPort != 0 {
@@ -260,7 +260,7 @@ func configureWireGuard(ns netns.NsHandle, name string, cfg *config.Config, endp
 		}
 		wc.Peers = append(wc.Peers, pc)
 	}
-	return configureDevice(ns, name, wc)
+	return wc
 }
 
 // resolveEndpoints resolves every peer's endpoint in the host namespace, in bounded time.
