@@ -181,8 +181,8 @@ func takeCPU() cpuSnapshot {
 }
 
 // loadDuring describes the machine's load between two snapshots, and reports the share of the
-// machine's CPU time used by work outside this run (kernel threads working for the run count as
-// outside, so the share is an upper bound).
+// machine's CPU time used by work outside this run (roughly: kernel threads working for the run
+// count as outside, and interrupt time charged to the run's processes may count twice).
 func loadDuring(a, b cpuSnapshot) (string, float64) {
 	total := b.total - a.total
 	if total <= 0 {
@@ -193,6 +193,6 @@ func loadDuring(a, b cpuSnapshot) (string, float64) {
 	if outside < 0 {
 		outside = 0
 	}
-	return fmt.Sprintf("CPUs %.0f%% busy over the run, %.0f%% by work outside it (upper bound); load average %s at the start, %s at the end",
+	return fmt.Sprintf("CPUs %.0f%% busy over the run, about %.0f%% by work outside it (kernel time is attributed loosely); load average %s at the start, %s at the end",
 		100*busy, 100*outside, a.loadavg, b.loadavg), outside
 }

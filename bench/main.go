@@ -49,7 +49,7 @@ func parseFlags() options {
 	flag.IntVar(&o.upRounds, "up-rounds", 25, "rounds of the up/down comparison")
 	flag.StringVar(&scale, "scale", "1,10,100,500", "numbers of tunnels brought up and down in sequence")
 	flag.IntVar(&o.iperfSecs, "iperf-seconds", 3, "length of each iperf3 run")
-	flag.IntVar(&o.iperfRounds, "iperf-rounds", 5, "iperf3 runs per path")
+	flag.IntVar(&o.iperfRounds, "iperf-rounds", 7, "iperf3 runs per path")
 	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput)")
 	flag.StringVar(&o.debianWG, "debian-wireguard-go", "/usr/bin/wireguard-go", "Debian's wireguard-go")
 	flag.Parse()
