@@ -37,7 +37,7 @@ var (
 		"log":            "holder (`wgns up --foreground`) starts: Go start-up, config, endpoint, lock",
 		"step:namespace": "namespace: create and mount /run/netns/NAME",
 		"step:firewall":  "firewall: nftables table in the namespace",
-		"step:interface": "interface: TUN + UAPI socket, moved into the namespace",
+		"step:interface": "interface: TUN and UAPI socket made, in (or moved into) the namespace",
 		"step:addresses": "addresses, lo up",
 		"step:routes":    "routes",
 		"step:peers":     "peers: WireGuard config over UAPI (wgctrl), device up",
@@ -418,8 +418,8 @@ func benchUpOptions(w *world) (*Section, *optData) {
 		{"nftables: add, delete, add an empty table in one transaction (as Apply does)", nftADA},
 		{"nftables: a base chain with one `ct state` rule (the namespace's first conntrack user)", nftCT},
 		{"create a TUN in the host namespace (tun.CreateTUN)", tunHost},
-		{"move it into the namespace (LinkSetNsFd) — what up does now", move},
-		{"create the TUN inside the namespace instead (tun.CreateTUN on a thread in it, via nsmgr.Do)", tunInNS},
+		{"then move it into the namespace (LinkSetNsFd)", move},
+		{"or: create the TUN inside the namespace (tun.CreateTUN on a thread in it, via nsmgr.Do)", tunInNS},
 		{"close the TUN", closeTun},
 		{"delete the namespace (nsmgr.Delete; the kernel frees it later)", del},
 	} {
@@ -442,7 +442,7 @@ The nftables rows are single transactions sent with google/nftables, to show whi
 firewall.Apply costs what.`, rounds),
 		Tables: []*Table{t},
 		Notes: []string{
-			fmt.Sprintf("Creating the TUN inside the namespace costs %s ms against %s ms now (create in the host, %s, then move, %s): it saves %s ms per up. "+
+			fmt.Sprintf("Creating the TUN inside the namespace costs %s ms against %s ms to create it in the host (%s) and move it (%s): it saves %s ms per up. "+
 				"Moving a link, and closing a TUN (%s ms), wait for the kernel (an RCU grace period, synchronize_net).",
 				fmtNum(od.tunInNS.Median), fmtNum(od.tunHost.Median+od.move.Median), fmtNum(od.tunHost.Median), fmtNum(od.move.Median),
 				fmtNum(od.tunHost.Median+od.move.Median-od.tunInNS.Median), fmtNum(od.closeTun.Median)),

@@ -35,22 +35,35 @@ func upVerdict(s *Section, d *upData, od *optData, goStart float64) {
 		"(next section): %s.", fmtNum(target), fmtNum(d.quickPing.Median), fmtNum(d.ping.Median), strings.Join(top, "; ")))
 
 	if od != nil {
-		saveTun := od.tunHost.Median + od.move.Median - od.tunInNS.Median
-		saveFw := d.upSteps["step:firewall"] - od.nftCt.Median
-		if saveFw < 0 {
-			saveFw = 0
+		var saves []string
+		est := d.ping.Median
+		iface := d.upSteps["step:interface"]
+		if iface > od.tunInNS.Median+od.move.Median/2 {
+			save := od.tunHost.Median + od.move.Median - od.tunInNS.Median
+			est -= save
+			saves = append(saves, fmt.Sprintf("creating the TUN inside the namespace instead of moving it saves about %s ms", fmtNum(save)))
+		} else {
+			s.Notes = append(s.Notes, fmt.Sprintf("The interface step takes %s ms: the TUN is not moved between namespaces (moving one costs %s ms, options section).",
+				fmtNum(iface), fmtNum(od.move.Median)))
 		}
-		est := d.ping.Median - saveTun - saveFw
+		if fw := d.upSteps["step:firewall"]; fw > od.nftCt.Median+1 {
+			save := fw - od.nftCt.Median
+			est -= save
+			saves = append(saves, fmt.Sprintf("installing the firewall on the fresh namespace without the add-delete-add transaction about %s ms "+
+				"(the firewall step takes %s ms; a table whose chain has a `ct state` rule costs %s ms when added alone)",
+				fmtNum(save), fmtNum(fw), fmtNum(od.nftCt.Median)))
+		}
 		starts := d.upSteps["start"] + d.upSteps["log"]
-		text := fmt.Sprintf("What up's goal would take: creating the TUN inside the namespace instead of moving it saves about %s ms, "+
-			"and installing the firewall on the fresh namespace without the add-delete-add transaction about %s ms (options section): "+
-			"about %s ms, %s× wg-quick. The two process starts (`wgns up`, then the holder it executes) take %s ms of that",
-			fmtNum(saveTun), fmtNum(saveFw), fmtNum(est), fmtRatio(est/d.quickPing.Median), fmtNum(starts))
+		text := "What up's goal would take: "
+		if len(saves) > 0 {
+			text += strings.Join(saves, "; ") + fmt.Sprintf(" (options section): about %s ms, %s× wg-quick. ", fmtNum(est), fmtRatio(est/d.quickPing.Median))
+		}
+		text += fmt.Sprintf("The two process starts (`wgns up`, then the holder it executes) take %s ms", fmtNum(starts))
 		if goStart > 0 {
 			text += fmt.Sprintf(" (the Go runtime alone starts in %s ms each)", fmtNum(goStart))
 		}
-		text += "; if that is still above the goal, start the holder at once (before the parent parses anything), or let the " +
-			"parent do the namespace work while the holder starts, and hand it the TUN and UAPI descriptors."
+		text += "; to go below that, start the holder at once (before the parent parses anything), or let the parent do the " +
+			"namespace work while the holder starts and hand it the TUN and UAPI descriptors."
 		s.Notes = append(s.Notes, text)
 	}
 
@@ -61,7 +74,7 @@ func upVerdict(s *Section, d *upData, od *optData, goStart float64) {
 		"%s ms from the state's removal to `wgns down`'s exit (the holder exits, down relocks).",
 		fmtNum(dTarget), fmtNum(d.quickDown.Median), fmtNum(d.down.Median), fmtNum(d.downSteps["start"]), fmtNum(closeDev),
 		fmtNum(d.downSteps["stategone"]))
-	if od != nil {
+	if od != nil && closeDev > od.closeTun.Median/2 {
 		est := d.down.Median - min(closeDev, od.closeTun.Median) - d.downSteps["stategone"] + 0.5
 		text += fmt.Sprintf(" Closing a TUN alone takes %s ms (options section). What the goal would take: let the holder delete "+
 			"the namespace, DNS view, UAPI socket and state first, tell `wgns down` (which returns then), and only then close the TUN "+
