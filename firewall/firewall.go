@@ -100,13 +100,24 @@ var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 // ErrNotNetns). Apply never switches the calling thread's namespace; the caller keeps nsFd open
 // and closes it.
 func Apply(nsFd int, r Rules) error {
-	if err := apply(nsFd, r); err != nil {
+	if err := apply(nsFd, r, true); err != nil {
 		return fmt.Errorf("installing firewall table %q in namespace fd %d: %w", TableName, nsFd, err)
 	}
 	return nil
 }
 
-func apply(nsFd int, r Rules) error {
+// Install is Apply for a namespace that has no wgns table yet (one just created): it adds the
+// table without first deleting one, which spares the transaction the RCU grace period that a
+// deletion costs (about 8 ms of an up here). If a table is there after all, it fails and
+// changes nothing.
+func Install(nsFd int, r Rules) error {
+	if err := apply(nsFd, r, false); err != nil {
+		return fmt.Errorf("installing firewall table %q in namespace fd %d: %w", TableName, nsFd, err)
+	}
+	return nil
+}
+
+func apply(nsFd int, r Rules, replace bool) error {
 	spec, err := build(r)
 	if err != nil {
 		return err
@@ -120,9 +131,14 @@ func apply(nsFd int, r Rules) error {
 	}
 	// Add first so that the delete cannot fail when the table is absent; both are part of the
 	// same transaction as the new table.
-	c.AddTable(table)
-	c.DelTable(table)
-	c.AddTable(table)
+	if replace {
+		c.AddTable(table)
+		c.DelTable(table)
+		c.AddTable(table)
+	} else {
+		// NLM_F_EXCL: a table already there fails the whole transaction.
+		c.CreateTable(table)
+	}
 	for _, name := range spec.counters {
 		c.AddObj(&nftables.NamedObj{Table: table, Name: name, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	}

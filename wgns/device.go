@@ -104,7 +104,6 @@ func KernelWireGuard() bool {
 // holding it is the tunnel's holder.
 type userspaceDevice struct {
 	name string
-	tun  tun.Device
 	dev  *device.Device
 	uapi net.Listener
 	once sync.Once
@@ -115,24 +114,6 @@ var _ wgDevice = (*userspaceDevice)(nil)
 func (*userspaceDevice) mode() Mode { return ModeUserspace }
 
 func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error {
-	// TUNSETIFF makes the interface in the namespace of the thread that calls it, and the TUN's
-	// netlink monitor socket is bound there too. Goroutines it starts run elsewhere but only use
-	// those descriptors; the UDP sockets are opened later, by this process, in the host namespace.
-	var t tun.Device
-	err := nsmgr.Do(ns, func() error {
-		var err error
-		t, err = tun.CreateTUN(name, mtu)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("creating TUN device: %w", err)
-	}
-	crashPoint("move")
-	f, err := ipc.UAPIOpen(name)
-	if err != nil {
-		t.Close()
-		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(name), err)
-	}
 	logger := &device.Logger{
 		Verbosef: device.DiscardLogf,
 		Errorf: func(format string, args ...any) {
@@ -144,8 +125,33 @@ func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error 
 			fmt.Fprintf(os.Stderr, "wireguard %s: "+format+"\n", append([]any{name}, args...)...)
 		},
 	}
-	dev := device.NewDevice(t, conn.NewDefaultBind(), logger)
-	l, err := ipc.UAPIListen(name, f)
+	// TUNSETIFF makes the interface in the namespace of the thread that calls it, and the TUN's
+	// netlink monitor socket is bound there too; NewDevice reads the MTU by the interface's name,
+	// which only resolves there. Neither opens a UDP socket (the device is still down), and the
+	// goroutines they start do not inherit the namespace: they only use those descriptors. The
+	// UDP sockets are opened later, when the device goes up, in the host namespace.
+	var dev *device.Device
+	err := nsmgr.Do(ns, func() error {
+		t, err := tun.CreateTUN(name, mtu)
+		if err != nil {
+			return err
+		}
+		dev = device.NewDevice(t, conn.NewDefaultBind(), logger)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating TUN device: %w", err)
+	}
+	crashPoint("move")
+	f, err := ipc.UAPIOpen(name)
+	if err != nil {
+		dev.Close()
+		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(name), err)
+	}
+	// A plain listener, not ipc.UAPIListen: that one spends an inotify instance per device (to
+	// notice the socket file being removed), and fs.inotify.max_user_instances (128 by default,
+	// machine-wide for root) then caps how many tunnels can be up. close removes the file.
+	l, err := net.FileListener(f)
 	f.Close()
 	if err != nil {
 		dev.Close()
@@ -161,7 +167,7 @@ func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error 
 			go dev.IpcHandle(c)
 		}
 	}()
-	u.name, u.tun, u.dev, u.uapi = name, t, dev, l
+	u.name, u.dev, u.uapi = name, dev, l
 	return nil
 }
 
@@ -189,6 +195,7 @@ func (u *userspaceDevice) close() error {
 	u.once.Do(func() {
 		if u.uapi != nil {
 			u.uapi.Close()
+			os.Remove(uapiPath(u.name))
 		}
 		if u.dev != nil {
 			u.dev.Close()

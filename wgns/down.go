@@ -85,7 +85,7 @@ func processesInside(st *State) []nsmgr.Process {
 	if err != nil || id != st.Netns {
 		return nil
 	}
-	procs, _ := nsmgr.Processes(id)
+	procs, _ := nsmgr.ProcessLeaders(id)
 	return procs
 }
 

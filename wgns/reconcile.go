@@ -185,7 +185,11 @@ func (r *reconciler) firewall() error {
 	switch {
 	case r.cfg.Namespace.Firewall && !fs.Present:
 		return r.act("install firewall table inet "+firewall.TableName, func() error {
-			if err := firewall.Apply(int(r.ns), rules); err != nil {
+			install := firewall.Apply
+			if r.nsCreated {
+				install = firewall.Install
+			}
+			if err := install(int(r.ns), rules); err != nil {
 				return fmt.Errorf("installing the firewall of %q: %w", r.name, err)
 			}
 			return nil

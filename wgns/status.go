@@ -136,7 +136,7 @@ func GetStatus(name string, brief bool) (*Status, error) {
 			}
 		}
 	}
-	if procs, err := nsmgr.Processes(id); err == nil {
+	if procs, err := nsmgr.ProcessLeaders(id); err == nil {
 		s.Processes = len(procs)
 	}
 	d, err := readDevice(ns, name)
