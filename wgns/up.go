@@ -100,11 +100,11 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 		return nil, err
 	case st.healthy():
 		return nil, fmt.Errorf("bringing up %q: %w (since %s; `wgns down %s` first)", name, ErrAlreadyUp, st.Since.Format(time.RFC3339), name)
-	case st.Mode == ModeUserspace && st.holderAlive() && st.PID != os.Getpid():
+	case st.Mode == ModeUserspace && st.PID != os.Getpid() && st.Start != 0 && procStart(st.PID) == st.Start:
 		// A holder that is not healthy is usually one that was just killed and is still
-		// exiting: its device goes with it.
+		// exiting (its TUN and control socket close one by one as it does): wait until it is gone.
 		waitGone(st.PID, st.Start, holderExitWait)
-		if st.holderAlive() {
+		if procStart(st.PID) == st.Start {
 			return nil, fmt.Errorf("bringing up %q: process %d holds it but it is not ready; run `wgns repair %s`", name, st.PID, name)
 		}
 	}
