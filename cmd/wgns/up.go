@@ -84,18 +84,25 @@ func (c *UpCmd) Run() error {
 			return err
 		}
 	}
+	mode := wgns.ModeUserspace
+	if c.Kernel || (!c.Userspace && wgns.KernelWireGuard()) {
+		mode = wgns.ModeKernel
+	}
+	if !c.DryRun && !c.Foreground && mode == wgns.ModeUserspace {
+		// The holder reads and checks the config itself: start it at once. Its warnings and
+		// errors reach this terminal through its log.
+		if err := startHolder(name, path); err != nil {
+			return err
+		}
+		fmt.Printf("%s is up (embedded WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
+		return nil
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	if !c.Foreground { // the holder's warnings were already shown by the up that started it
-		for _, w := range cfg.Warnings {
-			fmt.Fprintln(os.Stderr, "wgns: warning:", w)
-		}
-	}
-	mode := wgns.ModeUserspace
-	if c.Kernel || (!c.Userspace && wgns.KernelWireGuard()) {
-		mode = wgns.ModeKernel
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "wgns: warning:", w)
 	}
 	if c.DryRun {
 		fmt.Print(plan(name, cfg, mode))
@@ -105,20 +112,10 @@ func (c *UpCmd) Run() error {
 	if c.Foreground {
 		return holdForeground(name, cfg, mode, warn)
 	}
-	if mode == wgns.ModeKernel {
-		if _, err := wgns.Up(wgns.UpOptions{Name: name, Config: cfg, Mode: mode, Warn: warn}); err != nil {
-			return err
-		}
-		fmt.Printf("%s is up (kernel WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
-		return nil
-	}
-	if wgns.Healthy(name) {
-		return fmt.Errorf("bringing up %q: %w", name, wgns.ErrAlreadyUp)
-	}
-	if err := startHolder(name, path); err != nil {
+	if _, err := wgns.Up(wgns.UpOptions{Name: name, Config: cfg, Mode: mode, Warn: warn}); err != nil {
 		return err
 	}
-	fmt.Printf("%s is up (embedded WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
+	fmt.Printf("%s is up (kernel WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, name)
 	return nil
 }
 
@@ -253,6 +250,9 @@ func startHolder(name, path string) error {
 	select {
 	case <-ready:
 		cmd.Process.Release()
+		if msg := readFrom(wgns.LogPath(name), logStart); msg != "" {
+			fmt.Fprintln(os.Stderr, "wgns: "+msg) // the holder's warnings
+		}
 		return nil
 	case err := <-exited:
 		msg := readFrom(wgns.LogPath(name), logStart)
