@@ -55,6 +55,9 @@ type scaleRun struct {
 	execWgns, execIP Stat
 	othersCPU        []float64 // CPU ms the other holders used during an up, sampled
 	othersAt         []int     // how many other holders there were then
+	othersWindow     []float64 // seconds over which othersCPU was counted (the up and the counting)
+	idle             float64   // CPU the N holders use when nothing happens, in cores (1 = one core busy)
+	mounts           int       // lines of /proc/self/mountinfo with N tunnels up
 	scan             Stat      // ms to list the processes of one namespace (nsmgr.Processes)
 	tasks            int       // threads in the world when scanned
 	linkSockets      int       // netlink sockets in the host namespace that watch link changes
@@ -105,7 +108,9 @@ func benchScale(w *world) *Section {
 			// Every few ups, the CPU time the holders already up spend while this one comes up.
 			sample := n <= 10 || i%5 == 0
 			var before float64
+			var window time.Time
 			if sample {
+				window = time.Now()
 				before = holdersCPU(i - 1)
 			}
 			res := w.sp.run([]string{w.wgns, "up", "--userspace", scaleConfPath(i)}, w.env, false)
@@ -119,6 +124,7 @@ func benchScale(w *world) *Section {
 			r.up = append(r.up, ms(res.Elapsed))
 			if sample && i > 1 {
 				r.othersCPU = append(r.othersCPU, 1000*(holdersCPU(i-1)-before))
+				r.othersWindow = append(r.othersWindow, time.Since(window).Seconds())
 				r.othersAt = append(r.othersAt, i-1)
 			}
 			r.done = i
@@ -140,6 +146,19 @@ func benchScale(w *world) *Section {
 				r.ping = append(r.ping, ms(time.Since(t0)))
 			}
 			pg.close()
+		}
+		// What the holders cost the machine doing nothing: their CPU over one idle second.
+		if r.done > 0 {
+			t0, c0 := time.Now(), holdersCPU(r.done)
+			time.Sleep(time.Second)
+			r.idle = (holdersCPU(r.done) - c0) / time.Since(t0).Seconds()
+			// The up's own share of the others' CPU: what they used beyond their idle rate.
+			for j := range r.othersCPU {
+				r.othersCPU[j] = max(0, r.othersCPU[j]-1000*r.idle*r.othersWindow[j]*float64(r.othersAt[j])/float64(r.done))
+			}
+		}
+		if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+			r.mounts = strings.Count(string(b), "\n")
 		}
 		for i := 1; i <= r.done; i++ {
 			if pid := holderPID(scaleName(i)); pid > 0 {
@@ -210,7 +229,7 @@ func decile(vals []float64, k int) Stat {
 func scaleSection(w *world, runs []*scaleRun) *Section {
 	t := &Table{Header: []string{"N", "up ms median", "min", "max", "down ms median", "min", "max",
 		"first ping ms", "pings answered", "RSS MiB/tunnel", "PSS MiB/tunnel", "MemAvailable MiB/tunnel", "exec ms wgns / ip at N",
-		"others' CPU ms per up", "process scan ms (threads)", "link-watching netlink sockets in the host"}}
+		"idle CPU of the holders, % of a core", "others' CPU ms per up, beyond idle", "process scan ms (threads)", "link-watching netlink sockets in the host", "mounts"}}
 	var last *scaleRun
 	for _, r := range runs {
 		if r.done == 0 {
@@ -224,7 +243,8 @@ func scaleSection(w *world, runs []*scaleRun) *Section {
 			fmtNum(Summarize(r.ping).Median), fmt.Sprintf("%d/%d", r.pingsOK, r.done),
 			fmtNum(Summarize(r.rss).Median/1024), fmtNum(Summarize(r.pss).Median/1024), fmtNum(r.memDrop/1024),
 			fmt.Sprintf("%s / %s", fmtNum(r.execWgns.Median), fmtNum(r.execIP.Median)),
-			fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d)", fmtNum(r.scan.Median), r.tasks), fmt.Sprint(r.linkSockets))
+			fmtNum(100*r.idle), fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d)", fmtNum(r.scan.Median), r.tasks), fmt.Sprint(r.linkSockets),
+			fmt.Sprint(r.mounts))
 	}
 	s := &Section{
 		Title: "scale: 1 to 500 tunnels, brought up and down in sequence",
@@ -236,9 +256,12 @@ each namespace: the first ping does the handshake), reads each holder's VmRSS
 once across holders), times 20 interleaved `+"`wgns exec s1 -- /bin/true`"+` and `+"`ip netns exec s1 /bin/true`"+`
 with the N tunnels up, then runs `+"`wgns down sK`"+` for K = 1..N. "MemAvailable MiB/tunnel" is the drop of
 /proc/meminfo's MemAvailable over the N ups divided by N: what a tunnel costs the machine,
-kernel included (namespace, TUN, sockets, nftables). "others' CPU ms per up" is the CPU time
-(/proc/PID/stat) that the holders already up use while one more tunnel comes up (sampled every
-5th up): work that grows with N. "process scan" is the time, in the harness, of nsmgr.Processes
+kernel included (namespace, TUN, sockets, nftables). "idle CPU" is what the N holders use over
+one second in which nothing happens. "others' CPU ms per up" is the CPU time
+(/proc/PID/task/*/schedstat) that the holders already up use while one more tunnel comes up
+(sampled every 5th up), minus what they would have used idle over the same time: work that an up
+causes in every other tunnel. "mounts" counts /proc/self/mountinfo's lines, which every Go
+program reads at start (the runtime's cgroup probe) and every mount namespace copies. "process scan" is the time, in the harness, of nsmgr.Processes
 for one namespace (what `+"`wgns down`"+` does first, and `+"`wgns status`"+`), which looks at every
 thread of every process. "Flat" is read as: an up with about N tunnels already up (the last
 tenth of the largest run), and a down with about N others still up (the first tenth of its
@@ -248,7 +271,7 @@ of the memory.`, scalePeerDev),
 	}
 	if last != nil && len(last.up) >= 10 {
 		d := &Table{Caption: fmt.Sprintf("N=%d, by tenths of the sequence (median ms of each tenth): does the K-th tunnel cost more than the first?", last.done),
-			Header: []string{"tenth", "tunnels", "up ms", "down ms", "others' CPU ms during an up"}}
+			Header: []string{"tenth", "tunnels", "up ms", "down ms", "others' CPU ms during an up, beyond idle"}}
 		for k := 0; k < 10; k++ {
 			lo, hi := k*len(last.up)/10+1, (k+1)*len(last.up)/10
 			var oc []float64
@@ -302,10 +325,20 @@ of the memory.`, scalePeerDev),
 				fmtNum(Summarize(b.othersCPU).Median), b.done, fmtNum(Summarize(last.othersCPU).Median), last.done,
 				last.done, last.linkSockets, b.linkSockets, b.done))
 		} else {
-			s.Notes = append(s.Notes, fmt.Sprintf("The holders already up use %s ms of CPU per up with %d up, %s ms with %d (median): with %d tunnels up "+
-				"the host namespace holds %d netlink sockets that watch link changes, so an up (or any link change on the host) does not "+
-				"wake the holders.",
-				fmtNum(Summarize(b.othersCPU).Median), b.done, fmtNum(Summarize(last.othersCPU).Median), last.done, last.done, last.linkSockets))
+			s.Notes = append(s.Notes, fmt.Sprintf("With %d tunnels up the host namespace holds %d netlink sockets that watch link changes, so "+
+				"link changes on the host do not wake the holders; an up makes the holders already up use %s ms of CPU beyond their idle "+
+				"rate with %d up, %s ms with %d (median).",
+				last.done, last.linkSockets, fmtNum(Summarize(b.othersCPU).Median), b.done, fmtNum(Summarize(last.othersCPU).Median), last.done))
+		}
+		s.Notes = append(s.Notes, fmt.Sprintf("Idle, the holders cost CPU: %s%% of one core for %d tunnels, %s%% for %d (%s%% per 100 tunnels): "+
+			"each is a Go process whose timers (wireguard-go's once-a-second TUN probe, keepalives, the runtime's own) keep waking it.",
+			fmtNum(100*b.idle), b.done, fmtNum(100*last.idle), last.done, fmtNum(100*last.idle*100/float64(last.done))))
+		if last.mounts > 0 && b.mounts > 0 {
+			s.Notes = append(s.Notes, fmt.Sprintf("exec with more tunnels up: wgns %s → %s ms, ip netns exec %s → %s ms, while the world's "+
+				"mounts grow from %d to %d lines of mountinfo (each tunnel adds its /run/netns mount): unshare(CLONE_NEWNS) copies every "+
+				"mount for both, and the Go runtime also reads all of /proc/self/mountinfo at every start (its cgroup probe, which "+
+				"`//go:debug containermaxprocs=0` does not turn off in this Go), as do both processes of `wgns up`.",
+				fmtNum(b.execWgns.Median), fmtNum(last.execWgns.Median), fmtNum(b.execIP.Median), fmtNum(last.execIP.Median), b.mounts, last.mounts))
 		}
 		if last.tasks > 0 {
 			perThread := 1000 * last.scan.Median / float64(last.tasks)
