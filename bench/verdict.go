@@ -58,7 +58,7 @@ func upVerdict(s *Section, d *upData, od *optData, goStart float64) {
 		if len(saves) > 0 {
 			text += strings.Join(saves, "; ") + fmt.Sprintf(" (options section): about %s ms, %s× wg-quick. ", fmtNum(est), fmtRatio(est/d.quickPing.Median))
 		}
-		text += fmt.Sprintf("The two process starts (`wgns up`, then the holder it executes) take %s ms", fmtNum(starts))
+		text += fmt.Sprintf("the two process starts (`wgns up`, then the holder it executes) take %s ms", fmtNum(starts))
 		if goStart > 0 {
 			text += fmt.Sprintf(" (the Go runtime alone starts in %s ms each)", fmtNum(goStart))
 		}
