@@ -15,11 +15,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/world"
 )
 
 const worldEnv = "WGNS_TEST_WORLD"
@@ -51,13 +51,7 @@ func enterWorld() int {
 		fmt.Println("integration tests need root (they build a private network world); skipping")
 		return 0
 	}
-	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), worldEnv+"=init")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-		Pdeathsig:  syscall.SIGKILL,
-	}
+	cmd := world.Command(os.Args[1:], worldEnv+"=init")
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
@@ -71,77 +65,14 @@ func enterWorld() int {
 // worldInit runs as PID 1 of the world: it makes the mounts, starts the test run as its child,
 // reaps every orphan, and returns the test run's exit status.
 func worldInit() int {
-	if err := setupWorld(); err != nil {
+	if err := world.Setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "setting up the test world:", err)
 		return 2
 	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), worldEnv+"=run")
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test run:", err)
-		return 2
-	}
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 2
-		}
-		if pid == cmd.Process.Pid {
-			if ws.Signaled() {
-				return 128 + int(ws.Signal())
-			}
-			return ws.ExitStatus()
-		}
-	}
-}
-
-func setupWorld() error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making / private: %w", err)
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting /proc: %w", err)
-	}
-	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting /sys: %w", err)
-	}
-	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mounting tmpfs on /run: %w", err)
-	}
-	// A writable overlay over /etc whose upper layer lives in the world's /run.
-	for _, d := range []string{"/run/.world-etc/upper", "/run/.world-etc/work", "/run/lock"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	opts := "lowerdir=/etc,upperdir=/run/.world-etc/upper,workdir=/run/.world-etc/work"
-	if err := unix.Mount("overlay", "/etc", "overlay", 0, opts); err != nil {
-		return fmt.Errorf("mounting an overlay on /etc: %w", err)
-	}
-	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
-		return err
-	}
-	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mounting tmpfs on /etc/netns: %w", err)
-	}
-	for _, d := range []string{"/etc/wgns", "/etc/wireguard"} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-	}
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("finding lo: %w", err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	return nil
+	return world.Init(cmd)
 }
 
 // buildWgns builds the binary under test unless WGNS_BIN names one.

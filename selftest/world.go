@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/world"
 )
 
 // worldLimit bounds the whole self-test: past it the world is killed, and everything in it dies.
@@ -41,14 +41,9 @@ func Run(out io.Writer) (failed int, err error) {
 	r.note("wgns selftest: a private world with its own namespaces, a local WireGuard peer and DNS server;")
 	r.note("nothing of this host's network is touched.")
 
-	cmd := exec.Command("/proc/self/exe", CmdWorld)
-	cmd.Env = append(os.Environ(), hostNSEnv+"="+hostNS)
-	cmd.Stderr = os.Stderr
+	cmd := world.Command([]string{CmdWorld}, hostNSEnv+"="+hostNS)
+	cmd.Stdin, cmd.Stdout = nil, nil
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-		Pdeathsig:  syscall.SIGKILL,
-	}
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
@@ -102,33 +97,14 @@ func RunWorld() int {
 		fmt.Fprintln(os.Stderr, "wgns "+CmdWorld+":", err)
 		return 2
 	}
-	if err := setupWorld(); err != nil {
+	if err := world.Setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "wgns selftest: setting up the private world:", err)
 		return 2
 	}
 	cmd := exec.Command("/proc/self/exe", CmdSteps)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "wgns selftest: starting the steps:", err)
-		return 2
-	}
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 2
-		}
-		if pid == cmd.Process.Pid {
-			if ws.Signaled() {
-				return 128 + int(ws.Signal())
-			}
-			return ws.ExitStatus()
-		}
-	}
+	return world.Init(cmd)
 }
 
 // worldRole is which process of the private world checkWorld checks.
@@ -182,55 +158,6 @@ func nsIDOf(path string) (string, error) {
 		return "", fmt.Errorf("identifying namespace %s: %w", path, err)
 	}
 	return strconv.FormatUint(st.Dev, 10) + ":" + strconv.FormatUint(st.Ino, 10), nil
-}
-
-// setupWorld makes the world's mounts, in its own mount namespace: / private, so that nothing
-// propagates to the host; fresh /proc and /sys; a tmpfs on /run (/run/netns, /run/wgns,
-// /var/run/wireguard and the decoys live there); a writable overlay on /etc whose upper layer
-// is on that tmpfs, so that /etc/resolv.conf can point at a decoy and /etc/netns can be made;
-// a tmpfs on /etc/netns; and lo up.
-func setupWorld() error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making / a private mount: %w", err)
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting /proc: %w", err)
-	}
-	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting /sys: %w", err)
-	}
-	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mounting a tmpfs on /run: %w", err)
-	}
-	// /var/run is a symlink to /run on Debian; where it is a directory of its own, cover it too.
-	if fi, err := os.Lstat("/var/run"); err == nil && fi.IsDir() {
-		if err := unix.Mount("tmpfs", "/var/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-			return fmt.Errorf("mounting a tmpfs on /var/run: %w", err)
-		}
-	}
-	const upper, work = "/run/.world-etc/upper", "/run/.world-etc/work"
-	for _, d := range []string{upper, work, "/run/lock"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := unix.Mount("overlay", "/etc", "overlay", 0, "lowerdir=/etc,upperdir="+upper+",workdir="+work); err != nil {
-		return fmt.Errorf("mounting an overlay on /etc (upper layer in the world's /run): %w", err)
-	}
-	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
-		return err
-	}
-	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mounting a tmpfs on /etc/netns: %w", err)
-	}
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("finding lo: %w", err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	return nil
 }
 
 // installSelf copies this process's executable to dir/wgns (mode 0755) and returns that path.
