@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/wgns/wgns/firewall"
 	"github.com/wgns/wgns/nsmgr"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -53,14 +57,16 @@ type scaleRun struct {
 	rss, pss         []float64 // KiB per holder
 	memDrop          float64   // MemAvailable lost per tunnel, KiB
 	execWgns, execIP Stat
-	othersCPU        []float64 // CPU ms the other holders used during an up, sampled
-	othersAt         []int     // how many other holders there were then
-	othersWindow     []float64 // seconds over which othersCPU was counted (the up and the counting)
-	idle             float64   // CPU the N holders use when nothing happens, in cores (1 = one core busy)
-	mounts           int       // lines of /proc/self/mountinfo with N tunnels up
-	scan             Stat      // ms to list the processes of one namespace (nsmgr.Processes)
-	tasks            int       // threads in the world when scanned
-	linkSockets      int       // netlink sockets in the host namespace that watch link changes
+	othersCPU        []float64            // CPU ms the other holders used during an up, sampled
+	othersAt         []int                // how many other holders there were then
+	othersWindow     []float64            // seconds over which othersCPU was counted (the up and the counting)
+	idle             float64              // CPU the N holders use when nothing happens, in cores (1 = one core busy)
+	mounts           int                  // lines of /proc/self/mountinfo with N tunnels up
+	kNS, kFw, kTun   Stat                 // in-process: create a namespace, install the firewall, create a TUN in it
+	marks            []map[string]float64 // the steps of each up, as in the up section
+	scan             Stat                 // ms to list the processes of one namespace (nsmgr.Processes)
+	tasks            int                  // threads in the world when scanned
+	linkSockets      int                  // netlink sockets in the host namespace that watch link changes
 	stopped          string
 	inotify          bool // the stop was most likely the inotify limit
 }
@@ -89,6 +95,13 @@ func benchScale(w *world) *Section {
 		}.write(scaleConfPath(i))
 	}
 	memTotal := meminfo("MemTotal")
+	for _, d := range []string{"/run/wgns", "/run/netns"} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			fatalf("%v", err)
+		}
+	}
+	watch := newFSWatch("/run/wgns", "/etc/netns", "/run/netns")
+	defer watch.close()
 	var runs []*scaleRun
 	for _, n := range w.opts.scale {
 		r := &scaleRun{n: n}
@@ -113,6 +126,8 @@ func benchScale(w *world) *Section {
 				window = time.Now()
 				before = holdersCPU(i - 1)
 			}
+			watch.drop()
+			t0 := time.Now()
 			res := w.sp.run([]string{w.wgns, "up", "--userspace", scaleConfPath(i)}, w.env, false)
 			if res.Code != 0 {
 				why, inotify := diagnoseUp(w, scaleName(i), scaleConfPath(i))
@@ -122,6 +137,12 @@ func benchScale(w *world) *Section {
 				break
 			}
 			r.up = append(r.up, ms(res.Elapsed))
+			name := scaleName(i)
+			m := marks(watch.collect(time.Second, func(e fsEvent) bool {
+				return e.path == "/run/wgns/"+name+".ready" && e.mask&unix.IN_MOVED_TO != 0
+			}), name, t0)
+			m["exit"] = ms(res.Elapsed)
+			r.marks = append(r.marks, m)
 			if sample && i > 1 {
 				r.othersCPU = append(r.othersCPU, 1000*(holdersCPU(i-1)-before))
 				r.othersWindow = append(r.othersWindow, time.Since(window).Seconds())
@@ -160,6 +181,7 @@ func benchScale(w *world) *Section {
 		if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 			r.mounts = strings.Count(string(b), "\n")
 		}
+		r.kNS, r.kFw, r.kTun = kernelOps()
 		for i := 1; i <= r.done; i++ {
 			if pid := holderPID(scaleName(i)); pid > 0 {
 				r.rss = append(r.rss, float64(procStatusKB(pid, "VmRSS")))
@@ -229,7 +251,8 @@ func decile(vals []float64, k int) Stat {
 func scaleSection(w *world, runs []*scaleRun) *Section {
 	t := &Table{Header: []string{"N", "up ms median", "min", "max", "down ms median", "min", "max",
 		"first ping ms", "pings answered", "RSS MiB/tunnel", "PSS MiB/tunnel", "MemAvailable MiB/tunnel", "exec ms wgns / ip at N",
-		"idle CPU of the holders, % of a core", "others' CPU ms per up, beyond idle", "process scan ms (threads)", "link-watching netlink sockets in the host", "mounts"}}
+		"idle CPU of the holders, % of a core", "others' CPU ms per up, beyond idle", "process scan ms (threads)", "link-watching netlink sockets in the host", "mounts",
+		"in-process ms: namespace / firewall / TUN"}}
 	var last *scaleRun
 	for _, r := range runs {
 		if r.done == 0 {
@@ -244,7 +267,7 @@ func scaleSection(w *world, runs []*scaleRun) *Section {
 			fmtNum(Summarize(r.rss).Median/1024), fmtNum(Summarize(r.pss).Median/1024), fmtNum(r.memDrop/1024),
 			fmt.Sprintf("%s / %s", fmtNum(r.execWgns.Median), fmtNum(r.execIP.Median)),
 			fmtNum(100*r.idle), fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d)", fmtNum(r.scan.Median), r.tasks), fmt.Sprint(r.linkSockets),
-			fmt.Sprint(r.mounts))
+			fmt.Sprint(r.mounts), fmt.Sprintf("%s / %s / %s", fmtNum(r.kNS.Median), fmtNum(r.kFw.Median), fmtNum(r.kTun.Median)))
 	}
 	s := &Section{
 		Title: "scale: 1 to 500 tunnels, brought up and down in sequence",
@@ -260,7 +283,8 @@ kernel included (namespace, TUN, sockets, nftables). "idle CPU" is what the N ho
 one second in which nothing happens. "others' CPU ms per up" is the CPU time
 (/proc/PID/task/*/schedstat) that the holders already up use while one more tunnel comes up
 (sampled every 5th up), minus what they would have used idle over the same time: work that an up
-causes in every other tunnel. "mounts" counts /proc/self/mountinfo's lines, which every Go
+causes in every other tunnel. "in-process" is up's kernel work (create a namespace, install the
+firewall, create a TUN inside), timed 10 times in the harness with the N tunnels up. "mounts" counts /proc/self/mountinfo's lines, which every Go
 program reads at start (the runtime's cgroup probe) and every mount namespace copies. "process scan" is the time, in the harness, of nsmgr.Processes
 for one namespace (what `+"`wgns down`"+` does first, and `+"`wgns status`"+`), which looks at every
 thread of every process. "Flat" is read as: an up with about N tunnels already up (the last
@@ -284,6 +308,25 @@ of the memory.`, scalePeerDev),
 				fmtNum(Summarize(oc).Median))
 		}
 		s.Tables = append(s.Tables, d)
+		if len(last.marks) >= 10 {
+			n := len(last.marks)
+			first, lastT := last.marks[:n/10], last.marks[n-n/10:]
+			ft, fm := stepTable(first, upWork, decile(last.up, 0).Median, "")
+			_, lm := stepTable(lastT, upWork, decile(last.up, 9).Median, "")
+			st := &Table{Caption: fmt.Sprintf("N=%d: the steps of up (as in the up section, command only) for the first and the last tenth of the sequence, median ms:", last.done),
+				Header: []string{"from the previous mark: work done", "first tenth", "last tenth", "growth"}}
+			for _, row := range ft.Rows {
+				for k, label := range upWork {
+					if label == row[0] || strings.TrimPrefix(k, "step:") == row[0] {
+						if _, ok := fm[k]; ok {
+							st.add(row[0], fmtNum(fm[k]), fmtNum(lm[k]), fmtNum(lm[k]-fm[k]))
+						}
+						break
+					}
+				}
+			}
+			s.Tables = append(s.Tables, st)
+		}
 		// Flat: an up with about N tunnels already up (the last tenth of the largest run), or a
 		// down with about N others still up (the first tenth of its downs), costs at most 1.25×
 		// the same with at most 10 up (the whole N=10 run).
@@ -451,4 +494,33 @@ func linkWatchers() int {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// kernelOps times, in the harness's process, up's kernel work on a fresh namespace (create it,
+// install wgns's firewall, create a TUN inside), 10 times: with N tunnels up, it shows whether the
+// kernel's part of an up grows with N.
+func kernelOps() (ns, fw, tn Stat) {
+	var a, b, c []float64
+	for k := 0; k < 10; k++ {
+		t0 := time.Now()
+		h, err := nsmgr.Create("kop")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		t1 := time.Now()
+		if err := firewall.Install(int(h), firewall.Rules{Tunnel: "kop"}); err != nil {
+			fatalf("%v", err)
+		}
+		t2 := time.Now()
+		var dev tun.Device
+		if err := nsmgr.Do(h, func() (err error) { dev, err = tun.CreateTUN("kop", 1420); return err }); err != nil {
+			fatalf("creating a TUN: %v", err)
+		}
+		t3 := time.Now()
+		a, b, c = append(a, ms(t1.Sub(t0))), append(b, ms(t2.Sub(t1))), append(c, ms(t3.Sub(t2)))
+		dev.Close()
+		h.Close()
+		nsmgr.Delete("kop")
+	}
+	return Summarize(a), Summarize(b), Summarize(c)
 }
