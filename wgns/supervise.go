@@ -16,7 +16,7 @@ import (
 
 // ReresolveAfter is how old a peer's latest handshake must be before its endpoint host name is
 // resolved again (wg-quick's reresolve-dns uses the same 135 s: REJECT_AFTER_TIME + 15 s).
-const ReresolveAfter = 135 * time.Second
+var ReresolveAfter = 135 * time.Second
 
 // Recover makes a new embedded WireGuard device for a tunnel this process holds, after the old
 // one stopped (its interface was deleted, say), and puts it into the same namespace. The
@@ -44,18 +44,25 @@ func (t *Tunnel) Recover() ([]string, error) {
 	r := &reconciler{name: t.Name, cfg: cfg, st: st, dev: dev, ns: netns.None()}
 	defer r.close()
 	err = r.run()
-	t.dev, t.state = dev, st
+	t.dev, t.state, t.cfg = dev, st, cfg
 	return r.actions, err
+}
+
+// NamedEndpoints reports whether any peer's endpoint is a host name, which Reresolve may move.
+func (t *Tunnel) NamedEndpoints() bool {
+	for _, p := range t.cfg.Peers {
+		if _, err := netip.ParseAddr(p.EndpointHost); err != nil && p.EndpointHost != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Reresolve resolves again, in the host namespace, the endpoint host names of peers whose latest
 // handshake is older than ReresolveAfter, and points those peers at the new address when it
 // changed. It reports the peers it moved.
 func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
-	cfg, err := config.Load(t.state.Config)
-	if err != nil {
-		return nil, err
-	}
+	cfg := t.cfg
 	var stale []config.Peer
 	ns, err := nsmgr.Open(t.Name)
 	if err != nil {

@@ -41,6 +41,7 @@ type Tunnel struct {
 	Name  string
 	state *State
 	dev   wgDevice
+	cfg   *config.Config
 }
 
 // Mode reports the tunnel's implementation.
@@ -142,7 +143,7 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 	if len(cfg.Interface.DNS) == 0 && opts.Warn != nil {
 		opts.Warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
 	}
-	return &Tunnel{Name: name, state: st, dev: dev}, nil
+	return &Tunnel{Name: name, state: st, dev: dev, cfg: cfg}, nil
 }
 
 // holderExitWait bounds how long up waits for a dying holder, and for its device, to be gone.

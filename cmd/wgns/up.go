@@ -145,8 +145,14 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 		go func() { reportStatus(ctx, n, name); close(done) }()
 		stopStatus = func() { cancel(); <-done }
 	}
-	tick := time.NewTicker(superviseEvery)
-	defer tick.Stop()
+	// Endpoints given as host names are resolved again when handshakes stop; a tunnel with
+	// literal addresses only has nothing to check, and its holder sleeps.
+	var reresolve <-chan time.Time
+	if t.NamedEndpoints() {
+		tick := time.NewTicker(superviseEvery)
+		defer tick.Stop()
+		reresolve = tick.C
+	}
 	for {
 		select {
 		case sig := <-sigs:
@@ -178,7 +184,7 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 				case <-time.After(min(time.Duration(attempt)*time.Second, 30*time.Second)):
 				}
 			}
-		case <-tick.C:
+		case <-reresolve:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			moved, err := t.Reresolve(ctx)
 			cancel()
@@ -192,7 +198,15 @@ func holdForeground(name string, cfg *config.Config, mode wgns.Mode, warn func(s
 }
 
 // superviseEvery is how often the holder re-checks its endpoints.
-const superviseEvery = 15 * time.Second
+var superviseEvery = 15 * time.Second
+
+// The re-resolve test's hook: WGNS_TEST_RERESOLVE_EVERY=DURATION shortens both the holder's
+// tick and the handshake age that makes it resolve again.
+func init() {
+	if d, err := time.ParseDuration(os.Getenv("WGNS_TEST_RERESOLVE_EVERY")); err == nil && d > 0 {
+		superviseEvery, wgns.ReresolveAfter = d, d
+	}
+}
 
 // startHolder starts a detached `wgns up --foreground` that holds the embedded WireGuard device,
 // and waits until it reports READY=1 the way systemd's notify protocol does, or exits.
@@ -273,8 +287,10 @@ const holderNotifyPrefix = "@wgns-notify-"
 // holderEnv is the detached holder's environment: only what it needs.
 func holderEnv() []string {
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-	if v := os.Getenv("WGNS_TEST_CRASH_AT"); v != "" { // the crash tests' hook (see wgns.crashPoint)
-		env = append(env, "WGNS_TEST_CRASH_AT="+v)
+	for _, hook := range []string{"WGNS_TEST_CRASH_AT", "WGNS_TEST_RERESOLVE_EVERY"} { // the tests' hooks
+		if v := os.Getenv(hook); v != "" {
+			env = append(env, hook+"="+v)
+		}
 	}
 	return env
 }
