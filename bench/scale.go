@@ -64,7 +64,9 @@ type scaleRun struct {
 	mounts           int                  // lines of /proc/self/mountinfo with N tunnels up
 	kNS, kFw, kTun   Stat                 // in-process: create a namespace, install the firewall, create a TUN in it
 	marks            []map[string]float64 // the steps of each up, as in the up section
-	scan             Stat                 // ms to list the processes of one namespace (nsmgr.Processes)
+	scan             Stat                 // ms to list the processes of one namespace, every thread looked at (nsmgr.Processes)
+	scanLeaders      Stat                 // the same, thread group leaders only (nsmgr.ProcessLeaders)
+	procs            int                  // processes in the world when scanned
 	tasks            int                  // threads in the world when scanned
 	linkSockets      int                  // netlink sockets in the host namespace that watch link changes
 	stopped          string
@@ -202,21 +204,25 @@ func benchScale(w *world) *Section {
 				},
 			}, nil)
 			r.execWgns, r.execIP = Summarize(we), Summarize(ie)
-			// What `wgns down` does first: list the processes inside the namespace, by
-			// looking at every thread of every process.
+			// Listing the processes inside one namespace (what down refuses on, and status
+			// counts) means looking at every process in /proc, and with Processes at every
+			// thread too.
 			id, err := nsmgr.IDByName(scaleName(1))
 			if err != nil {
 				fatalf("%v", err)
 			}
-			var sc []float64
+			var sc, sl []float64
 			for k := 0; k < 10; k++ {
 				t0 := time.Now()
 				nsmgr.Processes(id)
-				sc = append(sc, ms(time.Since(t0)))
+				t1 := time.Now()
+				nsmgr.ProcessLeaders(id)
+				sc, sl = append(sc, ms(t1.Sub(t0))), append(sl, ms(time.Since(t1)))
 			}
-			r.scan = Summarize(sc)
+			r.scan, r.scanLeaders = Summarize(sc), Summarize(sl)
 			tasks, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*")
-			r.tasks = len(tasks)
+			procs, _ := filepath.Glob("/proc/[0-9]*")
+			r.tasks, r.procs = len(tasks), len(procs)
 			r.linkSockets = linkWatchers()
 		}
 		progressf("scale: N=%d: down", r.done)
@@ -251,7 +257,7 @@ func decile(vals []float64, k int) Stat {
 func scaleSection(w *world, runs []*scaleRun) *Section {
 	t := &Table{Header: []string{"N", "up ms median", "min", "max", "down ms median", "min", "max",
 		"first ping ms", "pings answered", "RSS MiB/tunnel", "PSS MiB/tunnel", "MemAvailable MiB/tunnel", "exec ms wgns / ip at N",
-		"idle CPU of the holders, % of a core", "others' CPU ms per up, beyond idle", "process scan ms (threads)", "link-watching netlink sockets in the host", "mounts",
+		"idle CPU of the holders, % of a core", "others' CPU ms per up, beyond idle", "process scan ms: leaders (processes) / every thread (threads)", "link-watching netlink sockets in the host", "mounts",
 		"in-process ms: namespace / firewall / TUN"}}
 	var last *scaleRun
 	for _, r := range runs {
@@ -266,7 +272,7 @@ func scaleSection(w *world, runs []*scaleRun) *Section {
 			fmtNum(Summarize(r.ping).Median), fmt.Sprintf("%d/%d", r.pingsOK, r.done),
 			fmtNum(Summarize(r.rss).Median/1024), fmtNum(Summarize(r.pss).Median/1024), fmtNum(r.memDrop/1024),
 			fmt.Sprintf("%s / %s", fmtNum(r.execWgns.Median), fmtNum(r.execIP.Median)),
-			fmtNum(100*r.idle), fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d)", fmtNum(r.scan.Median), r.tasks), fmt.Sprint(r.linkSockets),
+			fmtNum(100*r.idle), fmtNum(Summarize(r.othersCPU).Median), fmt.Sprintf("%s (%d) / %s (%d)", fmtNum(r.scanLeaders.Median), r.procs, fmtNum(r.scan.Median), r.tasks), fmt.Sprint(r.linkSockets),
 			fmt.Sprint(r.mounts), fmt.Sprintf("%s / %s / %s", fmtNum(r.kNS.Median), fmtNum(r.kFw.Median), fmtNum(r.kTun.Median)))
 	}
 	s := &Section{
@@ -285,9 +291,9 @@ one second in which nothing happens. "others' CPU ms per up" is the CPU time
 (sampled every 5th up), minus what they would have used idle over the same time: work that an up
 causes in every other tunnel. "in-process" is up's kernel work (create a namespace, install the
 firewall, create a TUN inside), timed 10 times in the harness with the N tunnels up. "mounts" counts /proc/self/mountinfo's lines, which every Go
-program reads at start (the runtime's cgroup probe) and every mount namespace copies. "process scan" is the time, in the harness, of nsmgr.Processes
-for one namespace (what `+"`wgns down`"+` does first, and `+"`wgns status`"+`), which looks at every
-thread of every process. "Flat" is read as: an up with about N tunnels already up (the last
+program reads at start (the runtime's cgroup probe) and every mount namespace copies. "process scan" is the time, in the harness, to list the processes in
+one namespace: nsmgr.ProcessLeaders looks at every process in /proc, nsmgr.Processes at every
+thread too. "Flat" is read as: an up with about N tunnels already up (the last
 tenth of the largest run), and a down with about N others still up (the first tenth of its
 downs), cost at most 1.25× the same in the N=10 run. The harness stops early if an up fails or if MemAvailable falls under a fifth
 of the memory.`, scalePeerDev),
@@ -383,15 +389,17 @@ of the memory.`, scalePeerDev),
 				"`//go:debug containermaxprocs=0` does not turn off in this Go), as do both processes of `wgns up`.",
 				fmtNum(b.execWgns.Median), fmtNum(last.execWgns.Median), fmtNum(b.execIP.Median), fmtNum(last.execIP.Median), b.mounts, last.mounts))
 		}
-		if last.tasks > 0 {
+		if last.tasks > 0 && last.procs > 0 {
 			perThread := 1000 * last.scan.Median / float64(last.tasks)
-			s.Notes = append(s.Notes, fmt.Sprintf("`wgns down` first lists the processes inside the namespace (nsmgr.Processes), which stats "+
-				"every thread of every process: %s ms with %d up (%d threads), %s ms with %d up (%d threads), about %.1f µs per thread; "+
-				"each holder has about %d threads, so this step grows with N (about %s ms per down at 1000 tunnels). What it would take: "+
-				"know a tunnel's processes without the scan (e.g. a cgroup per tunnel), or look at the threads of a process only when "+
-				"its leader is elsewhere and it has switched.",
-				fmtNum(b.scan.Median), b.done, b.tasks, fmtNum(last.scan.Median), last.done, last.tasks, perThread,
-				(last.tasks-b.tasks)/max(1, last.done-b.done), fmtNum(perThread*float64((last.tasks-b.tasks)/max(1, last.done-b.done)))))
+			perProc := 1000 * last.scanLeaders.Median / float64(last.procs)
+			s.Notes = append(s.Notes, fmt.Sprintf("Listing the processes inside one namespace scans /proc, so it grows with the number of "+
+				"tunnels (each holder is a process of about %d threads): looking at every process takes %s ms with %d up and %s ms with %d "+
+				"(%d processes, %.1f µs each); looking at every thread too takes %s ms and %s ms (%d threads, %.1f µs each). At 1000 "+
+				"tunnels that is about %s ms and %s ms for each `wgns down` (or status) that does it. What it would take to stay flat: know "+
+				"a tunnel's processes without the scan (e.g. a cgroup per tunnel).",
+				last.tasks/max(1, last.procs), fmtNum(b.scanLeaders.Median), b.done, fmtNum(last.scanLeaders.Median), last.done, last.procs, perProc,
+				fmtNum(b.scan.Median), fmtNum(last.scan.Median), last.tasks, perThread,
+				fmtNum(perProc*float64(last.procs)/float64(last.done)), fmtNum(perThread*float64(last.tasks)/float64(last.done))))
 		}
 	}
 	return s
