@@ -138,10 +138,8 @@ type cpuSnapshot struct {
 	loadavg     string
 }
 
-// takeCPU reads the machine's CPU counters and sums, over every process of this world (its
-// /proc), the CPU time of the process and of the children it reaped: so every process the run
-// ever started counts once, alive or not.
-func takeCPU() cpuSnapshot {
+// machineCPU reads only the machine's CPU counters (cheap enough to take after every up).
+func machineCPU() cpuSnapshot {
 	s := cpuSnapshot{at: time.Now()}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(b), "\n")
@@ -154,6 +152,14 @@ func takeCPU() cpuSnapshot {
 			}
 		}
 	}
+	return s
+}
+
+// takeCPU reads the machine's CPU counters and sums, over every process of this world (its
+// /proc), the CPU time of the process and of the children it reaped: so every process the run
+// ever started counts once, alive or not.
+func takeCPU() cpuSnapshot {
+	s := machineCPU()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range stats {
 		b, err := os.ReadFile(p)

@@ -64,6 +64,8 @@ type scaleRun struct {
 	mounts           int                  // lines of /proc/self/mountinfo with N tunnels up
 	kNS, kFw, kTun   Stat                 // in-process: create a namespace, install the firewall, create a TUN in it
 	marks            []map[string]float64 // the steps of each up, as in the up section
+	at               []cpuSnapshot        // after each up: the machine's CPU counters
+	peerCPU          []float64            // after each up: the peer's CPU seconds
 	scan             Stat                 // ms to list the processes of one namespace, every thread looked at (nsmgr.Processes)
 	scanLeaders      Stat                 // the same, thread group leaders only (nsmgr.ProcessLeaders)
 	procs            int                  // processes in the world when scanned
@@ -145,6 +147,8 @@ func benchScale(w *world) *Section {
 			}), name, t0)
 			m["exit"] = ms(res.Elapsed)
 			r.marks = append(r.marks, m)
+			r.at = append(r.at, machineCPU())
+			r.peerCPU = append(r.peerCPU, procCPU(peer.proc.Process.Pid))
 			if sample && i > 1 {
 				r.othersCPU = append(r.othersCPU, 1000*(holdersCPU(i-1)-before))
 				r.othersWindow = append(r.othersWindow, time.Since(window).Seconds())
@@ -301,7 +305,7 @@ of the memory.`, scalePeerDev),
 	}
 	if last != nil && len(last.up) >= 10 {
 		d := &Table{Caption: fmt.Sprintf("N=%d, by tenths of the sequence (median ms of each tenth): does the K-th tunnel cost more than the first?", last.done),
-			Header: []string{"tenth", "tunnels", "up ms", "down ms", "others' CPU ms during an up, beyond idle"}}
+			Header: []string{"tenth", "tunnels", "up ms", "down ms", "others' CPU ms during an up, beyond idle", "machine CPU busy %", "peer's CPU %"}}
 		for k := 0; k < 10; k++ {
 			lo, hi := k*len(last.up)/10+1, (k+1)*len(last.up)/10
 			var oc []float64
@@ -310,8 +314,18 @@ of the memory.`, scalePeerDev),
 					oc = append(oc, last.othersCPU[j])
 				}
 			}
+			busy, peerPct := "-", "-"
+			if hi-1 < len(last.at) && lo-1 < hi-1 {
+				a, z := last.at[lo-1], last.at[hi-1]
+				if tot := z.total - a.total; tot > 0 {
+					busy = fmtNum(100 * (z.busy - a.busy) / tot)
+				}
+				if secs := z.at.Sub(a.at).Seconds(); secs > 0 {
+					peerPct = fmtNum(100 * (last.peerCPU[hi-1] - last.peerCPU[lo-1]) / secs)
+				}
+			}
 			d.add(fmt.Sprint(k+1), fmt.Sprintf("%d-%d", lo, hi), fmtNum(decile(last.up, k).Median), fmtNum(decile(last.down, k).Median),
-				fmtNum(Summarize(oc).Median))
+				fmtNum(Summarize(oc).Median), busy, peerPct)
 		}
 		s.Tables = append(s.Tables, d)
 		if len(last.marks) >= 10 {
