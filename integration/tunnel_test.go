@@ -319,3 +319,25 @@ func TestIntegrationStatusOfStoppedHolder(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGCONT)
 	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 }
+
+// TestIntegrationHolderFailureIsReported: when the detached holder fails after it made things
+// (here: an interface of the tunnel's name already exists in the host), up rolls back, prints
+// the holder's own reason, and leaves nothing behind, its log included.
+func TestIntegrationHolderFailureIsReported(t *testing.T) {
+	const name = "tf"
+	p := newPeer(t, name)
+	mustRun(t, "ip", "link", "add", name, "type", "veth", "peer", "name", "tf-peer")
+	t.Cleanup(func() { run("ip", "link", "del", name) })
+	_, e, code := wgnsRun(t, "up", "--userspace", p.ConfigPath)
+	if code == 0 || !strings.Contains(e, `creating interface "tf": an interface of that name already exists in the host namespace`) {
+		t.Fatalf("up with %s taken in the host: exit %d, %q", name, code, e)
+	}
+	for _, f := range []string{"/run/netns/" + name, "/run/wgns/" + name + ".json", "/run/wgns/" + name + ".log", "/etc/netns/" + name} {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("%s left after a failed up", f)
+		}
+	}
+	if out := mustRun(t, "ip", "link", "show", name); !strings.Contains(out, name+"@tf-peer") {
+		t.Errorf("the host's own %s was touched: %s", name, out)
+	}
+}

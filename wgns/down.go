@@ -68,6 +68,7 @@ func Down(name string, opts DownOptions) (wasUp bool, err error) {
 			return true, err
 		}
 		if st, err = ReadState(name); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(LogPath(name))
 			return true, nil
 		} else if err != nil {
 			return true, err
@@ -76,7 +77,11 @@ func Down(name string, opts DownOptions) (wasUp bool, err error) {
 			return true, fmt.Errorf("taking %q down: the process %d holding it did not stop", name, st.PID)
 		}
 	}
-	return true, teardown(name, st, nil)
+	if err := teardown(name, st, nil); err != nil {
+		return true, err
+	}
+	os.Remove(LogPath(name))
+	return true, nil
 }
 
 // processesInside lists the processes in the tunnel's namespace, if it is still the one wgns made.

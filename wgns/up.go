@@ -58,7 +58,11 @@ func (t *Tunnel) Down() error {
 		return err
 	}
 	defer unlock()
-	return teardown(t.Name, t.state, t.dev)
+	if err := teardown(t.Name, t.state, t.dev); err != nil {
+		return err
+	}
+	os.Remove(LogPath(t.Name))
+	return nil
 }
 
 // Up brings a tunnel up in the order that leaves no window: namespace, firewall, interface
@@ -367,7 +371,8 @@ func teardown(name string, st *State, dev wgDevice) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	os.Remove(LogPath(name))
+	// The holder's log stays: after a failed up, `wgns up` reads the reason from it (and then
+	// removes it); down removes it.
 	return removeState(name)
 }
 

@@ -270,6 +270,9 @@ func startHolder(name, path string) error {
 		return nil
 	case err := <-exited:
 		msg := readFrom(wgns.LogPath(name), logStart)
+		if _, serr := wgns.ReadState(name); serr != nil {
+			os.Remove(wgns.LogPath(name)) // it rolled back: the reason is said here, not kept
+		}
 		if msg == "" {
 			msg = fmt.Sprintf("the WireGuard holder for %q exited: %v", name, err)
 		}
