@@ -1,15 +1,8 @@
 // Command wgns confines programs and systemd services to a WireGuard tunnel by giving them a
 // network namespace whose only way out is that tunnel.
 //
-// wgns is short-lived or a small holder: it does not need cgroup-aware GOMAXPROCS, whose
-// reading of /proc/self/cgroup, mountinfo and the CPU quota at every start costs `wgns exec`
-// a measurable part of its time.
-//
 // Exit codes: 0 success; 1 failure (a message says what, where and why); for exec, the command's
 // own status, or 125 (wgns failed), 126 (not executable), 127 (not found), like env(1) and sudo.
-//
-//go:debug containermaxprocs=0
-//go:debug updatemaxprocs=0
 package main
 
 import (
