@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -150,26 +149,7 @@ type dnsChild struct {
 // dnsStart starts dnsview with args and kills it when the test ends (or after a minute).
 func dnsStart(t *testing.T, args ...string) *dnsChild {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	c := &dnsChild{cmd: exec.CommandContext(ctx, dnsviewBin(t), args...)}
-	c.cmd.Stderr = &c.stderr
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.out = bufio.NewReader(stdout)
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		c.cmd.Wait()
-	})
-	return c
+	return xdStart(t, nil, append([]string{dnsviewBin(t)}, args...)...)
 }
 
 // section reads the child's output up to the next line "@@" and returns it without that line.

@@ -153,12 +153,6 @@ func Up(opts UpOptions) (_ *Tunnel, err error) {
 // holderExitWait bounds how long up waits for a dying holder, and for its device, to be gone.
 const holderExitWait = 3 * time.Second
 
-// Healthy reports whether tunnel name is up, ready and whole (see State.healthy).
-func Healthy(name string) bool {
-	st, err := ReadState(name)
-	return err == nil && st.healthy()
-}
-
 // healthy reports whether the tunnel is ready and whole: its namespace is the one wgns made, the
 // interface is in it, and the embedded WireGuard's holder (if any) runs.
 func (s *State) healthy() bool {

@@ -60,12 +60,9 @@ func (c *StatusCmd) Run() error {
 	if err := needRoot("wgns status"); err != nil {
 		return err
 	}
-	names := []string{c.Name}
-	if c.Name == "" {
-		var err error
-		if names, err = wgns.Names(); err != nil {
-			return err
-		}
+	names, err := nameOrAll(c.Name)
+	if err != nil {
+		return err
 	}
 	list := []*wgns.Status{}
 	for _, n := range names {
@@ -138,4 +135,12 @@ func orNone(s []string) string {
 		return "(none)"
 	}
 	return strings.Join(s, ", ")
+}
+
+// nameOrAll is name, or every tunnel wgns has state for when name is "".
+func nameOrAll(name string) ([]string, error) {
+	if name != "" {
+		return []string{name}, nil
+	}
+	return wgns.Names()
 }

@@ -18,12 +18,9 @@ func (c *RepairCmd) Run() error {
 	if err := needRoot("wgns repair"); err != nil {
 		return err
 	}
-	names := []string{c.Name}
-	if c.Name == "" {
-		var err error
-		if names, err = wgns.Names(); err != nil {
-			return err
-		}
+	names, err := nameOrAll(c.Name)
+	if err != nil {
+		return err
 	}
 	var errs []error
 	for _, n := range names {
