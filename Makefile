@@ -14,7 +14,7 @@ TEST_DEPS := wireguard-tools wireguard-go nftables iproute2 iputils-ping iperf3 
              tcpdump systemd-container nscd netcat-openbsd socat
 TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat
 
-.PHONY: all build demo test unit integration fuzz deps install uninstall bench clean vet
+.PHONY: all build testbuild demo test unit integration fuzz deps install uninstall bench clean vet
 
 all: build
 
@@ -39,8 +39,15 @@ vet:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-integration: build
-	WGNS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+# The root tests run a test build of wgns: the same code plus the WGNS_TEST_* hooks (a crash at a
+# chosen step, a shorter endpoint check), which a production build does not have.
+TESTBIN := bin/wgns-test
+
+testbuild:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTBIN) ./cmd/wgns
+
+integration: build testbuild
+	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./wgns/config/

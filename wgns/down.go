@@ -77,7 +77,7 @@ func Down(name string, opts DownOptions) (wasUp bool, err error) {
 			return true, fmt.Errorf("taking %q down: the process %d holding it did not stop", name, st.PID)
 		}
 	}
-	if err := teardown(name, st, nil); err != nil {
+	if err := teardown(hostSystem{}, name, st, nil); err != nil {
 		return true, err
 	}
 	os.Remove(LogPath(name))

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wgns/wgns/internal/atomicfile"
 	"github.com/wgns/wgns/nsmgr"
 	"golang.org/x/sys/unix"
 )
@@ -28,18 +29,73 @@ const (
 	ModeUserspace Mode = "userspace"
 )
 
-// State is what wgns records about a tunnel in RunDir/NAME.json. It is written at every step of
-// up, so that a crash leaves a record of what was made.
+// Step is how far the making of a tunnel got. Steps are recorded in the state file as they are
+// reached, so that a crash leaves a record of what was made.
+type Step string
+
+// The steps of making a tunnel, in order.
+const (
+	StepNamespace Step = "namespace"
+	StepFirewall  Step = "firewall"
+	StepInterface Step = "interface"
+	StepAddresses Step = "addresses"
+	StepRoutes    Step = "routes"
+	StepPeers     Step = "peers"
+	StepDNS       Step = "dns"
+	StepReady     Step = "ready"
+)
+
+// State is what wgns records about a tunnel in RunDir/NAME.json (see stateFile for the format).
 type State struct {
-	Name   string    `json:"name"`
-	Mode   Mode      `json:"mode"`
-	Config string    `json:"config"`
-	Step   string    `json:"step"`
-	Ready  bool      `json:"ready"`
-	Netns  nsmgr.ID  `json:"netns"`
-	PID    int       `json:"pid,omitempty"`
-	Start  uint64    `json:"pid_start,omitempty"` // the holder's start time in clock ticks, against PID reuse
-	Since  time.Time `json:"since"`
+	Name   string
+	Mode   Mode
+	Config string // the config file it was brought up from
+	Step   Step
+	Ready  bool
+	Netns  nsmgr.ID // the namespace wgns made, to tell it from one swapped in under the same name
+	PID    int      // the tunnel's holder process, 0 if none
+	Start  uint64   // the holder's start time in clock ticks, against PID reuse
+	Since  time.Time
+}
+
+// stateFile is the format of RunDir/NAME.json, owned here: fields are only ever added, and a
+// newer wgns reads every older file. Version 1 (until November 2026) had no "version" and wrote
+// the namespace as "netns": {"Dev": N, "Ino": N}, Go's default encoding of nsmgr.ID; version 2
+// writes "netns_dev" and "netns_ino".
+type stateFile struct {
+	Version  int       `json:"version"`
+	Name     string    `json:"name"`
+	Mode     Mode      `json:"mode"`
+	Config   string    `json:"config"`
+	Step     Step      `json:"step"`
+	Ready    bool      `json:"ready"`
+	NetnsDev uint64    `json:"netns_dev"`
+	NetnsIno uint64    `json:"netns_ino"`
+	PID      int       `json:"pid,omitempty"`
+	PIDStart uint64    `json:"pid_start,omitempty"`
+	Since    time.Time `json:"since"`
+
+	V1Netns *struct {
+		Dev uint64 `json:"Dev"`
+		Ino uint64 `json:"Ino"`
+	} `json:"netns,omitempty"`
+}
+
+// stateVersion is the version of stateFile that this wgns writes.
+const stateVersion = 2
+
+func (s *State) file() stateFile {
+	return stateFile{Version: stateVersion, Name: s.Name, Mode: s.Mode, Config: s.Config, Step: s.Step, Ready: s.Ready,
+		NetnsDev: s.Netns.Dev, NetnsIno: s.Netns.Ino, PID: s.PID, PIDStart: s.Start, Since: s.Since}
+}
+
+func (f *stateFile) state() *State {
+	s := &State{Name: f.Name, Mode: f.Mode, Config: f.Config, Step: f.Step, Ready: f.Ready,
+		Netns: nsmgr.ID{Dev: f.NetnsDev, Ino: f.NetnsIno}, PID: f.PID, Start: f.PIDStart, Since: f.Since}
+	if f.Version < 2 && f.V1Netns != nil {
+		s.Netns = nsmgr.ID{Dev: f.V1Netns.Dev, Ino: f.V1Netns.Ino}
+	}
+	return s
 }
 
 func statePath(name string) string { return filepath.Join(RunDir, name+".json") }
@@ -57,22 +113,29 @@ func lockPath(name string) string { return filepath.Join(RunDir, name+".lock") }
 func ReadState(name string) (*State, error) {
 	b, err := os.ReadFile(statePath(name))
 	if err != nil {
-		return nil, fmt.Errorf("reading state of %q: %w", name, err)
+		return nil, fmt.Errorf("reading the state of tunnel %q: %w", name, err)
 	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading state of %q: %s: %w", name, statePath(name), err)
+	return parseState(name, b)
+}
+
+func parseState(name string, b []byte) (*State, error) {
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("reading the state of tunnel %q: %s: %w", name, statePath(name), err)
 	}
-	return &s, nil
+	if f.Version > stateVersion {
+		return nil, fmt.Errorf("reading the state of tunnel %q: %s has format version %d; this wgns reads up to %d", name, statePath(name), f.Version, stateVersion)
+	}
+	return f.state(), nil
 }
 
 func writeState(s *State) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	b, err := json.MarshalIndent(s.file(), "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(statePath(s.Name), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("recording state of %q: %w", s.Name, err)
+	if err := atomicfile.Write(statePath(s.Name), append(b, '\n'), 0o600, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("recording the state of tunnel %q: %w", s.Name, err)
 	}
 	return nil
 }
@@ -87,9 +150,23 @@ func removeState(name string) error {
 	return errors.Join(errs...)
 }
 
-func writeReady(name string, id nsmgr.ID) error {
-	return writeFileAtomic(ReadyPath(name), []byte(idString(id)+"\n"), 0o644)
+// readReady returns the namespace ID that NAME's ready marker holds, "" if there is none.
+func readReady(name string) string {
+	b, err := os.ReadFile(ReadyPath(name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
+
+func writeReady(name string, id nsmgr.ID) error {
+	if err := atomicfile.Write(ReadyPath(name), []byte(idString(id)+"\n"), 0o644, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("marking tunnel %q ready: %w", name, err)
+	}
+	return nil
+}
+
+func removeReady(name string) { os.Remove(ReadyPath(name)) }
 
 // CheckReady reports, cheaply enough for the exec path, whether NAME is up and ready and its
 // namespace file is still the namespace wgns made.
@@ -138,26 +215,6 @@ func lock(name string) (unlock func(), err error) {
 		return nil, fmt.Errorf("locking %q: %w", name, err)
 	}
 	return func() { f.Close() }, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // procStart returns a process's start time (field 22 of /proc/PID/stat), or 0 if it is gone or

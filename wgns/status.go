@@ -81,9 +81,9 @@ func GetStatus(name string, brief bool) (*Status, error) {
 		PID: st.PID, Addresses: []string{}, DNS: []string{}, Peers: []PeerStatus{}}
 	switch {
 	case !st.Ready:
-		s.State = "starting (step " + st.Step + ")"
+		s.State = "starting (step " + string(st.Step) + ")"
 		if st.Mode == ModeUserspace && !st.holderAlive() {
-			s.State = "broken: a crashed up left it at step " + st.Step
+			s.State = "broken: a crashed up left it at step " + string(st.Step)
 		}
 	case st.Mode == ModeUserspace && !st.holderAlive():
 		s.State = "broken: the WireGuard process is gone"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wgns/wgns/supervisor"
 	"github.com/wgns/wgns/wgns"
 )
 
@@ -53,10 +54,12 @@ func (c *RepairCmd) repair(name string) error {
 		if err != nil {
 			return err
 		}
-		if err := startHolder(name, st.Config); err != nil {
+		warnings, err := supervisor.Start(supervisor.StartOptions{Name: name, ConfigPath: st.Config, Mode: st.Mode})
+		warnAll(warnings)
+		if err != nil {
 			return fmt.Errorf("repairing %q: %w", name, err)
 		}
-		fmt.Printf("%s: the embedded WireGuard runs again; %s is ready\n", name, name)
+		fmt.Printf("%s: its supervisor runs again; %s is ready\n", name, name)
 	}
 	return nil
 }
