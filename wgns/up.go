@@ -178,7 +178,9 @@ type RepairResult struct {
 // interface, addresses, routes, firewall table or DNS files, and completes or clears what a
 // crashed up left. With dryRun it only lists the actions. A second Repair finds nothing to do.
 // It reads the config file again: repair is how an admin applies a changed config.
-func Repair(name string, dryRun bool) (*RepairResult, error) { return repair(hostSystem{}, name, dryRun) }
+func Repair(name string, dryRun bool) (*RepairResult, error) {
+	return repair(hostSystem{}, name, dryRun)
+}
 
 func repair(sys system, name string, dryRun bool) (*RepairResult, error) {
 	if err := nsmgr.ValidateName(name); err != nil {
