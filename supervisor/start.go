@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,17 +41,29 @@ const readyFD = 3
 // pipe: every other descriptor of this process is marked close-on-exec first, so that a lock or
 // socket held by whoever ran `wgns up` is not held for the tunnel's life.
 func Start(o StartOptions) ([]string, error) {
-	if o.Timeout == 0 {
-		o.Timeout = 60 * time.Second
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the wgns binary: %w", err)
 	}
-	if err := os.MkdirAll(wgns.RunDir, 0o700); err != nil {
+	return starter{binary: self, runDir: wgns.RunDir}.start(o)
+}
+
+// starter starts supervisors: the wgns binary to run, and the directory of their logs (tests
+// run a stand-in binary in a directory of their own).
+type starter struct {
+	binary string
+	runDir string
+	env    []string // added to the supervisor's environment
+}
+
+func (s starter) start(o StartOptions) ([]string, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if err := os.MkdirAll(s.runDir, 0o700); err != nil {
 		return nil, err
 	}
-	logPath := wgns.LogPath(o.Name)
+	logPath := filepath.Join(s.runDir, o.Name+".log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -75,11 +88,11 @@ func Start(o StartOptions) ([]string, error) {
 	case wgns.ModeUserspace:
 		args = append(args, "--userspace")
 	}
-	cmd := exec.Command(self, append(args, o.ConfigPath)...)
+	cmd := exec.Command(s.binary, append(args, o.ConfigPath)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.ExtraFiles = []*os.File{pw}
 	cmd.Dir = "/"
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, testHookEnv()...)
+	cmd.Env = append(append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, testHookEnv()...), s.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// Descriptors this process inherited (a caller's lock, say) must not reach the supervisor:
 	// os/exec passes on every descriptor that is not close-on-exec.

@@ -43,8 +43,9 @@ type reconciler struct {
 	// actions lists what was done (or, with dryRun, would be done), one human line each.
 	actions []string
 	// needHolder is set when the embedded WireGuard needs a new holder process, which only the
-	// caller can start.
+	// caller can start; holderBusy when the live holder is recreating its device.
 	needHolder bool
+	holderBusy bool
 }
 
 // act records an action and, unless this is a dry run, does it (do may be nil for an action
@@ -76,15 +77,16 @@ func (r *reconciler) close() {
 }
 
 // run reconciles in the order that leaves no window: namespace, firewall, interface, addresses
-// and routes, peers, DNS view, ready marker. When only a new holder can make the interface, the
-// steps that need it are left to that holder (a dry run still lists them).
+// and routes, peers, DNS view, ready marker.
 func (r *reconciler) run() error {
 	for _, f := range []func() error{r.namespace, r.firewall, r.iface} {
 		if err := f(); err != nil {
 			return err
 		}
 	}
-	if !r.needHolder || r.dryRun {
+	// When only a new holder can make the interface, the steps that need it are that holder's
+	// (its own up), in a dry run too: the dry run lists what this run would do.
+	if !r.needHolder && !r.holderBusy {
 		for _, f := range []func() error{r.addresses, r.routes, r.peers} {
 			if err := f(); err != nil {
 				return err
@@ -94,7 +96,7 @@ func (r *reconciler) run() error {
 	if err := r.dns(); err != nil {
 		return err
 	}
-	if r.needHolder {
+	if r.needHolder || r.holderBusy {
 		return nil
 	}
 	return r.ready()
@@ -119,6 +121,12 @@ func (r *reconciler) namespace() error {
 			}
 		}
 		if r.st.Netns != (nsmgr.ID{}) {
+			if r.dev == nil && r.st.Mode == ModeUserspace && r.sys.holderAlive(r.st) {
+				// Its file was removed (ip netns del), but the namespace lives on with the live
+				// holder's device in it: a new one here would be a second tunnel of that name.
+				return fmt.Errorf("%s was removed while the holder of tunnel %q (process %d) still runs; `wgns down %s`, then bring it up again",
+					nsmgr.Path(r.name), r.name, r.st.PID, r.name)
+			}
 			// The namespace wgns made is gone: anything still inside it stays cut off, and a new one
 			// takes its place.
 			r.st.Ready = false
@@ -207,6 +215,13 @@ func (r *reconciler) iface() error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	if r.dev == nil && r.st.Mode == ModeUserspace && r.sys.holderAlive(r.st) {
+		// The holder's device stopped and the holder is making it again (it waits for this
+		// run's lock): starting another holder would fight it.
+		r.holderBusy = true
+		r.act(fmt.Sprintf("leave interface %s to its holder (process %d), which recreates it", r.name, r.st.PID), nil)
+		return nil
+	}
 	if r.dev == nil {
 		r.needHolder = true
 		r.st.Ready = false
@@ -260,6 +275,15 @@ func (r *reconciler) addresses() error {
 	if !ok {
 		if !r.dryRun {
 			return fmt.Errorf("interface %q vanished from namespace %q", r.name, r.name)
+		}
+		// A dry run of an interface yet to be made: what the run would do to a new one.
+		loDown := r.ns == nil // a namespace yet to be made has lo down
+		if !loDown {
+			lo, ok := r.ns.link("lo")
+			loDown = ok && !lo.up
+		}
+		if loDown {
+			r.act("bring lo up in "+r.name, nil)
 		}
 		for _, p := range r.cfg.Interface.Addresses {
 			r.act("add address "+p.String()+" to "+r.name, nil)
@@ -333,26 +357,21 @@ func (r *reconciler) peers() error {
 	if err := r.step(StepPeers); err != nil {
 		return err
 	}
-	if _, ok := r.link(); !ok {
-		for _, p := range r.cfg.Peers {
-			ep := p.Endpoint
-			if ep == "" {
-				ep = "none (it roams to us)"
-			}
-			r.act(fmt.Sprintf("add peer %s (endpoint %s)", p.PublicKey, ep), nil)
-		}
-		return nil
-	}
+	_, exists := r.link()
 	why := "new interface"
-	if !r.created {
+	if exists && !r.created {
 		d, err := r.ns.device(r.name)
 		if err != nil {
 			return err
 		}
 		why = r.deviceDiffers(d)
 	}
+	if !exists { // a dry run of an interface yet to be made
+		r.act(r.configureLine(why), nil)
+		return nil
+	}
 	if why != "" {
-		err := r.act("configure WireGuard on "+r.name+" ("+why+")", func() error {
+		err := r.act(r.configureLine(why), func() error {
 			if err := r.resolve(); err != nil {
 				return err
 			}
@@ -375,6 +394,28 @@ func (r *reconciler) peers() error {
 		}
 	}
 	return nil
+}
+
+// configureLine is the action of configuring the device, for the reason why: its peers, by
+// public key, endpoint and allowed IPs (nothing secret).
+func (r *reconciler) configureLine(why string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "configure WireGuard on %s (%s):", r.name, why)
+	for i, p := range r.cfg.Peers {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		ep := p.Endpoint
+		if ep == "" {
+			ep = "none, it roams"
+		}
+		ips := make([]string, len(p.AllowedIPs))
+		for j, a := range p.AllowedIPs {
+			ips[j] = a.String()
+		}
+		fmt.Fprintf(&b, " peer %s (endpoint %s) for %s", p.PublicKey, ep, strings.Join(ips, ", "))
+	}
+	return b.String()
 }
 
 // deviceDiffers says how the device differs from the config, or "" when it does not.

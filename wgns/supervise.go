@@ -21,7 +21,7 @@ var ReresolveAfter = 135 * time.Second
 // could change that file must not change a running tunnel). The namespace and its firewall stay
 // in place throughout, so nothing inside gets a path out meanwhile. It reports what it did.
 func (t *Tunnel) Recover() ([]string, error) {
-	unlock, err := lock(t.Name)
+	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,10 @@ type system interface {
 	clearReady(name string)
 	// removeStaleUAPI removes NAME's embedded WireGuard control socket if no process serves it.
 	removeStaleUAPI(name string) error
+	// self is this process: its PID and start time, recorded as the tunnel's holder.
+	self() (pid int, start uint64)
+	// lock takes the tunnel's lock (see lock); the caller calls the function returned.
+	lock(name string) (unlock func(), err error)
 	// holderAlive reports whether the process st names as the tunnel's holder still runs.
 	holderAlive(st *State) bool
 	// checkpoint is called as the reconciler reaches each point of its work (the steps, and

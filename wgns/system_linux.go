@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -105,6 +106,8 @@ func (hostSystem) setReady(name string, id nsmgr.ID) error    { return writeRead
 func (hostSystem) clearReady(name string)                     { removeReady(name) }
 func (hostSystem) removeStaleUAPI(name string) error          { return removeStaleUAPI(name) }
 func (hostSystem) holderAlive(st *State) bool                 { return st.holderAlive() }
+func (hostSystem) lock(name string) (func(), error)           { return lock(name) }
+func (hostSystem) self() (int, uint64)                        { return os.Getpid(), procStart(os.Getpid()) }
 func (hostSystem) checkpoint(point string)                    { crashPoint(point) }
 
 // nsView is a tunnel namespace opened for acting inside it: its descriptor and a netlink handle

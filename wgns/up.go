@@ -48,7 +48,7 @@ func (t *Tunnel) Dead() <-chan struct{} { return t.dev.dead() }
 
 // Down tears the tunnel down from the process that holds it.
 func (t *Tunnel) Down() error {
-	unlock, err := lock(t.Name)
+	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
 		t.dev.close()
 		return err
@@ -84,12 +84,13 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		}
 	}
 	dev := sys.backend(mode)
-	unlock, err := lock(name)
+	unlock, err := sys.lock(name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
+	pid, start := sys.self()
 	st, err := sys.readState(name)
 	fresh := errors.Is(err, fs.ErrNotExist)
 	switch {
@@ -102,7 +103,7 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		return nil, err
 	case healthy(sys, st):
 		return nil, fmt.Errorf("%w (since %s; `wgns down %s` first)", ErrAlreadyUp, st.Since.Format(time.RFC3339), name)
-	case st.Mode == ModeUserspace && st.PID != os.Getpid() && st.Start != 0 && procStart(st.PID) == st.Start:
+	case st.Mode == ModeUserspace && st.PID != pid && sys.holderAlive(st):
 		// A holder that is not healthy is usually one that was just killed and is still
 		// exiting (its TUN and control socket close one by one as it does): wait until it is gone.
 		waitGone(st.PID, st.Start, holderExitWait)
@@ -110,9 +111,8 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 			return nil, fmt.Errorf("process %d holds it but it is not ready; run `wgns repair %s`", st.PID, name)
 		}
 	}
-	st.Mode, st.Config, st.Since = mode, cfg.Path, time.Now().UTC()
-	st.PID = os.Getpid()
-	st.Start = procStart(st.PID)
+	st.Mode, st.Config, st.Since = mode, cfg.Path, now().UTC()
+	st.PID, st.Start = pid, start
 	if fresh {
 		st.Step = StepNamespace
 	}
@@ -143,6 +143,9 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 	}
 	return &Tunnel{Name: name, state: st, dev: dev, cfg: cfg, sys: sys}, nil
 }
+
+// now is the clock of the records (time.Now; fixed in tests).
+var now = time.Now
 
 // holderExitWait bounds how long up waits for a dying holder, and for its device, to be gone.
 const holderExitWait = 3 * time.Second
@@ -186,7 +189,7 @@ func repair(sys system, name string, dryRun bool) (*RepairResult, error) {
 	if err := nsmgr.ValidateName(name); err != nil {
 		return nil, err
 	}
-	unlock, err := lock(name)
+	unlock, err := sys.lock(name)
 	if err != nil {
 		return nil, err
 	}
