@@ -139,4 +139,3 @@ func TestStartPassesOnlyItsOwnDescriptors(t *testing.T) {
 		t.Errorf("the supervisor has descriptors %q, want 0,1,2,3", warnings)
 	}
 }
-

@@ -444,10 +444,10 @@ func deviceOf(name string, c wgtypes.Config) *wgtypes.Device {
 // fakeBackend is a WireGuard implementation in the fake: kernel links are made in the host
 // namespace and moved; userspace ones are made inside and die with their process.
 type fakeBackend struct {
-	f    *fakeSys
-	m    Mode
-	name string
-	ns   *fakeNS
+	f      *fakeSys
+	m      Mode
+	name   string
+	ns     *fakeNS
 	deadCh chan struct{}
 }
 
