@@ -1,6 +1,7 @@
 package wgns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -36,6 +38,9 @@ type fakeSys struct {
 	alive     bool              // the recorded holder process runs
 	mtu       int
 
+	configs map[string]*config.Config // config files, by path
+	names   map[string]netip.Addr     // what host names resolve to
+
 	crashAt string           // checkpoint at which the "process" dies (panics with crash)
 	fail    map[string]error // act prefix -> error it returns instead of acting
 }
@@ -47,7 +52,35 @@ type fakeNS struct {
 	id    nsmgr.ID
 	fw    string // "", "ok" or "altered"
 	links map[string]*fakeLink
-	procs int // processes inside
+	procs []*fakeProc // processes inside
+}
+
+// fakeProc is a process in the fake: a program inside a tunnel, or the holder.
+type fakeProc struct {
+	f        *fakeSys
+	pid      int
+	comm     string
+	stubborn bool // ignores SIGTERM
+	exited   bool
+	onTerm   func() // what the process does on SIGTERM before it exits (the holder tears down)
+}
+
+func (p *fakeProc) info() nsmgr.Process { return nsmgr.Process{PID: p.pid, Comm: p.comm} }
+func (p *fakeProc) close()              {}
+
+func (p *fakeProc) signal(sig unix.Signal) error {
+	if p.exited {
+		return nil
+	}
+	p.f.do("signal %d (%s) with %v", p.pid, p.comm, sig)
+	if sig == unix.SIGTERM && p.stubborn {
+		return nil
+	}
+	if sig == unix.SIGTERM && p.onTerm != nil {
+		p.onTerm()
+	}
+	p.exited = true
+	return nil
 }
 
 type fakeLink struct {
@@ -61,7 +94,7 @@ type fakeLink struct {
 func newFakeSys() *fakeSys {
 	return &fakeSys{files: map[string]*fakeNS{}, hostLinks: map[string]string{}, dns: map[string]string{},
 		states: map[string]State{}, readyMark: map[string]string{}, uapi: map[string]string{}, alive: true,
-		mtu: 1500, nextIno: 4026532000, fail: map[string]error{}}
+		mtu: 1500, nextIno: 4026532000, fail: map[string]error{}, configs: map[string]*config.Config{}, names: map[string]netip.Addr{}}
 }
 
 var _ system = (*fakeSys)(nil)
@@ -136,7 +169,68 @@ func (f *fakeSys) nsDelete(name string) error {
 
 func (f *fakeSys) nsEmpty(name string) bool {
 	ns := f.files[name]
-	return ns != nil && ns.procs == 0 && len(ns.links) == 1 && ns.links["lo"] != nil
+	return ns != nil && len(ns.procs) == 0 && len(ns.links) == 1 && ns.links["lo"] != nil
+}
+
+func (f *fakeSys) inside(id nsmgr.ID) ([]proc, error) {
+	var out []proc
+	for _, ns := range f.files {
+		if ns != nil && ns.id == id {
+			for _, p := range ns.procs {
+				if !p.exited {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// holder is the holder process; on SIGTERM it tears the tunnel down as the real one does.
+func (f *fakeSys) holder(st *State) (proc, error) {
+	if !f.alive {
+		return nil, nil
+	}
+	return &fakeProc{f: f, pid: st.PID, comm: "wgns", onTerm: func() {
+		f.acts = append(f.acts, "(the holder tears down)")
+		f.die()
+		teardown(f, st.Name, st, nil)
+	}}, nil
+}
+
+func (f *fakeSys) waitExit(ps []proc, limit time.Duration) []proc {
+	var left []proc
+	for _, p := range ps {
+		if !p.(*fakeProc).exited {
+			left = append(left, p)
+		}
+	}
+	f.do("wait up to %s for %d processes: %d left", limit, len(ps), len(left))
+	return left
+}
+
+func (f *fakeSys) removeLog(string) {}
+
+// configs are the files loadConfig reads, by path.
+func (f *fakeSys) loadConfig(path string) (*config.Config, error) {
+	if c, ok := f.configs[path]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
+}
+
+// lookup resolves host names through the fake's table of names.
+func (f *fakeSys) lookup(_ context.Context, p config.Peer) (*net.UDPAddr, error) {
+	ip, ok := f.names[p.EndpointHost]
+	if !ok {
+		if a, err := netip.ParseAddr(p.EndpointHost); err == nil {
+			ip = a
+		} else {
+			return nil, fmt.Errorf("lookup %s: no such host", p.EndpointHost)
+		}
+	}
+	f.do("resolve %s: %s", p.EndpointHost, ip)
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p.EndpointPort))), nil
 }
 
 func (f *fakeSys) hostLink(name string) string { return f.hostLinks[name] }

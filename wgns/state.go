@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +20,9 @@ import (
 
 // RunDir holds wgns's runtime state: one NAME.json per tunnel, NAME.lock, NAME.ready, NAME.log.
 const RunDir = "/run/wgns"
+
+// runDir is RunDir, or a directory of a test's own.
+var runDir = RunDir
 
 // Mode is how a tunnel's WireGuard device is implemented.
 type Mode string
@@ -98,16 +102,16 @@ func (f *stateFile) state() *State {
 	return s
 }
 
-func statePath(name string) string { return filepath.Join(RunDir, name+".json") }
+func statePath(name string) string { return filepath.Join(runDir, name+".json") }
 
 // ReadyPath is the marker that exec checks: it exists only while NAME is ready, and holds the
 // namespace's ID so a namespace swapped under the same name is not entered.
-func ReadyPath(name string) string { return filepath.Join(RunDir, name+".ready") }
+func ReadyPath(name string) string { return filepath.Join(runDir, name+".ready") }
 
 // LogPath is where a detached embedded-WireGuard process writes its messages.
-func LogPath(name string) string { return filepath.Join(RunDir, name+".log") }
+func LogPath(name string) string { return filepath.Join(runDir, name+".log") }
 
-func lockPath(name string) string { return filepath.Join(RunDir, name+".lock") }
+func lockPath(name string) string { return filepath.Join(runDir, name+".lock") }
 
 // ReadState reads NAME's state; the error wraps fs.ErrNotExist when wgns has no record of NAME.
 func ReadState(name string) (*State, error) {
@@ -194,53 +198,57 @@ func CheckReady(name string) error {
 // ErrNotUp is returned when a named tunnel is not up.
 var ErrNotUp = errors.New("not up")
 
-// lock takes the per-NAME lock, creating RunDir if needed. The caller must call the returned
-// unlock function.
+// lockWait bounds how long lock waits for another wgns process working on the same tunnel.
+var lockWait = 60 * time.Second
+
+// lock takes the per-NAME lock, creating RunDir if needed; the caller must call the returned
+// unlock function. RunDir is root's alone (0700), so only wgns itself can hold the lock; still,
+// the wait is bounded, and the error names the process that holds it (each holder writes its
+// PID and command into the lock file).
 func lock(name string) (unlock func(), err error) {
-	if err := os.MkdirAll(RunDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", RunDir, err)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(lockPath(name), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock of %q: %w", name, err)
+		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
+	deadline := time.Now().Add(lockWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
 			break
 		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			f.Close()
+			return nil, fmt.Errorf("locking tunnel %q (%s): %w", name, lockPath(name), err)
+		}
+		if time.Now().After(deadline) {
+			holder, _ := io.ReadAll(io.LimitReader(f, 512))
+			f.Close()
+			return nil, fmt.Errorf("tunnel %q is busy: %s has held its lock for %s", name, lockOwner(holder), lockWait)
+		}
+		time.Sleep(pause)
 	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %q: %w", name, err)
-	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+strings.Join(os.Args, " ")), 0)
 	return func() { f.Close() }, nil
 }
 
-// procStart returns a process's start time (field 22 of /proc/PID/stat), or 0 if it is gone or
-// a zombie (which holds no device any more).
-func procStart(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
+// lockOwner describes the process a lock file names, if it still runs.
+func lockOwner(content []byte) string {
+	pidText, cmd, _ := strings.Cut(strings.TrimSpace(string(content)), " ")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || nsmgr.StartTime(pid) == 0 {
+		return "another wgns process"
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
+	return fmt.Sprintf("process %d (%s)", pid, cmd)
 }
 
 // holderAlive reports whether the process recorded as holding the tunnel still runs, and is
 // not about to die of a SIGKILL already sent to it (kill returns before its target is gone).
 func (s *State) holderAlive() bool {
-	return s.PID > 0 && s.Start != 0 && procStart(s.PID) == s.Start && !killPending(s.PID)
+	return s.PID > 0 && s.Start != 0 && nsmgr.StartTime(s.PID) == s.Start && !killPending(s.PID)
 }
 
 // killPending reports whether pid has a SIGKILL pending (SigPnd or ShdPnd in /proc/PID/status).

@@ -78,7 +78,7 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	var moved []string
 	var update wgtypes.Config
 	for _, p := range stale {
-		ep, err := lookupEndpoint(ctx, p)
+		ep, err := t.sys.lookup(ctx, p)
 		if err != nil {
 			continue // try again next time; the old address stays
 		}

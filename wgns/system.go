@@ -1,10 +1,12 @@
 package wgns
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -48,6 +50,10 @@ type system interface {
 	dnsWrite(name string, v dnsbind.View) error
 	dnsRemove(name string) error
 
+	// loadConfig reads and checks the config file at path (config.Load).
+	loadConfig(path string) (*config.Config, error)
+	// lookup resolves p's endpoint in the host namespace.
+	lookup(ctx context.Context, p config.Peer) (*net.UDPAddr, error)
 	// readState reads NAME's record (ReadState); writeState records st under RunDir;
 	// removeState removes the record and the ready marker.
 	readState(name string) (*State, error)
@@ -59,6 +65,15 @@ type system interface {
 	clearReady(name string)
 	// removeStaleUAPI removes NAME's embedded WireGuard control socket if no process serves it.
 	removeStaleUAPI(name string) error
+	// inside holds the processes in namespace id (process leaders), each so that it can be
+	// signalled without hitting another process that reuses its PID later.
+	inside(id nsmgr.ID) ([]proc, error)
+	// holder holds st's holder process; nil, nil when it no longer runs.
+	holder(st *State) (proc, error)
+	// waitExit waits until every process of ps has exited, at most limit; it returns those left.
+	waitExit(ps []proc, limit time.Duration) []proc
+	// removeLog removes NAME's log (RunDir/NAME.log), once nothing of the tunnel is left.
+	removeLog(name string)
 	// self is this process: its PID and start time, recorded as the tunnel's holder.
 	self() (pid int, start uint64)
 	// lock takes the tunnel's lock (see lock); the caller calls the function returned.
@@ -95,6 +110,13 @@ type netnsView interface {
 	// device reads the WireGuard device name; configure changes it (through wgctrl).
 	device(name string) (*wgtypes.Device, error)
 	configure(name string, c wgtypes.Config) error
+}
+
+// proc is a process held so that a signal reaches it and no other (nsmgr.Handle).
+type proc interface {
+	info() nsmgr.Process
+	signal(sig unix.Signal) error
+	close()
 }
 
 // linkState is what the reconciler needs to know of an interface.

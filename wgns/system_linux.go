@@ -79,6 +79,12 @@ func (hostSystem) resolve(cfg *config.Config, timeout time.Duration) ([]*net.UDP
 	return resolveEndpoints(cfg, timeout)
 }
 
+func (hostSystem) loadConfig(path string) (*config.Config, error) { return config.Load(path) }
+
+func (hostSystem) lookup(ctx context.Context, p config.Peer) (*net.UDPAddr, error) {
+	return lookupEndpoint(ctx, p)
+}
+
 func (hostSystem) uplinkMTU(eps []*net.UDPAddr) int { return uplinkMTU(eps) }
 
 func (hostSystem) backend(m Mode) backend {
@@ -107,8 +113,53 @@ func (hostSystem) clearReady(name string)                     { removeReady(name
 func (hostSystem) removeStaleUAPI(name string) error          { return removeStaleUAPI(name) }
 func (hostSystem) holderAlive(st *State) bool                 { return st.holderAlive() }
 func (hostSystem) lock(name string) (func(), error)           { return lock(name) }
-func (hostSystem) self() (int, uint64)                        { return os.Getpid(), procStart(os.Getpid()) }
+func (hostSystem) self() (int, uint64)                        { return os.Getpid(), nsmgr.StartTime(os.Getpid()) }
 func (hostSystem) checkpoint(point string)                    { crashPoint(point) }
+
+func (hostSystem) inside(id nsmgr.ID) ([]proc, error) {
+	hs, err := nsmgr.OpenProcessLeaders(id)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]proc, len(hs))
+	for i, h := range hs {
+		ps[i] = handle{h}
+	}
+	return ps, nil
+}
+
+func (hostSystem) holder(st *State) (proc, error) {
+	h, err := nsmgr.OpenProcess(st.PID, st.Start)
+	if errors.Is(err, unix.ESRCH) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return handle{h}, nil
+}
+
+func (hostSystem) waitExit(ps []proc, limit time.Duration) []proc {
+	hs := make([]*nsmgr.Handle, len(ps))
+	for i, p := range ps {
+		hs[i] = p.(handle).Handle
+	}
+	left := nsmgr.WaitExit(hs, limit)
+	out := make([]proc, len(left))
+	for i, h := range left {
+		out[i] = handle{h}
+	}
+	return out
+}
+
+func (hostSystem) removeLog(name string) { os.Remove(LogPath(name)) }
+
+// handle is a real process held by a pidfd.
+type handle struct{ *nsmgr.Handle }
+
+func (h handle) info() nsmgr.Process          { return h.Process }
+func (h handle) signal(sig unix.Signal) error { return h.Signal(sig) }
+func (h handle) close()                       { h.Close() }
 
 // nsView is a tunnel namespace opened for acting inside it: its descriptor and a netlink handle
 // bound to it.

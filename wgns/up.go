@@ -103,12 +103,19 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		return nil, err
 	case healthy(sys, st):
 		return nil, fmt.Errorf("%w (since %s; `wgns down %s` first)", ErrAlreadyUp, st.Since.Format(time.RFC3339), name)
-	case st.Mode == ModeUserspace && st.PID != pid && sys.holderAlive(st):
+	case st.PID != pid:
 		// A holder that is not healthy is usually one that was just killed and is still
 		// exiting (its TUN and control socket close one by one as it does): wait until it is gone.
-		waitGone(st.PID, st.Start, holderExitWait)
-		if procStart(st.PID) == st.Start {
-			return nil, fmt.Errorf("process %d holds it but it is not ready; run `wgns repair %s`", st.PID, name)
+		h, err := sys.holder(st)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			left := sys.waitExit([]proc{h}, holderExitWait)
+			h.close()
+			if len(left) > 0 {
+				return nil, fmt.Errorf("process %d holds it but it is not ready; run `wgns repair %s`", st.PID, name)
+			}
 		}
 	}
 	st.Mode, st.Config, st.Since = mode, cfg.Path, now().UTC()
@@ -205,7 +212,7 @@ func repair(sys system, name string, dryRun bool) (*RepairResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(st.Config)
+	cfg, err := sys.loadConfig(st.Config)
 	if err != nil {
 		return nil, err
 	}

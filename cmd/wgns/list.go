@@ -110,7 +110,9 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	fmt.Fprintf(&b, "  addresses: %s\n", orNone(s.Addresses))
 	fmt.Fprintf(&b, "  dns: %s\n", orNone(s.DNS))
 	fmt.Fprintf(&b, "  firewall: %s\n", s.Firewall)
-	fmt.Fprintf(&b, "  processes inside: %d\n", s.Processes)
+	if s.Processes != nil {
+		fmt.Fprintf(&b, "  processes inside: %d\n", *s.Processes)
+	}
 	for _, p := range s.Peers {
 		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
 		if p.Endpoint != "" {
