@@ -115,6 +115,7 @@ func endInside(sys system, id nsmgr.ID, procs []proc, opts DownOptions) error {
 	if !opts.Force {
 		return fmt.Errorf("%w: %s (stop them, or use --force)", ErrBusy, describe(procs))
 	}
+	sys.checkpoint("down-signal")
 	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
 		for _, p := range procs {
 			if err := p.signal(sig); err != nil {
