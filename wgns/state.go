@@ -180,7 +180,7 @@ func CheckReady(name string) error {
 		if _, serr := os.Stat(statePath(name)); serr == nil {
 			return fmt.Errorf("tunnel %q is not ready (being set up, or left half-made: run `wgns repair %s`)", name, name)
 		}
-		return fmt.Errorf("tunnel %q is not up: %w", name, ErrNotUp)
+		return fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return fmt.Errorf("checking tunnel %q: %w", name, err)

@@ -19,6 +19,9 @@ type ListCmd struct {
 
 // Run lists the tunnels.
 func (c *ListCmd) Run() error {
+	if err := needRoot("list", "it reads the tunnels' records in /run/wgns"); err != nil {
+		return err
+	}
 	names, err := wgns.Names()
 	if err != nil {
 		return err
@@ -57,7 +60,7 @@ type StatusCmd struct {
 
 // Run shows one tunnel or all.
 func (c *StatusCmd) Run() error {
-	if err := needRoot("wgns status"); err != nil {
+	if err := needRoot("status", "it reads the tunnels' records in /run/wgns and their WireGuard devices"); err != nil {
 		return err
 	}
 	names, err := nameOrAll(c.Name)

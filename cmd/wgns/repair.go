@@ -16,7 +16,7 @@ type RepairCmd struct {
 
 // Run repairs one tunnel or all.
 func (c *RepairCmd) Run() error {
-	if err := needRoot("wgns repair"); err != nil {
+	if err := needRoot("repair", "it remakes namespaces, interfaces and firewalls"); err != nil {
 		return err
 	}
 	names, err := nameOrAll(c.Name)

@@ -91,7 +91,7 @@ func (c *UpCmd) Run() error {
 		fmt.Print(plan)
 		return nil
 	}
-	if err := needRoot("wgns up"); err != nil {
+	if err := needRoot("up", "it creates a network namespace and a WireGuard interface"); err != nil {
 		return err
 	}
 	if c.Foreground {
