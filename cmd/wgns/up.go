@@ -29,6 +29,7 @@ type UpCmd struct {
 	Kernel     bool   `help:"Use kernel WireGuard, and fail if the kernel has none." xor:"impl"`
 	Foreground bool   `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
 	DryRun     bool   `help:"Validate the config and print the plan; touch nothing (needs no root)."`
+	Strict     bool   `help:"Refuse a config with lines wgns would ignore (PreUp/PostUp/PreDown/PostDown hooks, Table, FwMark, SaveConfig) instead of warning."`
 	Target     string `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
 }
 
@@ -81,6 +82,11 @@ func (c *UpCmd) Run() error {
 	}
 	if !c.DryRun {
 		if err := needRoot("wgns up"); err != nil {
+			return err
+		}
+	}
+	if c.Strict { // the holder reads the config again, and finds nothing left to ignore
+		if _, err := config.Load(path, config.Strict()); err != nil {
 			return err
 		}
 	}
