@@ -20,6 +20,7 @@ type RunOptions struct {
 	Name       string
 	ConfigPath string
 	Mode       wgns.Mode // "" picks kernel WireGuard when the kernel has it
+	Strict     bool      // refuse a config with lines wgns would ignore
 	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
 	// started the supervisor.
 	ReadyFD int
@@ -41,7 +42,11 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	cfg, err := config.Load(o.ConfigPath)
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
 	if err != nil {
 		rep.fail(err)
 		return err

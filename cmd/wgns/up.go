@@ -19,6 +19,7 @@ type UpCmd struct {
 	Kernel     bool   `help:"Use kernel WireGuard, and fail if the kernel has none." xor:"impl"`
 	Foreground bool   `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
 	DryRun     bool   `help:"Validate the config and print the plan; touch nothing (needs no root)."`
+	Strict     bool   `help:"Refuse a config with lines wgns would ignore (PreUp/PostUp/PreDown/PostDown hooks, Table, FwMark, SaveConfig) instead of warning."`
 	ReadyFD    int    `hidden:"" name:"ready-fd" help:"With --foreground: report readiness on this pipe (how wgns up starts its supervisor)."`
 	Target     string `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
 }
@@ -79,7 +80,11 @@ func (c *UpCmd) Run() error {
 		mode = wgns.ModeUserspace
 	}
 	if c.DryRun {
-		cfg, err := config.Load(path)
+		var opts []config.Option
+		if c.Strict {
+			opts = append(opts, config.Strict())
+		}
+		cfg, err := config.Load(path, opts...)
 		if err != nil {
 			return err
 		}
@@ -95,9 +100,9 @@ func (c *UpCmd) Run() error {
 		return err
 	}
 	if c.Foreground {
-		return supervisor.Run(supervisor.RunOptions{Name: name, ConfigPath: path, Mode: mode, ReadyFD: c.ReadyFD})
+		return supervisor.Run(supervisor.RunOptions{Name: name, ConfigPath: path, Mode: mode, Strict: c.Strict, ReadyFD: c.ReadyFD})
 	}
-	warnings, err := supervisor.Start(supervisor.StartOptions{Name: name, ConfigPath: path, Mode: mode})
+	warnings, err := supervisor.Start(supervisor.StartOptions{Name: name, ConfigPath: path, Mode: mode, Strict: c.Strict})
 	warnAll(warnings)
 	if err != nil {
 		return err
