@@ -249,7 +249,7 @@ func TestIntegrationDryRunByUserSaysWhatRootWouldRefuse(t *testing.T) {
 	why := "in directory " + userDir + ", owned by uid 4711, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns"
 
 	o, e, code := trustRunAs(t, trustUID, "up", "--dry-run", path)
-	if code != 0 || !strings.Contains(o, "config "+path+" is valid; up would:") {
+	if code != 0 || !strings.HasPrefix(o, "config "+path+" is valid; ") || !strings.Contains(o, "up would:\n") {
 		t.Fatalf("dry run by its owner: exit %d\nstdout: %s\nstderr: %s", code, o, e)
 	}
 	if want := "wgns: warning: " + path + ": as root, wgns would refuse it: " + why + "\n"; e != want {
