@@ -52,13 +52,23 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || len(ns.Publish) > 0 || ns.PortForward != nil {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
 		}
 		if !ns.Firewall {
 			line("Firewall", "off")
+		}
+		if len(ns.Publish) > 0 {
+			line("Publish", joinStrings(ns.Publish))
+		}
+		if pf := ns.PortForward; pf != nil {
+			line("PortForward", "natpmp:"+pf.Gateway.String())
+			if pf.Command != nil {
+				line("PortForwardCommand", strings.Join(pf.Command, " "))
+				line("PortForwardUser", pf.User)
+			}
 		}
 	}
 	return b.String()
@@ -85,6 +95,13 @@ func dump(c *Config) string {
 		fmt.Fprintf(&b, "  endpoint=%q host=%q port=%d allowed=%v\n", p.Endpoint, p.EndpointHost, p.EndpointPort, p.AllowedIPs)
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
+	for _, p := range c.Namespace.Publish {
+		fmt.Fprintf(&b, "  publish line=%d %s\n", p.Line, p)
+	}
+	if pf := c.Namespace.PortForward; pf != nil {
+		fmt.Fprintf(&b, "  portforward line=%d natpmp gateway=%s command=%q (line %d) user=%q (line %d)\n",
+			pf.Line, pf.Gateway, pf.Command, pf.CommandLine, pf.User, pf.UserLine)
+	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "warning %s\n", w)
 	}
@@ -99,6 +116,15 @@ func withoutNoise(c *Config) *Config {
 	cc.Peers = slices.Clone(c.Peers)
 	for i := range cc.Peers {
 		cc.Peers[i].Line = 0
+	}
+	cc.Namespace.Publish = slices.Clone(c.Namespace.Publish)
+	for i := range cc.Namespace.Publish {
+		cc.Namespace.Publish[i].Line = 0
+	}
+	if pf := c.Namespace.PortForward; pf != nil {
+		pf2 := *pf
+		pf2.Line, pf2.CommandLine, pf2.UserLine = 0, 0, 0
+		cc.Namespace.PortForward = &pf2
 	}
 	return &cc
 }
@@ -219,7 +245,14 @@ func TestFormatRoundTrip(t *testing.T) {
 			AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
 			PersistentKeepalive: 25, Line: 8,
 		}},
-		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false},
+		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false,
+			Publish: []Publish{
+				{Host: netip.MustParseAddrPort("127.0.0.1:8080"), Port: 80, Proto: "tcp"},
+				{Host: netip.MustParseAddrPort("[::]:5353"), Port: 53, Proto: "udp"},
+			},
+			PortForward: &PortForward{Gateway: netip.MustParseAddr("192.0.2.1"),
+				Command: []string{"/usr/local/bin/tell", "--port"}, User: "debian-transmission"},
+		},
 	}
 	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))
 	if err != nil {

@@ -85,6 +85,9 @@ func FuzzParse(f *testing.F) {
 		"[Interface]\nPrivateKeyFile = /loop/good.key\nAddress = 192.0.2.2\n" + peerB,
 		"[Interface]\nPrivateKeyFile = ../user/../good.key\nAddress = 192.0.2.2\n" + peerB,
 		"[Interface]\nPrivateKeyFile = /tmp/link/good.key\nAddress = 192.0.2.2\n" + peerB,
+		// Ports: Publish in every shape, provider port forwarding with its command.
+		ifc + "DNS = 192.0.2.1\n" + peerB + "[Namespace]\nPublish = 8080:80, 0.0.0.0:5353:53/udp [::1]:8443:443/TCP\nPortForward = natpmp\nPortForwardCommand = /usr/local/bin/tell --port\nPortForwardUser = debian-transmission\n",
+		ifc + peerB + "[Namespace]\nPublish = [fe80::1%lo]:1:1, {PSK}:1:1\nPortForward = natpmp:{PSK}\n",
 	} {
 		f.Add([]byte(expand(f, s)))
 	}

@@ -73,6 +73,11 @@ var keySpecs = []keySpec{
 	{"PersistentKeepalive", secPeer, keySingle},
 	{"AllowInbound", secNamespace, keyList},
 	{"Firewall", secNamespace, keySingle},
+	// Ports (ports.go).
+	{"Publish", secNamespace, keyList},
+	{"PortForward", secNamespace, keySingle},
+	{"PortForwardCommand", secNamespace, keySingle},
+	{"PortForwardUser", secNamespace, keySingle},
 }
 
 var keysByLower = func() map[string]keySpec {
@@ -145,6 +150,7 @@ type parser struct {
 	inbound     map[Port]int
 	inboundLine int
 	firewallSet bool
+	ports       portsState // Publish and PortForward (ports.go)
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
@@ -432,6 +438,8 @@ func (p *parser) single(n int, key, v string) error {
 			return p.errf(n, "invalid Firewall %s: must be on or off", p.show(v))
 		}
 		p.cfg.Namespace.Firewall, p.firewallSet = on, true
+	case "PortForward", "PortForwardCommand", "PortForwardUser":
+		return p.portForwardKey(n, key, v)
 	default:
 		panic("config: no handler for " + key)
 	}
@@ -462,6 +470,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.allowedIP(n, e)
 		case "AllowInbound":
 			err = p.allowInbound(n, e)
+		case "Publish":
+			err = p.publish(n, e)
 		default:
 			panic("config: no handler for " + key)
 		}
@@ -620,6 +630,9 @@ func (p *parser) finish() error {
 	}
 	if !c.Namespace.Firewall && p.inboundLine != 0 {
 		p.warnf(p.inboundLine, "AllowInbound means nothing with Firewall = off: everything may come in")
+	}
+	if err := p.finishPorts(); err != nil {
+		return err
 	}
 	slices.SortStableFunc(p.warns, func(a, b warning) int { return a.line - b.line })
 	for _, w := range p.warns {
