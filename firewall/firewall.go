@@ -8,11 +8,15 @@
 //		counter dropped_input { }
 //		counter dropped_output { }
 //		counter dropped_forward { }
+//		set forwarded_tcp { type inet_service; }   # with PortForward
+//		set forwarded_udp { type inet_service; }   # with PortForward
 //		chain input {
 //			type filter hook input priority filter; policy drop;
 //			iif "lo" accept
 //			iifname "TUNNEL" ct state established,related accept
 //			iifname "TUNNEL" tcp dport PORT ct state new accept   # one per AllowInbound port
+//			iifname "TUNNEL" tcp dport @forwarded_tcp ct state new accept   # with PortForward
+//			iifname "TUNNEL" udp dport @forwarded_udp ct state new accept   # with PortForward
 //			counter name "dropped_input"
 //		}
 //		chain output {
@@ -47,6 +51,11 @@
 //   - The drop counters are named counter objects (one per chain) in a last rule before the
 //     drop policy, so `nft list counters` shows them and State.Dropped sums them. They restart
 //     from zero whenever Apply replaces the table.
+//   - The port a VPN provider forwards (NAT-PMP) changes while the tunnel runs, so it is not a
+//     rule but an element of a named set, one per protocol, which SetForwarded replaces in one
+//     transaction without touching anything else. The sets hold at most one port each; Apply
+//     keeps what they hold when it replaces the table (repair), and Inspect reports it
+//     (State.Forwarded) as part of a matching table.
 //   - Inspect audits this table only. Other tables in the namespace cannot undo its drops (see
 //     priority), but they are not reported; a rule google/nftables cannot fully decode is
 //     reported as not matching rather than trusted.
@@ -85,6 +94,9 @@ type Rules struct {
 	// AllowInbound lists the ports on which new connections from the tunnel are accepted.
 	// Order and duplicates do not matter.
 	AllowInbound []Port
+	// PortForward adds the sets forwarded_tcp and forwarded_udp, and the rules that accept new
+	// connections from the tunnel to the ports they hold (see SetForwarded).
+	PortForward bool
 }
 
 // loIfindex is the index of lo in every network namespace (LOOPBACK_IFINDEX).
@@ -129,6 +141,10 @@ func apply(nsFd int, r Rules, replace bool) error {
 	if err != nil {
 		return err
 	}
+	var keep []Port
+	if replace && len(spec.sets) > 0 {
+		keep = keptForwarded(c)
+	}
 	// Add first so that the delete cannot fail when the table is absent; both are part of the
 	// same transaction as the new table.
 	if replace {
@@ -142,6 +158,14 @@ func apply(nsFd int, r Rules, replace bool) error {
 	for _, name := range spec.counters {
 		c.AddObj(&nftables.NamedObj{Table: table, Name: name, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	}
+	setIDs := map[string]uint32{}
+	for _, name := range spec.sets {
+		s := forwardedSet(name)
+		if err := c.AddSet(s, elementsFor(keep, name)); err != nil {
+			return err
+		}
+		setIDs[name] = s.ID
+	}
 	for _, cs := range spec.chains {
 		ch := c.AddChain(&nftables.Chain{
 			Name:     cs.name,
@@ -152,7 +176,7 @@ func apply(nsFd int, r Rules, replace bool) error {
 			Policy:   ptr(nftables.ChainPolicyDrop),
 		})
 		for _, rs := range cs.rules {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: rs.exprs})
+			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: withSetIDs(rs.exprs, setIDs)})
 		}
 	}
 	return c.Flush()
@@ -203,6 +227,7 @@ func ptr[T any](v T) *T { return &v }
 // tableSpec is the table Apply installs for some Rules, in the form both Apply and Inspect use.
 type tableSpec struct {
 	counters []string
+	sets     []string // the forwarded-port sets, each of type inet_service
 	chains   []chainSpec
 }
 
@@ -243,11 +268,23 @@ func build(r Rules) (tableSpec, error) {
 				ctState(expr.CtStateBitNEW), accept()),
 		})
 	}
+	var sets []string
+	if r.PortForward {
+		for _, proto := range []string{"tcp", "udp"} {
+			set := forwardedSetName(proto)
+			sets = append(sets, set)
+			input = append(input, ruleSpec{
+				fmt.Sprintf("iifname %s %s dport @%s ct state new accept", tun, proto, set),
+				seq(ifname(expr.MetaKeyIIFNAME, r.Tunnel), l4proto(proto), dportIn(set),
+					ctState(expr.CtStateBitNEW), accept()),
+			})
+		}
+	}
 	output := []ruleSpec{
 		{`oif "lo" accept`, seq(ifindex(expr.MetaKeyOIF, loIfindex), accept())},
 		{`oifname ` + tun + ` accept`, seq(ifname(expr.MetaKeyOIFNAME, r.Tunnel), accept())},
 	}
-	spec := tableSpec{chains: []chainSpec{
+	spec := tableSpec{sets: sets, chains: []chainSpec{
 		{name: "input", hook: unix.NF_INET_LOCAL_IN, rules: input},
 		{name: "output", hook: unix.NF_INET_LOCAL_OUT, rules: output},
 		{name: "forward", hook: unix.NF_INET_FORWARD},
@@ -363,3 +400,11 @@ func dport(port uint16) []expr.Any {
 }
 
 func accept() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}} }
+
+// dportIn matches the transport header's destination port against the named set.
+func dportIn(set string) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: set},
+	}
+}

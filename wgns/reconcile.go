@@ -516,6 +516,9 @@ func describeRules(r firewall.Rules) string {
 		}
 		in = "replies and " + strings.Join(ps, ", ")
 	}
+	if r.PortForward {
+		in += ", and the port the provider forwards"
+	}
 	return "out: lo and " + r.Tunnel + " only; in: " + in
 }
 
@@ -525,7 +528,7 @@ func dnsView(cfg *config.Config) dnsbind.View {
 }
 
 func firewallRules(name string, cfg *config.Config) firewall.Rules {
-	r := firewall.Rules{Tunnel: name}
+	r := firewall.Rules{Tunnel: name, PortForward: cfg.Namespace.PortForward != nil}
 	for _, p := range cfg.Namespace.AllowInbound {
 		r.AllowInbound = append(r.AllowInbound, firewall.Port{Port: p.Port, Proto: p.Proto})
 	}
