@@ -359,8 +359,10 @@ func TestCheckFaults(t *testing.T) {
 			passed: map[string]string{CheckFirewall: "forwarded port open: 40000/tcp, 40000/udp"},
 		},
 		{
-			name:   "no forwarded port yet",
-			edit:   func(t *testing.T, f *checkFacts) { f.cfg = testConfig(t, "[Namespace]\nPortForward = natpmp:192.0.2.1\n") },
+			name: "no forwarded port yet",
+			edit: func(t *testing.T, f *checkFacts) {
+				f.cfg = testConfig(t, "[Namespace]\nPortForward = natpmp:192.0.2.1\n")
+			},
 			passed: map[string]string{CheckFirewall: "forwarded port open: none yet"},
 		},
 		{
