@@ -54,8 +54,25 @@ func Run(o RunOptions) error {
 	for _, w := range cfg.Warnings {
 		warn(w)
 	}
+	logf := log.New(os.Stderr, "", 0).Printf
+	// Ports (ports.go): the published ports are bound before the tunnel is made, so that one
+	// that cannot be bound fails the up and leaves nothing; they are served once it is up.
+	pd, err := listenPorts(o.Name, cfg, logf)
+	if err != nil {
+		rep.fail(err)
+		return err
+	}
 	t, err := wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
 	if err != nil {
+		pd.stop()
+		rep.fail(err)
+		return err
+	}
+	if err := pd.start(); err != nil {
+		pd.stop()
+		if derr := t.Down(); derr != nil {
+			err = fmt.Errorf("%w (and tearing down: %v)", err, derr)
+		}
 		rep.fail(err)
 		return err
 	}
@@ -70,7 +87,6 @@ func Run(o RunOptions) error {
 		go func() { reportStatus(ctx, n, o.Name); close(done) }()
 		stopStatus = func() { cancel(); <-done }
 	}
-	logf := log.New(os.Stderr, "", 0).Printf
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := make(chan eventKind, 2)
@@ -80,7 +96,7 @@ func Run(o RunOptions) error {
 	}
 	go watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
-		logf: logf, beforeDown: stopStatus}
+		logf: logf, beforeDown: func() { stopStatus(); pd.stop() }, peerChanged: pd.peerChanged}
 	return l.run()
 }
 
@@ -134,6 +150,9 @@ type loop struct {
 	reresolveEvery time.Duration
 	logf           func(format string, args ...any)
 	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
+	// peerChanged is to be called when the active peer changes (a failover): the provider's
+	// port forwarding then asks the new peer's gateway at once. Never nil in Run.
+	peerChanged func()
 
 	lastResume time.Time
 }
