@@ -328,3 +328,43 @@ func TestIntegrationPublishBindErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationLeakPublished is the leak matrix with published ports in place, on every
+// address of the host world and on exactly the ports the probes from inside try (TCP 80 and 53,
+// UDP 9 and 53), each carried to a server inside: were the namespace able to reach the host
+// world, the probes of the host's addresses would land on the published ports. They stay
+// clean in every state, the host world's network is the same while the ports are published as
+// before, and the published ports do work from the host world meanwhile.
+func TestIntegrationLeakPublished(t *testing.T) {
+	const name = "lp"
+	extra := "\n[Namespace]\nPublish = 0.0.0.0:80:8080, [::]:80:8080, 0.0.0.0:53:8080, [::]:53:8080, 0.0.0.0:9:5353/udp, [::]:9:5353/udp, 0.0.0.0:53:5353/udp, [::]:53:5353/udp\n"
+	leakMatrix(t, name, extra, func(t *testing.T) {
+		before := leakHostSnapshot(t)
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from inside\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		portsInside(t, name, "tcp", 8080, "/usr/bin/python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", dir)
+		portsInside(t, name, "udp", 5353, "/usr/bin/python3", "-c", portsUDPEcho, "127.0.0.1", "5353")
+		for _, addr := range []string{"127.0.0.1:80", "[::1]:53", hostUnderlay4 + ":80", "[" + hostUnderlay6 + "]:53"} {
+			if out, err := run("curl", "-sS", "--max-time", "10", "http://"+addr+"/hello.txt"); err != nil || out != "hello from inside\n" {
+				t.Errorf("curl from the host world to %s: %q, %v", addr, out, err)
+			}
+		}
+		for _, addr := range []string{"127.0.0.1:9", "[::1]:53"} {
+			if got, err := portsUDPAsk(addr, "ping\n"); err != nil || got != "echo: ping\n" {
+				t.Errorf("UDP from the host world to %s: %q, %v", addr, got, err)
+			}
+		}
+		// The probes of the connected state once more, with the servers behind the ports.
+		for label, ok := range leakRunProbes(t, name) {
+			if ok && !strings.HasPrefix(label, "t:") {
+				t.Errorf("LEAK: probe %s got through with servers behind the published ports", label)
+			}
+		}
+		if during := leakHostSnapshot(t); during != before {
+			t.Errorf("publishing changed the host world's network:\n%s", leakTextDiff(before, during))
+		}
+	})
+}
