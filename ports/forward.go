@@ -124,6 +124,10 @@ func (f *Forwarder) Run(ctx context.Context) {
 	st := f.State()
 	f.env.record(st)
 	failures := 0
+	// What an earlier run opened (the firewall's sets survive a restart of the supervisor, and
+	// so does the port file) is this run's to close until a lease replaces it: if the gateway
+	// does not answer, nothing can say that port is still forwarded.
+	inherited := true
 	for {
 		var wait time.Duration
 		got, err := f.obtain(ctx, f.want)
@@ -141,13 +145,16 @@ func (f *Forwarder) Run(ctx context.Context) {
 			if st.Port != 0 && !now.Before(st.Expires) {
 				f.logf("port forwarding: the lease of port %d ran out; closing it", st.Port)
 				f.close(&st)
+			} else if st.Port == 0 && inherited {
+				f.close(&st)
 			}
+			inherited = false
 			wait = min(retryFirst<<min(failures-1, 10), retryMax)
 			if st.Port != 0 {
 				wait = max(min(wait, st.Expires.Sub(now)), time.Second)
 			}
 		} else {
-			failures = 0
+			failures, inherited = 0, false
 			f.grant(&st, got, now)
 			wait = max(got.lease()/2, time.Second)
 		}

@@ -259,8 +259,15 @@ func TestForwarderRefused(t *testing.T) {
 	fw.step([]string{
 		"record port=0",
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s",
+		// What an earlier run may have opened is closed: no lease says it is forwarded.
+		"firewall (none)", "granted 0",
 		`record port=0 error="mapping tcp port 40000: the gateway refused the request: not authorized (result 2)" since=03:00:00`,
 	}, 2*time.Second, false)
+	// Only once.
+	fw.step([]string{
+		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s",
+		`record port=0 error="mapping tcp port 40000: the gateway refused the request: not authorized (result 2)" since=03:00:00`,
+	}, 4*time.Second, false)
 }
 
 func TestForwarderFirstPortIsRandom(t *testing.T) {
