@@ -114,6 +114,7 @@ type forwarding struct {
 	f    *Forwarder
 	env  *fakeForwardEnv
 	stop func()
+	wait time.Duration // the wait Run asked for last
 }
 
 func startForwarding(t *testing.T, gw *fakeGateway, last uint16) *forwarding {
@@ -136,9 +137,8 @@ func startForwarding(t *testing.T, gw *fakeGateway, last uint16) *forwarding {
 	return fw
 }
 
-// step waits until Run waits, checks the acts so far and the wait, and lets Run go on after the
-// wait, or (reask) at once through Reask.
-func (fw *forwarding) step(wantActs []string, wantWait time.Duration, reask bool) {
+// expect waits until Run waits, and checks the acts so far and how long it waits.
+func (fw *forwarding) expect(wantActs []string, wantWait time.Duration) {
 	fw.t.Helper()
 	var d time.Duration
 	select {
@@ -152,12 +152,13 @@ func (fw *forwarding) step(wantActs []string, wantWait time.Duration, reask bool
 	if d != wantWait {
 		fw.t.Errorf("Run waits %s, want %s", d, wantWait)
 	}
-	if reask {
-		fw.f.Reask()
-		return
-	}
+	fw.wait = d
+}
+
+// goOn lets Run go on after the wait it asked for, advancing the fake time by it.
+func (fw *forwarding) goOn() {
 	fw.env.mu.Lock()
-	fw.env.now_ = fw.env.now_.Add(d)
+	fw.env.now_ = fw.env.now_.Add(fw.wait)
 	now := fw.env.now_
 	fw.env.mu.Unlock()
 	fw.env.goOn <- now
@@ -167,33 +168,36 @@ func TestForwarderGrantsRenewsAndMoves(t *testing.T) {
 	gw := newGateway("std")
 	fw := startForwarding(t, gw, 40000)
 	// Granted: the firewall opens the port for both protocols, the port is announced.
-	fw.step([]string{
+	fw.expect([]string{
 		"record port=0",
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s", "ask udp 40000->40000 60s",
 		"firewall 40000/tcp 40000/udp", "granted 40000",
 		"record port=40000 expires=03:01:00",
-	}, 30*time.Second, false)
+	}, 30*time.Second)
+	fw.goOn()
 	// Renewed at half the lifetime: the firewall is set again, nothing is announced.
-	fw.step([]string{
+	fw.expect([]string{
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s", "ask udp 40000->40000 60s",
 		"firewall 40000/tcp 40000/udp",
 		"record port=40000 expires=03:01:30",
-	}, 30*time.Second, false)
-	// The gateway restarted and will not hand out 40000 again: it maps 40001 to 40000, which is
+	}, 30*time.Second)
+	// The gateway restarts and will not hand out 40000 again: it maps 40001 to 40000, which is
 	// given back for 40001 -> 40001. The firewall moves to the new port in one act.
 	gw.set(func(g *fakeGateway) { g.maps = map[string]uint16{}; g.deny[40000] = true })
-	fw.step([]string{
+	fw.goOn()
+	fw.expect([]string{
 		"dial 10.2.0.1:5351",
 		"ask tcp 40000->40000 60s", "ask tcp 0->40000 0s", "ask tcp 40001->40001 60s",
 		"ask udp 40001->40001 60s",
 		"firewall 40001/tcp 40001/udp", "granted 40001",
 		"record port=40001 expires=03:02:00",
-	}, 30*time.Second, true) // a failover: Reask asks again at once
-	fw.step([]string{
+	}, 30*time.Second)
+	fw.f.Reask() // a failover: Reask asks again at once, without the wait
+	fw.expect([]string{
 		"dial 10.2.0.1:5351", "ask tcp 40001->40001 60s", "ask udp 40001->40001 60s",
 		"firewall 40001/tcp 40001/udp",
 		"record port=40001 expires=03:02:00",
-	}, 30*time.Second, false)
+	}, 30*time.Second)
 	// Down: the mappings are given back.
 	fw.stop()
 	if diff := cmp.Diff([]string{"dial 10.2.0.1:5351", "ask tcp 0->40001 0s", "ask udp 0->40001 0s"}, fw.env.taken()); diff != "" {
@@ -204,26 +208,29 @@ func TestForwarderGrantsRenewsAndMoves(t *testing.T) {
 func TestForwarderProtonGateway(t *testing.T) {
 	// The gateway hands out its own port whatever is asked: it is asked for on both sides.
 	fw := startForwarding(t, newGateway("proton"), 40000)
-	fw.step([]string{
+	fw.expect([]string{
 		"record port=0",
 		"dial 10.2.0.1:5351",
 		"ask tcp 40000->40000 60s", "ask tcp 0->40000 0s", "ask tcp 45678->45678 60s",
 		"ask udp 45678->45678 60s",
 		"firewall 45678/tcp 45678/udp", "granted 45678",
 		"record port=45678 expires=03:01:00",
-	}, 30*time.Second, false)
+	}, 30*time.Second)
+	fw.goOn()
 }
 
 func TestForwarderGatewayGone(t *testing.T) {
 	gw := newGateway("std")
 	fw := startForwarding(t, gw, 40000)
-	fw.step([]string{
+	fw.expect([]string{
 		"record port=0",
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s", "ask udp 40000->40000 60s",
 		"firewall 40000/tcp 40000/udp", "granted 40000",
 		"record port=40000 expires=03:01:00",
-	}, 30*time.Second, false)
+	}, 30*time.Second)
+	// Every change to the gateway or the time comes before Run is let go on: it acts at once.
 	gw.set(func(g *fakeGateway) { g.mode = "silent" })
+	fw.goOn()
 	tries := func(proto string) []string {
 		return []string{"ask " + proto + " 40000->40000 60s", "ask " + proto + " 40000->40000 60s", "ask " + proto + " 40000->40000 60s",
 			"ask " + proto + " 40000->40000 60s", "ask " + proto + " 40000->40000 60s"}
@@ -231,43 +238,50 @@ func TestForwarderGatewayGone(t *testing.T) {
 	const noAnswer = `error="mapping tcp port 40000: no answer in 7.75s (5 tries)"`
 	// At 03:00:30 the renewal fails: the lease still runs, the port stays open; the retry comes
 	// after the first back-off.
-	fw.step(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
-		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 2*time.Second, false)
-	fw.step(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
-		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 4*time.Second, false)
+	fw.expect(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
+		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 2*time.Second)
+	fw.goOn()
+	fw.expect(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
+		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 4*time.Second)
 	// Back-off doubles, but never waits past the lease's end...
 	fw.env.mu.Lock()
-	fw.env.now_ = fw.env.now_.Add(22 * time.Second) // 03:00:58
+	fw.env.now_ = fw.env.now_.Add(22 * time.Second) // 03:00:58 once Run goes on
 	fw.env.mu.Unlock()
-	fw.step(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
-		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 2*time.Second, false)
+	fw.goOn()
+	fw.expect(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
+		"record port=40000 expires=03:01:00 "+noAnswer+" since=03:00:30"), 2*time.Second)
+	fw.goOn()
 	// ... where the port closes.
-	fw.step(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
+	fw.expect(append(append([]string{"dial 10.2.0.1:5351"}, tries("tcp")...),
 		"firewall (none)", "granted 0",
-		"record port=0 "+noAnswer+" since=03:00:30"), 16*time.Second, false)
+		"record port=0 "+noAnswer+" since=03:00:30"), 16*time.Second)
 	// The gateway is back: the port opens again, the error is gone.
 	gw.set(func(g *fakeGateway) { g.mode = "std" })
-	fw.step([]string{
+	fw.goOn()
+	fw.expect([]string{
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s", "ask udp 40000->40000 60s",
 		"firewall 40000/tcp 40000/udp", "granted 40000",
 		"record port=40000 expires=03:02:16",
-	}, 30*time.Second, false)
+	}, 30*time.Second)
+	fw.goOn()
 }
 
 func TestForwarderRefused(t *testing.T) {
 	fw := startForwarding(t, newGateway("refuse"), 40000)
-	fw.step([]string{
+	fw.expect([]string{
 		"record port=0",
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s",
 		// What an earlier run may have opened is closed: no lease says it is forwarded.
 		"firewall (none)", "granted 0",
 		`record port=0 error="mapping tcp port 40000: the gateway refused the request: not authorized (result 2)" since=03:00:00`,
-	}, 2*time.Second, false)
+	}, 2*time.Second)
+	fw.goOn()
 	// Only once.
-	fw.step([]string{
+	fw.expect([]string{
 		"dial 10.2.0.1:5351", "ask tcp 40000->40000 60s",
 		`record port=0 error="mapping tcp port 40000: the gateway refused the request: not authorized (result 2)" since=03:00:00`,
-	}, 4*time.Second, false)
+	}, 4*time.Second)
+	fw.goOn()
 }
 
 func TestForwarderFirstPortIsRandom(t *testing.T) {

@@ -51,6 +51,8 @@ type Publisher struct {
 
 	wg     sync.WaitGroup
 	done   chan struct{}
+	ctx    context.Context // ends with Close: a dial in progress ends with it
+	cancel context.CancelFunc
 	closed sync.Once
 }
 
@@ -62,6 +64,7 @@ type Publisher struct {
 func Listen(path string, pubs []config.Publish, logf func(format string, args ...any)) (*Publisher, error) {
 	p := &Publisher{pubs: pubs, logf: logf, maxConns: MaxConns, dialTimeout: DialTimeout,
 		halfOpenIdle: HalfOpenIdle, udpIdle: UDPIdle, done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, pub := range pubs {
 		addr := net.TCPAddrFromAddrPort(pub.Host)
 		var err error
@@ -131,6 +134,7 @@ func (p *Publisher) Serve(in inside) {
 func (p *Publisher) Close() {
 	p.closed.Do(func() {
 		close(p.done)
+		p.cancel()
 		p.closeSockets()
 		for _, t := range p.tcp {
 			t.mu.Lock()
@@ -245,14 +249,7 @@ func (p *Publisher) carry(t *tcpPort, c *net.TCPConn, in inside) {
 		return
 	}
 	defer t.untrack(c)
-	ctx, cancel := context.WithTimeout(context.Background(), p.dialTimeout)
-	go func() { // Close ends a dial in progress too
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
+	ctx, cancel := context.WithTimeout(p.ctx, p.dialTimeout)
 	s, err := in.dialTCP(ctx, t.pub.Port)
 	cancel()
 	if err != nil {

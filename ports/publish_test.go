@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wgns/wgns/wgns/config"
 )
 
@@ -394,5 +396,87 @@ func TestPublishCloseEndsConnections(t *testing.T) {
 	}
 	if _, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(host)); err == nil {
 		t.Error("the published port still takes connections after Close")
+	}
+}
+
+func TestConnect(t *testing.T) {
+	backend := service(t, func(c *net.TCPConn) { c.Write([]byte("hi")) })
+	socket := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	c, err := connect(context.Background(), socket(), netip.AddrPortFrom(loopback4, backend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != "hi" {
+		t.Errorf("read %q, %v through the connected socket", b, err)
+	}
+	// A connection made before connect waits for it (on loopback, most are) is seen as made.
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := connect(ctx, socket(), netip.AddrPortFrom(loopback4, backend))
+		cancel()
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.Close()
+	}
+	closed := freePort(t, "tcp")
+	_, err = connect(context.Background(), socket(), netip.AddrPortFrom(loopback4, closed))
+	if !errors.Is(err, unix.ECONNREFUSED) || err.Error() != fmt.Sprintf("connecting to 127.0.0.1:%d: connection refused", closed) {
+		t.Errorf("connect to a closed port: %v", err)
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	// A listener that never accepts, with no room in its queue: the kernel drops further SYNs,
+	// so a connection to it is never made, as with a service inside that is stuck.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	port := uint16(sa.(*unix.SockaddrInet4).Port)
+	stuck := netip.AddrPortFrom(loopback4, port)
+	var held []*net.TCPConn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 4 { // fill the queue
+		c, err := net.DialTimeout("tcp4", stuck.String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		held = append(held, c.(*net.TCPConn))
+	}
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c, err := connect(ctx, s, stuck)
+	if err == nil {
+		c.Close()
+		t.Fatal("a connection to a listener whose queue is full was made")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("connect to a stuck listener: %v after %s, want the context's deadline after 300ms", err, time.Since(start))
 	}
 }

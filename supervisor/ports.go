@@ -29,6 +29,7 @@ type portsDuty struct {
 
 	pub    *ports.Publisher
 	ns     netns.NsHandle
+	in     *ports.Namespace
 	rec    *ports.Recorder
 	fwd    *ports.Forwarder
 	ann    *ports.Announcer
@@ -67,6 +68,7 @@ func (d *portsDuty) start() error {
 	pid := os.Getpid()
 	d.rec = ports.NewRecorder(wgns.PortsPath(d.name), pid, nsmgr.StartTime(pid), d.logf)
 	in := ports.InNamespace(h)
+	d.in = in
 	if d.pub != nil {
 		d.pub.Serve(in)
 		d.rec.SetPublished(ports.PublishedPorts(d.pub.Published()))
@@ -133,6 +135,9 @@ func (d *portsDuty) stop() {
 	}
 	if d.pub != nil {
 		d.pub.Close()
+	}
+	if d.in != nil {
+		d.in.Close()
 	}
 	if d.rec != nil {
 		d.rec.Remove()
