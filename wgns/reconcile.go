@@ -508,16 +508,16 @@ func (r *reconciler) ready() error {
 
 // describeRules says in a few words what the firewall lets through.
 func describeRules(r firewall.Rules) string {
-	in := "replies only"
-	if len(r.AllowInbound) > 0 {
-		ps := make([]string, len(r.AllowInbound))
-		for i, p := range r.AllowInbound {
-			ps[i] = fmt.Sprintf("%d/%s", p.Port, p.Proto)
-		}
-		in = "replies and " + strings.Join(ps, ", ")
+	var ps []string
+	for _, p := range r.AllowInbound {
+		ps = append(ps, fmt.Sprintf("%d/%s", p.Port, p.Proto))
 	}
 	if r.PortForward {
-		in += ", and the port the provider forwards"
+		ps = append(ps, "the port the provider forwards")
+	}
+	in := "replies only"
+	if len(ps) > 0 {
+		in = "replies and " + strings.Join(ps, ", ")
 	}
 	return "out: lo and " + r.Tunnel + " only; in: " + in
 }
