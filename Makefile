@@ -11,8 +11,10 @@ FUZZTIME ?= 30s
 
 # Debian packages the tests use as independent witnesses and real peers.
 TEST_DEPS := wireguard-tools wireguard-go nftables iproute2 iputils-ping iperf3 dnsmasq-base \
-             tcpdump systemd-container nscd netcat-openbsd socat
-TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat
+             tcpdump systemd-container nscd netcat-openbsd socat \
+             miniupnpd-nftables natpmpc curl python3 strace
+TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat \
+              miniupnpd natpmpc curl python3 strace
 
 .PHONY: all build testbuild demo test unit integration fuzz deps install uninstall bench clean vet
 
