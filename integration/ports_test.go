@@ -222,6 +222,16 @@ func TestIntegrationPublish(t *testing.T) {
 		chkAssert(t, name, nil)
 	})
 
+	t.Run("a second up is refused, the first goes on", func(t *testing.T) {
+		_, e, code := wgnsRun(t, "up", "--name", name, p.ConfigPath)
+		if code == 0 || !strings.Contains(e, "already up") {
+			t.Errorf("second up: exit %d, stderr %q", code, e)
+		}
+		if out := mustRun(t, "curl", "-sS", "--max-time", "10", "http://127.0.0.1:18080/hello.txt"); out != "hello from inside\n" {
+			t.Errorf("curl after the second up: %q", out)
+		}
+	})
+
 	t.Run("nothing inside gains a way out", func(t *testing.T) {
 		if got := linkNames(mustRun(t, "ip", "-n", name, "-o", "link", "show")); strings.Join(got, ",") != "lo,"+name {
 			t.Errorf("links inside: %v, want lo and %s only", got, name)

@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -48,10 +50,22 @@ func listenPorts(name string, cfg *config.Config, logf func(string, ...any)) (*p
 	if len(cfg.Namespace.Publish) > 0 {
 		var err error
 		if d.pub, err = ports.Listen(cfg.Path, cfg.Namespace.Publish, d.logf); err != nil {
-			return nil, err
+			return nil, alreadyUp(name, err)
 		}
 	}
 	return d, nil
+}
+
+// alreadyUp turns the error of a port in use into the refusal wgns.Up gives when the tunnel is
+// up already (its supervisor holds the port): that is what a second up must say.
+func alreadyUp(name string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	if s, serr := wgns.GetStatus(name, true); serr == nil && s.State == "ready" {
+		return fmt.Errorf("%w (since %s; `wgns down %s` first)", wgns.ErrAlreadyUp, s.Since.Format(time.RFC3339), name)
+	}
+	return err
 }
 
 // start serves the published ports and starts the port forwarding, in the tunnel's namespace.
