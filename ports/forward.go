@@ -71,20 +71,36 @@ type Forwarder struct {
 	rt       retransmit
 	reask    chan struct{}
 	want     uint16 // the port to ask for first
+	epoch    uint32 // the gateway's epoch at the last grant
 
 	mu    sync.Mutex
 	state ForwardState
 }
 
-// NewForwarder returns a Forwarder that asks gateway (its port NATPMPPort) through the tunnel
-// namespace ns for a lease of lifetime, first for port last (the port of an earlier run, from
-// the port file; 0 for none, when a random port of the dynamic range is asked for first).
-// fw sets the firewall's forwarded ports (nil when the firewall is off); granted is called with
-// each new port, from Run's goroutine. logf reports grants, changes and failures.
-func NewForwarder(gateway netip.Addr, ns *Namespace, fw func([]firewall.Port) error, granted func(port uint16),
-	record func(ForwardState), lifetime time.Duration, last uint16, logf func(string, ...any)) *Forwarder {
-	return newForwarder(netip.AddrPortFrom(gateway, NATPMPPort), &realEnv{ns: ns, fw: fw, onGrant: granted, onRecord: record},
-		lifetime, last, logf)
+// ForwardOptions says what a Forwarder asks and whom it tells.
+type ForwardOptions struct {
+	// Gateway is the NAT-PMP server, asked on port NATPMPPort through Namespace (the tunnel).
+	Gateway   netip.Addr
+	Namespace *Namespace
+	// Lifetime is the lease asked for.
+	Lifetime time.Duration
+	// Last is the port an earlier run had (from the port file), asked for first; 0 for none,
+	// when a random port of the dynamic range is.
+	Last uint16
+	// Firewall sets the firewall's forwarded ports (nil when the firewall is off).
+	Firewall func([]firewall.Port) error
+	// Granted is told each new port (0: the lease ran out), from Run's goroutine.
+	Granted func(port uint16)
+	// Record keeps the state for status.
+	Record func(ForwardState)
+	// Logf reports grants, changes and failures.
+	Logf func(format string, args ...any)
+}
+
+// NewForwarder returns a Forwarder as o says.
+func NewForwarder(o ForwardOptions) *Forwarder {
+	env := &realEnv{ns: o.Namespace, fw: o.Firewall, onGrant: o.Granted, onRecord: o.Record}
+	return newForwarder(netip.AddrPortFrom(o.Gateway, NATPMPPort), env, o.Lifetime, o.Last, o.Logf)
 }
 
 func newForwarder(gw netip.AddrPort, env forwardEnv, lifetime time.Duration, last uint16, logf func(string, ...any)) *Forwarder {
@@ -201,6 +217,11 @@ func (f *Forwarder) grant(st *ForwardState, l lease, now time.Time) {
 	}
 	st.Expires, st.Renewed, st.Error, st.Since = now.Add(l.lease()), now, "", time.Time{}
 	f.want = port
+	if l.tcp.epoch < f.epoch {
+		// RFC 6886: an epoch that goes back means the gateway lost its mappings (it restarted).
+		f.logf("port forwarding: %s restarted (its epoch went from %d to %d)", f.gw.Addr(), f.epoch, l.tcp.epoch)
+	}
+	f.epoch = l.tcp.epoch
 	if changed {
 		msg := fmt.Sprintf("port forwarding: port %d forwarded by %s for %s", port, f.gw.Addr(), l.lease())
 		if st.UDPPort != 0 {

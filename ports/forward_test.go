@@ -115,16 +115,18 @@ type forwarding struct {
 	env  *fakeForwardEnv
 	stop func()
 	wait time.Duration // the wait Run asked for last
+	log  *logs
 }
 
 func startForwarding(t *testing.T, gw *fakeGateway, last uint16) *forwarding {
 	t.Helper()
 	env := newForwardEnv(gw)
-	f := newForwarder(netip.MustParseAddrPort("10.2.0.1:5351"), env, time.Minute, last, func(string, ...any) {})
+	lg := &logs{}
+	f := newForwarder(netip.MustParseAddrPort("10.2.0.1:5351"), env, time.Minute, last, lg.logf)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.Run(ctx); close(done) }()
-	fw := &forwarding{t: t, f: f, env: env, stop: func() { cancel(); <-done }}
+	fw := &forwarding{t: t, f: f, env: env, stop: func() { cancel(); <-done }, log: lg}
 	t.Cleanup(func() {
 		cancel()
 		// Run may be waiting to say how long it waits.
@@ -183,7 +185,7 @@ func TestForwarderGrantsRenewsAndMoves(t *testing.T) {
 	}, 30*time.Second)
 	// The gateway restarts and will not hand out 40000 again: it maps 40001 to 40000, which is
 	// given back for 40001 -> 40001. The firewall moves to the new port in one act.
-	gw.set(func(g *fakeGateway) { g.maps = map[string]uint16{}; g.deny[40000] = true })
+	gw.set(func(g *fakeGateway) { g.maps = map[string]uint16{}; g.deny[40000] = true; g.epoch = 3 })
 	fw.goOn()
 	fw.expect([]string{
 		"dial 10.2.0.1:5351",
@@ -192,6 +194,9 @@ func TestForwarderGrantsRenewsAndMoves(t *testing.T) {
 		"firewall 40001/tcp 40001/udp", "granted 40001",
 		"record port=40001 expires=03:02:00",
 	}, 30*time.Second)
+	if want := "10.2.0.1 restarted (its epoch went from 1000 to 3)"; !strings.Contains(fw.log.text(), want) {
+		t.Errorf("log lacks %q:\n%s", want, fw.log.text())
+	}
 	fw.f.Reask() // a failover: Reask asks again at once, without the wait
 	fw.expect([]string{
 		"dial 10.2.0.1:5351", "ask tcp 40001->40001 60s", "ask udp 40001->40001 60s",

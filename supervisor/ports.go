@@ -116,7 +116,8 @@ func (d *portsDuty) start() error {
 		}
 	}
 	// A restarted supervisor asks first for the port the last one had.
-	d.fwd = ports.NewForwarder(pf.Gateway, in, fw, granted, d.rec.SetForward, natpmpLifetime, ports.ReadPort(portPath), d.logf)
+	d.fwd = ports.NewForwarder(ports.ForwardOptions{Gateway: pf.Gateway, Namespace: in, Lifetime: natpmpLifetime,
+		Last: ports.ReadPort(portPath), Firewall: fw, Granted: granted, Record: d.rec.SetForward, Logf: d.logf})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan struct{})
 	go func() { defer close(d.done); d.fwd.Run(ctx) }()
