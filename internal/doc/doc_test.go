@@ -171,7 +171,7 @@ func TestEscape(t *testing.T) {
 func TestParagraphs(t *testing.T) {
 	var b strings.Builder
 	writeText(&b, "One\ntwo.\n\n  code --x\n    more\n\nThree.", ".PP")
-	want := "One two.\n.RS 4\n.nf\ncode \\-\\-x\n  more\n.fi\n.RE\n.PP\nThree.\n"
+	want := "One two.\n.PP\n.RS 4\n.nf\ncode \\-\\-x\n  more\n.fi\n.RE\n.PP\nThree.\n"
 	if b.String() != want {
 		t.Errorf("writeText:\n%s\nwant:\n%s", b.String(), want)
 	}

@@ -1,7 +1,9 @@
 package doc
 
 import (
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -204,10 +206,14 @@ func completion(s Spec, n *kong.Node, v *kong.Value) Completion {
 	return Completion{}
 }
 
-// placeholder is the name of a flag's value: its placeholder, else its name in capitals.
+// placeholder is the name of a flag's value: its placeholder, else DURATION for a duration,
+// else its name in capitals.
 func placeholder(f *kong.Flag) string {
 	if f.PlaceHolder != "" {
 		return f.PlaceHolder
+	}
+	if f.Target.Type() == reflect.TypeOf(time.Duration(0)) {
+		return "DURATION"
 	}
 	return strings.ToUpper(f.Name)
 }

@@ -75,6 +75,8 @@ func (p *Page) Write(w io.Writer) error {
 	fmt.Fprintf(&b, ".\\\" Generated from a kong command-line model (internal/doc); do not edit.\n")
 	fmt.Fprintf(&b, ".TH %s %d %s %s %s\n", quoteArg(strings.ToUpper(p.Name)), p.Section,
 		quoteWord(p.Date), quoteWord(p.Source), quoteWord(p.Manual))
+	// Paths, flags and unit names read better unbroken and with a ragged right margin.
+	b.WriteString(".nh\n.ad l\n")
 	b.WriteString(".SH NAME\n")
 	fmt.Fprintf(&b, "%s \\- %s\n", escape(p.Name), escape(p.Summary))
 	for _, s := range p.Sections {
@@ -108,11 +110,14 @@ func writeSection(b *strings.Builder, s Section, macro string) {
 // list tag); every further one starts with next (.PP in a section, .IP in a list item, to keep
 // its indentation).
 func writeText(b *strings.Builder, text, next string) {
-	text = strings.TrimSpace(strings.ReplaceAll(text, "\t", "    "))
-	if text == "" {
+	text = strings.ReplaceAll(text, "\t", "    ")
+	if strings.TrimSpace(text) == "" {
 		return
 	}
 	for i, para := range paragraphs(text) {
+		if i > 0 {
+			b.WriteString(next + "\n")
+		}
 		if literal(para) {
 			b.WriteString(".RS 4\n.nf\n")
 			for _, l := range dedent(para) {
@@ -120,9 +125,6 @@ func writeText(b *strings.Builder, text, next string) {
 			}
 			b.WriteString(".fi\n.RE\n")
 			continue
-		}
-		if i > 0 {
-			b.WriteString(next + "\n")
 		}
 		b.WriteString(escapeLine(strings.Join(strings.Fields(strings.Join(para, " ")), " ")) + "\n")
 	}
