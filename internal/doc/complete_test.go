@@ -98,6 +98,7 @@ var commonCases = []compCase{
 	{"tiny up ", []string{"home", "office", "sub/", "x.conf"}},
 	{"tiny up --dry-run o", []string{"office"}},
 	{"tiny up x", []string{"x.conf"}},
+	{"tiny up --log ", []string{"sub/", "x.conf", "y.txt"}},
 	{"tiny run work -- ech", []string{"echo"}},
 	{"tiny run work ech", []string{"echo"}},
 }
@@ -159,9 +160,11 @@ printf '%s\n' "${COMPREPLY[@]}"
 	if loadBC {
 		cmd.Env = append(cmd.Env, "LOAD_BC=1")
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("bash completion of %q: %v\n%s%s", words, err, out, stderr.String())
 	}
 	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
@@ -213,9 +216,11 @@ func (w *compWorld) fishComplete(t *testing.T, line string) []string {
 	cmd.Dir = w.work
 	cmd.Env = append(os.Environ(), "SCRIPT="+filepath.Join(w.dir, "tiny.fish"), "LINE="+line,
 		"PATH="+w.bin+":"+os.Getenv("PATH"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fish completion of %q: %v\n%s", line, err, out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("fish completion of %q: %v\n%s%s", line, err, out, stderr.String())
 	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -30,6 +30,7 @@ type tinyCLI struct {
 
 type tinyUp struct {
 	DryRun bool   `help:"Change nothing; print the plan."`
+	Log    string `placeholder:"FILE" help:"Write a log to FILE."`
 	Target string `arg:"" name:"CONFIG|NAME" help:"A config file (./x.conf), or NAME for /etc/tiny/NAME.conf."`
 }
 
@@ -86,6 +87,8 @@ func tinyCompleter(cmd *kong.Node, v *kong.Value) (Completion, bool) {
 		return Completion{Users: true}, true
 	case v.Name == "dir":
 		return Completion{Dirs: true}, true
+	case v.Name == "log":
+		return Completion{Files: "*"}, true
 	}
 	return Completion{}, false
 }

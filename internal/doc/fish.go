@@ -68,7 +68,12 @@ func Fish(w io.Writer, s Spec) error {
 			}
 			line += " -l " + f.long
 			if f.value {
-				line += " -x" + fishArgs(fn, f.comp)
+				// -r: the flag takes a value; -f as well (-x) unless the value is any file.
+				if args := fishArgs(fn, f.comp); strings.HasPrefix(args, " -F") {
+					line += " -r" + args
+				} else {
+					line += " -x" + args
+				}
 			}
 			line += " -d " + fishQuote(oneLine(f.help))
 			b.WriteString(line + "\n")

@@ -6,7 +6,7 @@
 _tiny_cmd() {
     case $1 in
     '') subs='up down run unit' flags='-h --help -v --verbose' vflags='' rest=-1 cmdarg=-1 ;;
-    'up') subs='' flags='-h --help -v --verbose --dry-run' vflags='' rest=-1 cmdarg=-1 ;;
+    'up') subs='' flags='-h --help -v --verbose --dry-run --log' vflags='--log' rest=-1 cmdarg=-1 ;;
     'down') subs='' flags='-h --help -v --verbose --grace --color --no-color' vflags='--grace' rest=-1 cmdarg=-1 ;;
     'run') subs='' flags='-h --help -v --verbose -u --user' vflags='--user -u' rest=1 cmdarg=1 ;;
     'unit') subs='install show' flags='-h --help -v --verbose' vflags='' rest=-1 cmdarg=-1 ;;
@@ -19,6 +19,7 @@ _tiny_cmd() {
 # _tiny_value PATH FLAG: complete the value of a flag.
 _tiny_value() {
     case "$1 $2" in
+    'up --log') _tiny_files '*' ;;
     'run --user'|'run -u') _tiny_users ;;
     'unit install --style') _tiny_words 'path joins' ;;
     'unit install --dir') _tiny_dirs ;;

@@ -13,6 +13,8 @@ end
 # __tiny_vflags PATH: the flags of a command that take a value.
 function __tiny_vflags
     switch "$argv[1]"
+        case 'up'
+            printf '%s\n' '--log'
         case 'down'
             printf '%s\n' '--grace'
         case 'run'
@@ -138,6 +140,7 @@ complete -c tiny -n '__tiny_at "" flags' -s v -l verbose -d 'Say more.'
 complete -c tiny -n '__tiny_at "up" flags' -s h -l help -d 'Show context-sensitive help.'
 complete -c tiny -n '__tiny_at "up" flags' -s v -l verbose -d 'Say more.'
 complete -c tiny -n '__tiny_at "up" flags' -l dry-run -d 'Change nothing; print the plan.'
+complete -c tiny -n '__tiny_at "up" flags' -l log -r -F -d 'Write a log to FILE.'
 complete -c tiny -n '__tiny_at "up" 0' -a '(__tiny_dynamic configs) (__tiny_files \'*.conf\')'
 
 # tiny down
