@@ -91,8 +91,10 @@ systemd instance wgns@NAME.service.
 Commands that make, change or inspect tunnels need root; run them with sudo (wgns exec then runs
 the command as the user who called sudo). --help, version and up --dry-run need no root.
 
-When the kernel has no WireGuard, wgns runs its embedded userspace WireGuard (wireguard-go) in a
-small process that lives as long as the tunnel. Either way the encrypted UDP socket stays in the
+Every tunnel has a supervisor, a wgns process that lives as long as the tunnel: it holds the
+embedded userspace WireGuard (wireguard-go) when the kernel has no WireGuard, remakes a deleted
+interface, resolves endpoint host names again, follows a new uplink and starts new sessions
+after a resume from sleep. Either way the encrypted UDP socket stays in the
 host's namespace, so it uses the host's uplink, and the interface lives in the tunnel's
 namespace, whose nftables table fails closed: if the tunnel dies, nothing inside gets out.`
 
@@ -164,7 +166,14 @@ FILE:LINE: what is wrong, before anything on the system changes, and keys never 
 output, logs, argv, the environment or error text.
 
 There is exactly one [Interface] section, at least one [Peer] section, and optionally one
-[Namespace] section with wgns's own settings.`
+[Namespace] section with wgns's own settings.
+
+wgns runs as root, so it trusts only what only root can change: a config file must be owned by
+root and not writable by group or others, and so must every directory on its path (a sticky
+directory such as /tmp excepted) and every symbolic link followed to it; key files named by
+PrivateKeyFile and PresharedKeyFile likewise, and group and others may not read them. A running
+tunnel keeps the config as it was read at up: wgns up and wgns repair, run by root, apply a
+changed file.`
 
 var sectionText = map[string]string{
 	"Interface": "The tunnel's own end.",
