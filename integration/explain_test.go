@@ -37,3 +37,27 @@ func TestIntegrationUpSaysWhenThePeerDoesNotAnswer(t *testing.T) {
 		t.Errorf("up with a wrong server key: exit %d\nstdout: %s\nstderr: %s\nwant the warning %q", code, o, e, want)
 	}
 }
+
+// wgns explains itself: bare wgns and `wgns help` print help and exit 0, `wgns help CMD` the
+// command's, and --version what `wgns version` prints; lists that are empty say so.
+func TestIntegrationDiscoverable(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage: wgns <command> [flags]"},
+		{[]string{"help"}, "Usage: wgns <command> [flags]"},
+		{[]string{"help", "up"}, "Usage: wgns up <CONFIG|NAME> [flags]"},
+		{[]string{"help", "unit", "install"}, "Usage: wgns unit install <name> <unit> [flags]"},
+		{[]string{"--version"}, "WireGuard: "},
+		{[]string{"version"}, "WireGuard: "},
+		{[]string{"list"}, "no tunnels"},
+		{[]string{"status"}, "no tunnels"},
+		{[]string{"repair", "--dry-run"}, "no tunnels"},
+	} {
+		o, e, code := wgnsRun(t, tt.args...)
+		if code != 0 || !strings.Contains(o, tt.want) {
+			t.Errorf("wgns %s: exit %d, want %q in its output\nstdout: %s\nstderr: %s", strings.Join(tt.args, " "), code, tt.want, o, e)
+		}
+	}
+}

@@ -133,8 +133,8 @@ func TestManCoversHelp(t *testing.T) {
 		}
 		flags, args := helpFlags(t, cmd)
 		for _, f := range flags {
-			if f == "--help" || f == "-h" {
-				continue // in OPTIONS
+			if f == "--help" || f == "-h" || f == "--version" {
+				continue // global flags: in OPTIONS
 			}
 			// As an item's tag: at the start of a line, alone or as in "-u, --user=USER".
 			if !regexp.MustCompile(`(?m)^(-\w, )?` + regexp.QuoteMeta(f) + `(, |=|$)`).MatchString(section) {

@@ -27,6 +27,9 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
+	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
+
+	VersionFlag versionFlag `name:"version" help:"Print wgns's version (as wgns version does) and exit."`
 	selftestCmds
 	docCmds
 }
@@ -55,7 +58,11 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	ctx, err := parser.Parse(os.Args[1:])
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"--help"} // bare wgns: help, exit 0
+	}
+	ctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wgns: %v\n", err)
 		os.Exit(2)
@@ -82,6 +89,27 @@ func newParser(cli *CLI, extra ...kong.Option) (*kong.Kong, error) {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": version},
 	}, extra...)...)
+}
+
+// HelpCmd is `wgns help [CMD...]`: the help of wgns, or of a command.
+type HelpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command (and subcommand) to explain."`
+}
+
+// Run shows the help kong shows for CMD --help, and exits 0.
+func (c *HelpCmd) Run(ctx *kong.Context) error {
+	_, err := ctx.Kong.Parse(append(c.Command, "--help"))
+	return err // only a wrong command comes back here; --help exits
+}
+
+// versionFlag is --version: the output of wgns version.
+type versionFlag bool
+
+// BeforeApply prints the version and exits, as --help does.
+func (versionFlag) BeforeApply(app *kong.Kong) error {
+	VersionCmd{}.Run()
+	app.Exit(0)
+	return nil
 }
 
 // exitError ends wgns with a given status.
