@@ -9,7 +9,7 @@ import (
 	"github.com/wgns/wgns/dnsbind"
 	"github.com/wgns/wgns/identity"
 	"github.com/wgns/wgns/nsmgr"
-	"github.com/wgns/wgns/wgns"
+	"github.com/wgns/wgns/wgns/ready"
 )
 
 // ExecCmd is `wgns exec`.
@@ -81,9 +81,11 @@ func (c *ExecCmd) run() int {
 	if os.Geteuid() != 0 {
 		return fail(125, errors.New("needs root (it enters a namespace and mounts its DNS view); run it with sudo"))
 	}
-	if err := wgns.CheckReady(c.Name); err != nil {
+	ns, err := ready.Open(c.Name)
+	if err != nil {
 		return fail(125, err)
 	}
+	ns.Close() // entered by name below, until nsmgr.Exec takes the descriptor
 	who, err := identity.Resolve(c.User, os.Getenv, os.Getuid())
 	if err != nil {
 		return fail(125, err)
