@@ -5,6 +5,9 @@
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/wgns
+# The full wgns, which the front (BIN) runs for every command but exec; its place relative to the
+# front is fixed (cmd/wgns-front): PREFIX/bin/wgns and PREFIX/lib/wgns/wgns once installed.
+CORE    := lib/wgns/wgns
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 FUZZTIME ?= 30s
@@ -19,7 +22,8 @@ TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(CORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/wgns-front
 
 demo: build
 	./$(BIN) selftest
@@ -49,6 +53,7 @@ test: deps vet unit integration fuzz
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgns
+	install -D -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/wgns/wgns
 	install -d -m 0755 $(DESTDIR)/etc/wgns
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	./$(BIN) unit template --binary $(PREFIX)/bin/wgns wgns@.service > $(DESTDIR)$(UNITDIR)/wgns@.service
@@ -57,7 +62,8 @@ install: build
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(PREFIX)/lib/wgns/wgns $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	-rmdir $(DESTDIR)$(PREFIX)/lib/wgns
 
 # bench measures wgns against ip netns exec, wg-quick and plain wireguard-go, as root in a
 # private world, and writes BENCHMARKS.md (extra flags: BENCHFLAGS="-only exec -exec-rounds 100").
@@ -65,4 +71,4 @@ bench: build
 	$(GO) run ./bench -go $(GO) -wgns $(BIN) -out BENCHMARKS.md $(BENCHFLAGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin lib

@@ -75,7 +75,8 @@ func worldInit() int {
 	return world.Init(cmd)
 }
 
-// buildWgns builds the binary under test unless WGNS_BIN names one.
+// buildWgns builds the binary under test unless WGNS_BIN names one: the front that users run
+// (DIR/bin/wgns) and the full wgns it hands every command but exec to (DIR/lib/wgns/wgns).
 func buildWgns() error {
 	if p := os.Getenv("WGNS_BIN"); p != "" {
 		abs, err := filepath.Abs(p)
@@ -86,12 +87,16 @@ func buildWgns() error {
 	if err != nil {
 		return err
 	}
-	wgnsBin = filepath.Join(dir, "wgns")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", wgnsBin, "../cmd/wgns")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v\n%s", err, out)
+	wgnsBin = filepath.Join(dir, "bin", "wgns")
+	for _, b := range []struct{ out, pkg string }{
+		{filepath.Join(dir, "lib", "wgns", "wgns"), "../cmd/wgns"},
+		{wgnsBin, "../cmd/wgns-front"},
+	} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", b.out, b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
 	}
 	return nil
 }
