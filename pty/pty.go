@@ -300,11 +300,18 @@ func (s *Session) Resize() error {
 	return nil
 }
 
+// Exit is how the program ended.
+type Exit struct {
+	// Code is the status as a shell reports it: the exit code, or 128+N when signal N ended it.
+	Code int
+	// Signal is the signal that ended the program, or 0 if it exited.
+	Signal syscall.Signal
+}
+
 // Wait waits for the program to end, copies what it wrote before it ended to the caller's
-// terminal, restores the caller's terminal settings, and returns the program's exit status as a
-// shell reports it: its exit code, or 128+N when signal N ended it. A background process the
-// program left behind keeps its pseudo-terminal but loses the caller's.
-func (s *Session) Wait() (int, error) {
+// terminal, restores the caller's terminal settings, and returns how the program ended. A
+// background process the program left behind keeps its pseudo-terminal but loses the caller's.
+func (s *Session) Wait() (Exit, error) {
 	// Wait for the end without reaping: until it is reaped, the program's PID and process group
 	// cannot be reused, and Signal may still address them.
 	var info unix.Siginfo
@@ -326,13 +333,13 @@ func (s *Session) Wait() (int, error) {
 		s.closeFiles()
 	}
 	if err != nil {
-		return 0, fmt.Errorf("waiting for process %d: %w", s.proc.Pid, err)
+		return Exit{}, fmt.Errorf("waiting for process %d: %w", s.proc.Pid, err)
 	}
 	ws := st.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+		return Exit{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
 	}
-	return ws.ExitStatus(), nil
+	return Exit{Code: ws.ExitStatus()}, nil
 }
 
 // drain copies to the caller's terminal what the master holds now, without waiting.
@@ -385,13 +392,13 @@ var forwarded = []os.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGHUP
 // signals this process gets are passed on (SIGWINCH as Resize, the others as Signal), so that
 // a Ctrl-C at a terminal not in raw mode, a kill of this process or the terminal's hang-up
 // reach the program; this process itself ends only when the program does.
-func Run(opts Options, start StartFunc) (int, error) {
+func Run(opts Options, start StartFunc) (Exit, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 	s, err := Start(opts, start)
 	if err != nil {
-		return 0, err
+		return Exit{}, err
 	}
 	stop := make(chan struct{})
 	forwarding := make(chan struct{})
@@ -410,8 +417,8 @@ func Run(opts Options, start StartFunc) (int, error) {
 			}
 		}
 	}()
-	code, err := s.Wait()
+	exit, err := s.Wait()
 	close(stop)
 	<-forwarding
-	return code, err
+	return exit, err
 }

@@ -136,10 +136,11 @@ func TestStartWithoutTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := s.Wait()
+	exit, err := s.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
+	code := exit.Code
 	out := new(bytes.Buffer)
 	out.ReadFrom(r)
 	if code != 3 || rec.ctty != -1 || rec.files[1] != w || rec.files[0] != nil {
@@ -181,8 +182,8 @@ func TestStartGivesItsOwnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err := s.Wait(); code != 0 || err != nil {
-		t.Fatalf("Wait = %d, %v", code, err)
+	if exit, err := s.Wait(); exit != (Exit{}) || err != nil {
+		t.Fatalf("Wait = %+v, %v", exit, err)
 	}
 	if rec.files[0] != r || rec.ctty != 1 || rec.files[1] != rec.files[2] {
 		t.Errorf("files %v, ctty %d: want the pipe as 0, one pseudo-terminal as 1 and 2, controlling 1", rec.files, rec.ctty)
@@ -227,9 +228,9 @@ func TestSessionIsInteractive(t *testing.T) {
 	}
 	scr.expect(t, "40 120")
 	callerMaster.Write([]byte{3}) // Ctrl-C
-	code, err := s.Wait()
-	if err != nil || code != 130 {
-		t.Errorf("after Ctrl-C: Wait = %d, %v; want 130", code, err)
+	exit, err := s.Wait()
+	if err != nil || exit != (Exit{Code: 130, Signal: unix.SIGINT}) {
+		t.Errorf("after Ctrl-C: Wait = %+v, %v; want 130, SIGINT", exit, err)
 	}
 	after, err := unix.IoctlGetTermios(int(callerTTY.Fd()), unix.TCGETS)
 	if err != nil {
@@ -257,9 +258,9 @@ func TestSessionKeepsOutputWrittenBeforeTheEnd(t *testing.T) {
 		defer close(done)
 		scr.expect(t, "LAST")
 	}()
-	code, err := s.Wait()
-	if code != 5 || err != nil {
-		t.Errorf("Wait = %d, %v; want 5", code, err)
+	exit, err := s.Wait()
+	if exit != (Exit{Code: 5}) || err != nil {
+		t.Errorf("Wait = %+v, %v; want 5", exit, err)
 	}
 	<-done
 }
@@ -290,8 +291,8 @@ func TestSessionSignal(t *testing.T) {
 			if err := s.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
-			if code, err := s.Wait(); code != tc.want || err != nil {
-				t.Errorf("Wait = %d, %v; want %d", code, err, tc.want)
+			if exit, err := s.Wait(); exit != (Exit{Code: tc.want, Signal: tc.sig}) || err != nil {
+				t.Errorf("Wait = %+v, %v; want %d", exit, err, tc.want)
 			}
 			if err := s.Signal(unix.SIGTERM); err != nil {
 				t.Errorf("Signal after the end: %v", err)
@@ -354,8 +355,8 @@ func TestSessionStopsInjection(t *testing.T) {
 	}
 	scr := &screen{f: callerMaster}
 	scr.expect(t, "bytes")
-	if code, err := s.Wait(); code != 0 || err != nil {
-		t.Fatalf("Wait = %d, %v", code, err)
+	if exit, err := s.Wait(); exit != (Exit{}) || err != nil {
+		t.Fatalf("Wait = %+v, %v", exit, err)
 	}
 	if got := pending(callerTTY); got != "" {
 		t.Errorf("the caller's terminal has input %q pushed by the program", got)

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -123,7 +125,7 @@ func (c *Cmd) flag(args []string) (int, bool) {
 // becomes the command (execve), and Execute returns only on failure. When root runs it as
 // another user, wgns stays as its parent: the command gets a terminal of its own, never the
 // caller's (package pty), or a session of its own when there is no terminal, and Execute returns
-// its exit status.
+// its exit status, or ends wgns by the signal that ended it.
 func (c *Cmd) Execute() int {
 	fail := func(code int, err error) int {
 		fmt.Fprintln(os.Stderr, "wgns exec:", err)
@@ -162,14 +164,33 @@ func (c *Cmd) Execute() int {
 		err := nsmgr.Exec(c.Name, ns, opts)
 		return fail(execCode(err), err)
 	}
-	code, err := pty.Run(pty.Options{Stdin: openStd(os.Stdin), Stdout: openStd(os.Stdout), Stderr: openStd(os.Stderr), Owner: int(who.UID)},
+	exit, err := pty.Run(pty.Options{Stdin: openStd(os.Stdin), Stdout: openStd(os.Stdout), Stderr: openStd(os.Stderr), Owner: int(who.UID)},
 		func(files [3]*os.File, ctty int) (*os.Process, error) {
 			return nsmgr.Start(c.Name, ns, opts, nsmgr.Child{Files: files[:], Setsid: true, Ctty: ctty})
 		})
 	if err != nil {
 		return fail(execCode(err), err)
 	}
-	return code
+	endAsProgram(exit)
+	return exit.Code
+}
+
+// endAsProgram ends wgns by the signal that ended the program, when that is one that ends a
+// process without a core dump (an interrupt, a hang-up, a termination), as sudo does: the shell
+// that started wgns then sees what it would have seen of the program itself (a script stops
+// where a program was interrupted with Ctrl-C). It returns if the program exited, or another
+// signal ended it (the status is then 128+N).
+func endAsProgram(exit pty.Exit) {
+	switch exit.Signal {
+	case unix.SIGINT, unix.SIGTERM, unix.SIGHUP:
+		// With its handler reset, Go's runtime ends the process by the signal itself. Sent to
+		// this thread, it is handled before tgkill returns (sent to the process, it could be
+		// handled by another thread after wgns had exited with the status).
+		signal.Reset(exit.Signal)
+		runtime.LockOSThread()
+		unix.Tgkill(unix.Getpid(), unix.Gettid(), exit.Signal)
+		runtime.UnlockOSThread()
+	}
 }
 
 // openStd returns f, or nil if its descriptor is not open (the command then gets it closed too).
