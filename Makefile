@@ -4,9 +4,11 @@
 
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# wgns is two programs (README, "Why two programs"): BIN, the front that users run, which runs
+# exec itself, and CORE, the full wgns, which the front runs for every other command. The front
+# finds it at ../lib/wgns/ under its own name: PREFIX/bin/wgns and PREFIX/lib/wgns/wgns once
+# installed.
 BIN     := bin/wgns
-# The full wgns, which the front (BIN) runs for every command but exec; its place relative to the
-# front is fixed (cmd/wgns-front): PREFIX/bin/wgns and PREFIX/lib/wgns/wgns once installed.
 CORE    := lib/wgns/wgns
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
@@ -17,7 +19,7 @@ TEST_DEPS := wireguard-tools wireguard-go nftables iproute2 iputils-ping iperf3 
              tcpdump systemd-container nscd netcat-openbsd socat
 TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat
 
-.PHONY: all build demo test unit integration fuzz deps install uninstall bench clean vet
+.PHONY: all build testbuild demo test unit integration fuzz deps install uninstall bench clean vet
 
 all: build
 
@@ -43,8 +45,18 @@ vet:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-integration: build
-	WGNS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+# The root tests run a test build of wgns: the same code plus the WGNS_TEST_* hooks (a crash at a
+# chosen step, a shorter endpoint check), which a production build does not have. It is a pair
+# too: the front bin/wgns-test runs lib/wgns/wgns-test.
+TESTBIN  := bin/wgns-test
+TESTCORE := lib/wgns/wgns-test
+
+testbuild:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTCORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -o $(TESTBIN) ./cmd/wgns-front
+
+integration: build testbuild
+	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./wgns/config/

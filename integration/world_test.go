@@ -75,8 +75,9 @@ func worldInit() int {
 	return world.Init(cmd)
 }
 
-// buildWgns builds the binary under test unless WGNS_BIN names one: the front that users run
-// (DIR/bin/wgns) and the full wgns it hands every command but exec to (DIR/lib/wgns/wgns).
+// buildWgns builds the binary under test (a test build, with the WGNS_TEST_* hooks) unless
+// WGNS_BIN names one: the front that users run (DIR/bin/wgns) and the full wgns it hands every
+// command but exec to (DIR/lib/wgns/wgns).
 func buildWgns() error {
 	if p := os.Getenv("WGNS_BIN"); p != "" {
 		abs, err := filepath.Abs(p)
@@ -92,7 +93,7 @@ func buildWgns() error {
 		{filepath.Join(dir, "lib", "wgns", "wgns"), "../cmd/wgns"},
 		{wgnsBin, "../cmd/wgns-front"},
 	} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", b.out, b.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "wgnstest", "-o", b.out, b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%v\n%s", err, out)

@@ -13,8 +13,8 @@ func TestReadyAgreesWithState(t *testing.T) {
 	if ready.Dir != RunDir {
 		t.Errorf("ready.Dir = %q, RunDir = %q", ready.Dir, RunDir)
 	}
-	if got, want := ready.Path("vpn"), RunDir+"/vpn.ready"; got != want {
-		t.Errorf("ready.Path = %q, want %q", got, want)
+	if got, want := ready.Path("vpn"), ReadyPath("vpn"); got != want {
+		t.Errorf("ready.Path = %q, ReadyPath = %q", got, want)
 	}
 	if got, want := ready.Dir+"/vpn.json", statePath("vpn"); got != want {
 		t.Errorf("package ready looks for the state at %q; it is at %q", got, want)

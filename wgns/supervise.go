@@ -3,14 +3,11 @@ package wgns
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/wgns/config"
 )
 
@@ -18,33 +15,27 @@ import (
 // resolved again (wg-quick's reresolve-dns uses the same 135 s: REJECT_AFTER_TIME + 15 s).
 var ReresolveAfter = 135 * time.Second
 
-// Recover makes a new embedded WireGuard device for a tunnel this process holds, after the old
-// one stopped (its interface was deleted, say), and puts it into the same namespace. The
-// namespace and its firewall stay in place throughout, so nothing inside gets a path out
-// meanwhile. It reports what it did.
+// Recover makes a new WireGuard device for a tunnel this process holds, after the old one
+// stopped (its interface was deleted, say), and puts it into the same namespace, configured
+// from the config the tunnel was brought up from (not the file as it may be now: a user who
+// could change that file must not change a running tunnel). The namespace and its firewall stay
+// in place throughout, so nothing inside gets a path out meanwhile. It reports what it did.
 func (t *Tunnel) Recover() ([]string, error) {
-	unlock, err := lock(t.Name)
+	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := ReadState(t.Name)
+	st, err := t.sys.readState(t.Name)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(st.Config)
-	if err != nil {
-		return nil, fmt.Errorf("recovering %q: %w", t.Name, err)
-	}
 	t.dev.close()
-	dev := wgDevice(kernelDevice{})
-	if st.Mode == ModeUserspace {
-		dev = &userspaceDevice{}
-	}
-	r := &reconciler{name: t.Name, cfg: cfg, st: st, dev: dev, ns: netns.None()}
+	dev := t.sys.backend(st.Mode)
+	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
 	defer r.close()
 	err = r.run()
-	t.dev, t.state, t.cfg = dev, st, cfg
+	t.dev, t.state = dev, st
 	return r.actions, err
 }
 
@@ -62,14 +53,12 @@ func (t *Tunnel) NamedEndpoints() bool {
 // handshake is older than ReresolveAfter, and points those peers at the new address when it
 // changed. It reports the peers it moved.
 func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
-	cfg := t.cfg
-	var stale []config.Peer
-	ns, err := nsmgr.Open(t.Name)
+	ns, err := t.sys.nsOpen(t.Name)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Close()
-	dev, err := readDevice(ns, t.Name)
+	defer ns.close()
+	dev, err := ns.device(t.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +66,8 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	for _, p := range dev.Peers {
 		current[p.PublicKey] = p
 	}
-	for _, p := range cfg.Peers {
+	var stale []config.Peer
+	for _, p := range t.cfg.Peers {
 		if _, err := netip.ParseAddr(p.EndpointHost); err == nil || p.EndpointHost == "" {
 			continue // an IP literal never changes
 		}
@@ -88,18 +78,10 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	var moved []string
 	var update wgtypes.Config
 	for _, p := range stale {
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.EndpointHost)
-		if err != nil || len(ips) == 0 {
+		ep, err := t.sys.lookup(ctx, p)
+		if err != nil {
 			continue // try again next time; the old address stays
 		}
-		pick := ips[0]
-		for _, ip := range ips {
-			if ip.Unmap().Is4() {
-				pick = ip
-				break
-			}
-		}
-		ep := net.UDPAddrFromAddrPort(netip.AddrPortFrom(pick.Unmap(), uint16(p.EndpointPort)))
 		if cur := current[p.PublicKey].Endpoint; cur != nil && cur.String() == ep.String() {
 			continue
 		}
@@ -109,8 +91,8 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := configureDevice(ns, t.Name, update); err != nil {
-		return nil, fmt.Errorf("updating endpoints of %q: %w", t.Name, err)
+	if err := ns.configure(t.Name, update); err != nil {
+		return nil, fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
 	}
 	return moved, nil
 }

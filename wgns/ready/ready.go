@@ -42,8 +42,11 @@ func foreign(format string, args ...any) error {
 	return &foreignError{fmt.Sprintf(format, args...)}
 }
 
-// Path returns NAME's marker: Dir/NAME.ready. It does not validate name.
-func Path(name string) string { return Dir + "/" + name + ".ready" }
+// Path returns NAME's marker: Dir/File(name). It does not validate name.
+func Path(name string) string { return Dir + "/" + File(name) }
+
+// File returns the name of NAME's marker in Dir: NAME.ready.
+func File(name string) string { return name + ".ready" }
 
 // dirs are where Open looks: the runtime directory (Dir) and the namespaces' (nsmgr.RunDir).
 type dirs struct{ run, netns string }
@@ -92,7 +95,7 @@ func (d dirs) open(name string) (netns.NsHandle, error) {
 
 // readMarker returns the contents of name's marker.
 func (d dirs) readMarker(name string) (string, error) {
-	path := d.run + "/" + name + ".ready"
+	path := d.run + "/" + File(name)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err == unix.ENOENT {
 		// package wgns's record of NAME, which exists from the first step of up on.

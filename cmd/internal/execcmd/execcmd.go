@@ -139,7 +139,7 @@ func (c *Cmd) Execute() int {
 		return fail(125, err)
 	}
 	if os.Geteuid() != 0 {
-		return fail(125, errors.New("needs root (it enters a namespace and mounts its DNS view); run it with sudo"))
+		return fail(125, errors.New("needs root (it enters a namespace and mounts its DNS view): run it with sudo"))
 	}
 	ns, err := ready.Open(c.Name)
 	if err != nil {
