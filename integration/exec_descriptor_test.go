@@ -58,7 +58,7 @@ func TestIntegrationExecCommandLineForms(t *testing.T) {
 	const name = "xform"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	core := filepath.Join(filepath.Dir(wgnsBin), "..", "lib", "wgns", filepath.Base(wgnsBin))
+	core := wgnsCore()
 	forms := [][]string{
 		{"--", name, "/bin/echo", "hi"},
 		{name, "--", "echo", "hi"},

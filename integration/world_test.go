@@ -24,8 +24,15 @@ import (
 
 const worldEnv = "WGNS_TEST_WORLD"
 
-// wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN).
+// wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN):
+// the front that users run.
 var wgnsBin string
+
+// wgnsCore returns the path of the full wgns that the front wgnsBin runs for every command but
+// exec (and that starts the holders): ../lib/wgns/ under the front's name.
+func wgnsCore() string {
+	return filepath.Join(filepath.Dir(wgnsBin), "..", "lib", "wgns", filepath.Base(wgnsBin))
+}
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(worldEnv) {
