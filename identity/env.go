@@ -38,22 +38,18 @@ func (t *Target) Path() string {
 // act on the host's network on the command's behalf.
 const NoSessionBus = "disabled:"
 
-// dropped are variables removed from the caller's environment, besides SUDO_* and the ones Env
-// sets: those that change how the dynamic loader or libc of the command behave (glibc ignores
-// them in setuid programs), including the resolver's (LOCALDOMAIN, RES_OPTIONS, HOSTALIASES
-// would override the namespace's resolv.conf), and MAIL (the caller's mailbox).
-var dropped = map[string]bool{
-	"GCONV_PATH":       true,
-	"GETCONF_DIR":      true,
-	"HOSTALIASES":      true,
-	"LOCALDOMAIN":      true,
-	"LOCPATH":          true,
-	"MALLOC_TRACE":     true,
-	"NIS_PATH":         true,
-	"NLSPATH":          true,
-	"RESOLV_HOST_CONF": true,
-	"RES_OPTIONS":      true,
-	"MAIL":             true,
+// dropped reports whether the variable k is removed from the caller's environment, besides
+// SUDO_* and the ones Env sets: those that change how the dynamic loader or libc of the command
+// behave (glibc ignores them in setuid programs), including the resolver's (LOCALDOMAIN,
+// RES_OPTIONS, HOSTALIASES would override the namespace's resolv.conf), and MAIL (the caller's
+// mailbox). (A switch, not a map: no initialisation at every start of wgns.)
+func dropped(k string) bool {
+	switch k {
+	case "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE", "NIS_PATH",
+		"NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "MAIL":
+		return true
+	}
+	return false
 }
 
 // Env returns the environment of a command run as t, built from the caller's environ:
@@ -90,7 +86,7 @@ func (t *Target) Env(environ []string) []string {
 
 	keep := func(k, v string) bool {
 		switch {
-		case ours[k], dropped[k], strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
+		case ours[k], dropped(k), strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
 			return false
 		case k == "XDG_RUNTIME_DIR":
 			return v == runtimeDir

@@ -39,9 +39,9 @@ func badSudo(format string, args ...any) error {
 	return &sudoError{fmt.Sprintf(format, args...)}
 }
 
-// Target is who a command runs as: the user's ids, all its groups (the primary first), its name,
-// home directory and login shell from passwd, and whether it is root (then wgns keeps its own
-// credentials rather than switching). Caller is the uid of the user who asked for the command:
+// Target is who a command runs as: the user's ids, all its groups (the primary first; none for
+// root), its name, home directory and login shell from passwd, and whether it is root (then wgns
+// keeps its own credentials, groups included, rather than switching). Caller is the uid of the user who asked for the command:
 // SUDO_UID under sudo, else the real uid. A command whose UID differs from Caller runs for
 // someone else (root running it as another user), and must not get the caller's terminal.
 type Target struct {
@@ -94,9 +94,18 @@ func (db userDB) resolve(userFlag string, getenv func(string) string, realUID in
 	if err != nil {
 		return nil, err
 	}
-	groupFile, err := readFile(db.group)
-	if err != nil {
-		return nil, err
+	// The group file is read only when groups are needed: not for root, whose credentials wgns
+	// keeps (the exec path of root is the one to keep short).
+	var groupFile []byte
+	groupsRead := false
+	readGroups := func() ([]byte, error) {
+		if !groupsRead {
+			if groupFile, err = readFile(db.group); err != nil {
+				return nil, err
+			}
+			groupsRead = true
+		}
+		return groupFile, nil
 	}
 	// Who asked. caller stays nil for a caller that is not looked up (yet).
 	var (
@@ -105,7 +114,7 @@ func (db userDB) resolve(userFlag string, getenv func(string) string, realUID in
 		viaSudo   bool
 	)
 	if sudoUID := getenv("SUDO_UID"); realUID == 0 && sudoUID != "" {
-		if caller, err = sudoAccount(users, groupFile, sudoUID, getenv); err != nil {
+		if caller, err = sudoAccount(users, readGroups, sudoUID, getenv); err != nil {
 			return nil, err
 		}
 		callerUID, viaSudo = caller.uid, true
@@ -144,12 +153,20 @@ func (db userDB) resolve(userFlag string, getenv func(string) string, realUID in
 	if shell == "" {
 		shell = "/bin/sh" // what login(1) uses for an empty shell field
 	}
-	return &Target{
-		UID: a.uid, GID: a.gid, Groups: groupsOf(groupFile, a),
+	t := &Target{
+		UID: a.uid, GID: a.gid,
 		Name: a.name, Home: a.home, Shell: shell,
 		Root:   a.uid == 0,
 		Caller: callerUID,
-	}, nil
+	}
+	if !t.Root {
+		g, err := readGroups()
+		if err != nil {
+			return nil, err
+		}
+		t.Groups = groupsOf(g, a)
+	}
+	return t, nil
 }
 
 // notPermitted is the error for a non-root caller (callerUID, its account caller if known) that
@@ -185,8 +202,8 @@ func byFlag(users []byte, userFlag string) (*account, error) {
 }
 
 // sudoAccount returns the user sudo was called by, checking SUDO_UID, SUDO_USER and SUDO_GID
-// against the passwd and group files' contents.
-func sudoAccount(users, groupFile []byte, sudoUID string, getenv func(string) string) (*account, error) {
+// against the passwd contents and the group file (read with readGroups, only for SUDO_GID).
+func sudoAccount(users []byte, readGroups func() ([]byte, error), sudoUID string, getenv func(string) string) (*account, error) {
 	if !isDecimal(sudoUID) {
 		return nil, badSudo("SUDO_UID %q is not a number", sudoUID)
 	}
@@ -208,6 +225,10 @@ func sudoAccount(users, groupFile []byte, sudoUID string, getenv func(string) st
 		gid, err := strconv.ParseUint(g, 10, 32)
 		if err != nil {
 			return nil, badSudo("SUDO_GID %q is not a valid gid", g)
+		}
+		groupFile, err := readGroups()
+		if err != nil {
+			return nil, err
 		}
 		if !contains(groupsOf(groupFile, a), uint32(gid)) {
 			return nil, badSudo("SUDO_GID %d is not a group of user %q", gid, a.name)
@@ -330,7 +351,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading the user database: open %s: %w", path, err)
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 0, 16<<10)
+	buf := make([]byte, 0, 4<<10)
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) >= maxFileSize {

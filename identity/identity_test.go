@@ -60,7 +60,7 @@ var (
 	alice = &Target{UID: 1000, GID: 1000, Groups: []uint32{1000, 29, 44, 10}, Name: "alice", Home: "/home/alice", Shell: "/bin/bash"}
 	bob   = &Target{UID: 1001, GID: 1001, Groups: []uint32{1001, 10}, Name: "bob", Home: "/home/bob", Shell: "/bin/sh"}
 	carol = &Target{UID: 1003, GID: 100, Groups: []uint32{100, 29}, Name: "carol", Home: "/home/carol", Shell: "/bin/zsh"}
-	root  = &Target{UID: 0, GID: 0, Groups: []uint32{0}, Name: "root", Home: "/root", Shell: "/bin/bash", Root: true}
+	root  = &Target{UID: 0, GID: 0, Name: "root", Home: "/root", Shell: "/bin/bash", Root: true}
 )
 
 // forCaller returns a copy of t with Caller set.
@@ -295,6 +295,28 @@ func TestPath(t *testing.T) {
 	for _, tc := range cases {
 		if got := (&Target{Home: tc.home, Root: tc.root}).Path(); got != tc.want {
 			t.Errorf("Path() with HOME %q (root %v) = %q, want %q", tc.home, tc.root, got, tc.want)
+		}
+	}
+}
+
+// TestResolveReadsGroupsOnlyWhenNeeded: root's command keeps wgns's credentials, so resolving
+// root does not read the group file (a short exec path); any other user, or a SUDO_GID to check,
+// does.
+func TestResolveReadsGroupsOnlyWhenNeeded(t *testing.T) {
+	db := testDB(t)
+	db.group = t.TempDir() // a directory: reading it fails
+	if got, err := db.resolve("", env(), 0); err != nil || !got.Root || got.Groups != nil {
+		t.Errorf("plain root: %+v, %v; want root without groups, and no read of the group file", got, err)
+	}
+	if got, err := db.resolve("", env("SUDO_UID", "0"), 0); err != nil || !got.Root {
+		t.Errorf("sudo by root: %+v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		user   string
+		getenv func(string) string
+	}{{"alice", env()}, {"", env("SUDO_UID", "1000")}, {"", env("SUDO_UID", "0", "SUDO_GID", "0")}} {
+		if _, err := db.resolve(tc.user, tc.getenv, 0); err == nil || !strings.Contains(err.Error(), db.group) {
+			t.Errorf("resolve(%q): %v; want the group file's read error", tc.user, err)
 		}
 	}
 }
