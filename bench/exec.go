@@ -122,6 +122,12 @@ func benchExec(w *world) *Section {
 		{label: "wgns exec NOSUCH -- /bin/true (start-up, fails at its first check)", argv: []string{w.wgns, "exec", "nosuch", "--", "/bin/true"}, env: w.env, code: 125},
 		{label: "wgns exec under sudo (SUDO_UID=65534: drops to nobody)", argv: []string{w.wgns, "exec", execTunnel, "--", "/bin/true"}, env: sudoEnv},
 	}
+	// The full wgns next to the front (README, "How exec stays as cheap as ip netns exec"): the
+	// same exec, from the binary that links everything; the cost the front saves.
+	if core := filepath.Join(filepath.Dir(w.wgns), "..", "lib", "wgns", filepath.Base(w.wgns)); exists(core) {
+		vs = append(vs, &execVariant{label: "the full wgns's exec (lib/wgns/wgns exec NAME -- /bin/true), which the front saves",
+			argv: []string{core, "exec", execTunnel, "--", "/bin/true"}, env: w.env})
+	}
 	fns := make([]func(), len(vs))
 	for i, v := range vs {
 		fns[i] = func() { v.run(w) }
