@@ -124,8 +124,8 @@ func benchExec(w *world) *Section {
 	}
 	// The full wgns next to the front (README, "How exec stays as cheap as ip netns exec"): the
 	// same exec, from the binary that links everything; the cost the front saves.
-	if core := filepath.Join(filepath.Dir(w.wgns), "..", "lib", "wgns", filepath.Base(w.wgns)); exists(core) {
-		vs = append(vs, &execVariant{label: "the full wgns's exec (lib/wgns/wgns exec NAME -- /bin/true), which the front saves",
+	if core := filepath.Join(filepath.Dir(w.wgns), "..", "libexec", "wgns", filepath.Base(w.wgns)); exists(core) {
+		vs = append(vs, &execVariant{label: "the full wgns's exec (libexec/wgns/wgns exec NAME -- /bin/true), which the front saves",
 			argv: []string{core, "exec", execTunnel, "--", "/bin/true"}, env: w.env})
 	}
 	fns := make([]func(), len(vs))

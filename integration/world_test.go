@@ -29,9 +29,9 @@ const worldEnv = "WGNS_TEST_WORLD"
 var wgnsBin string
 
 // wgnsCore returns the path of the full wgns that the front wgnsBin runs for every command but
-// exec (and that starts the holders): ../lib/wgns/ under the front's name.
+// exec (and that starts the holders): ../libexec/wgns/ under the front's name.
 func wgnsCore() string {
-	return filepath.Join(filepath.Dir(wgnsBin), "..", "lib", "wgns", filepath.Base(wgnsBin))
+	return filepath.Join(filepath.Dir(wgnsBin), "..", "libexec", "wgns", filepath.Base(wgnsBin))
 }
 
 func TestMain(m *testing.M) {
@@ -84,7 +84,7 @@ func worldInit() int {
 
 // buildWgns builds the binary under test (a test build, with the WGNS_TEST_* hooks) unless
 // WGNS_BIN names one: the front that users run (DIR/bin/wgns) and the full wgns it hands every
-// command but exec to (DIR/lib/wgns/wgns).
+// command but exec to (DIR/libexec/wgns/wgns).
 func buildWgns() error {
 	if p := os.Getenv("WGNS_BIN"); p != "" {
 		abs, err := filepath.Abs(p)
@@ -97,7 +97,7 @@ func buildWgns() error {
 	}
 	wgnsBin = filepath.Join(dir, "bin", "wgns")
 	for _, b := range []struct{ out, pkg string }{
-		{filepath.Join(dir, "lib", "wgns", "wgns"), "../cmd/wgns"},
+		{filepath.Join(dir, "libexec", "wgns", "wgns"), "../cmd/wgns"},
 		{wgnsBin, "../cmd/wgns-front"},
 	} {
 		cmd := exec.Command("go", "build", "-trimpath", "-tags", "wgnstest", "-o", b.out, b.pkg)

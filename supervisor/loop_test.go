@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ type fakeTunnel struct {
 	recoverErrs  []error // the results of successive Recover calls (nil after the list)
 	reresolveOut []string
 	downErr      error
+	uplinkMoved  bool
 }
 
 func newFakeTunnel() *fakeTunnel {
@@ -44,6 +46,22 @@ func (f *fakeTunnel) Recover() ([]string, error) {
 	return []string{"create WireGuard interface work"}, err
 }
 
+func (f *fakeTunnel) UplinkChanged() bool {
+	moved := f.uplinkMoved
+	f.events <- fmt.Sprintf("uplink changed? %v", moved)
+	return moved
+}
+
+func (f *fakeTunnel) Rebind(context.Context) ([]string, error) {
+	f.events <- "rebind"
+	return []string{"endpoint 203.0.113.1:51820"}, nil
+}
+
+func (f *fakeTunnel) Rehandshake(context.Context) ([]string, error) {
+	f.events <- "rehandshake"
+	return []string{"new handshake with K"}, nil
+}
+
 func (f *fakeTunnel) Reresolve(context.Context) ([]string, error) {
 	f.events <- "reresolve"
 	return f.reresolveOut, nil
@@ -54,7 +72,13 @@ type fakeClock struct {
 	asked  chan string
 	timers chan chan time.Time
 	tick   chan time.Time
+	mu     sync.Mutex
+	t      time.Time
 }
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *fakeClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func newFakeClock() *fakeClock {
 	return &fakeClock{asked: make(chan string, 100), timers: make(chan chan time.Time, 100), tick: make(chan time.Time)}
@@ -78,19 +102,20 @@ func (n *fakeNotifier) Status(s string) error { n.lines <- "STATUS=" + s; return
 func (n *fakeNotifier) Stopping() error       { n.lines <- "STOPPING=1"; return nil }
 
 type harness struct {
-	t    *testing.T
-	tun  *fakeTunnel
-	clk  *fakeClock
-	n    *fakeNotifier
-	sigs chan os.Signal
-	logs chan string
-	done chan error
+	t      *testing.T
+	tun    *fakeTunnel
+	clk    *fakeClock
+	n      *fakeNotifier
+	sigs   chan os.Signal
+	logs   chan string
+	done   chan error
+	events chan eventKind
 }
 
 func start(t *testing.T, tun *fakeTunnel) *harness {
 	h := &harness{t: t, tun: tun, clk: newFakeClock(), n: &fakeNotifier{lines: make(chan string, 100)},
-		sigs: make(chan os.Signal, 1), logs: make(chan string, 100), done: make(chan error, 1)}
-	l := &loop{name: "work", t: tun, clk: h.clk, n: h.n, sigs: h.sigs, reresolveEvery: 15 * time.Second,
+		sigs: make(chan os.Signal, 1), logs: make(chan string, 100), done: make(chan error, 1), events: make(chan eventKind)}
+	l := &loop{name: "work", t: tun, clk: h.clk, n: h.n, sigs: h.sigs, events: h.events, reresolveEvery: 15 * time.Second,
 		logf: func(format string, args ...any) { h.logs <- fmt.Sprintf(format, args...) }}
 	go func() { h.done <- l.run() }()
 	return h
@@ -212,6 +237,45 @@ func TestLoopReresolvesOnlyNamedEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, "clock", h.clk.asked, "ticker stopped")
+}
+
+// A change of the host's network that moved the way to the peers points them at their
+// endpoints afresh; one that did not (another tunnel's interface) changes nothing.
+func TestLoopNetworkChange(t *testing.T) {
+	tun := newFakeTunnel()
+	h := start(t, tun)
+	h.events <- networkChanged
+	expect(t, "tunnel", tun.events, "uplink changed? false")
+	tun.uplinkMoved = true
+	h.events <- networkChanged
+	expect(t, "tunnel", tun.events, "uplink changed? true")
+	expect(t, "tunnel", tun.events, "rebind")
+	expect(t, "log", h.logs, "wgns: work: the host's network changed: endpoint 203.0.113.1:51820")
+	if err := h.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A resume starts new sessions at once; resumes closer together than resumeEvery (a flood of
+// signals) are ignored.
+func TestLoopResume(t *testing.T) {
+	tun := newFakeTunnel()
+	h := start(t, tun)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.clk.set(t0)
+	h.events <- resumed
+	expect(t, "tunnel", tun.events, "rehandshake")
+	expect(t, "log", h.logs, "wgns: work: resumed from sleep: new handshake with K")
+	h.clk.set(t0.Add(resumeEvery - time.Millisecond))
+	h.events <- resumed
+	h.events <- networkChanged // a no-op that comes after the ignored resume was handled
+	expect(t, "tunnel", tun.events, "uplink changed? false")
+	h.clk.set(t0.Add(resumeEvery))
+	h.events <- resumed
+	expect(t, "tunnel", tun.events, "rehandshake")
+	if err := h.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestReadinessProtocol(t *testing.T) {

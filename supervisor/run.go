@@ -20,6 +20,7 @@ type RunOptions struct {
 	Name       string
 	ConfigPath string
 	Mode       wgns.Mode // "" picks kernel WireGuard when the kernel has it
+	Strict     bool      // refuse a config with lines wgns would ignore
 	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
 	// started the supervisor.
 	ReadyFD int
@@ -41,7 +42,11 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	cfg, err := config.Load(o.ConfigPath)
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
 	if err != nil {
 		rep.fail(err)
 		return err
@@ -65,8 +70,17 @@ func Run(o RunOptions) error {
 		go func() { reportStatus(ctx, n, o.Name); close(done) }()
 		stopStatus = func() { cancel(); <-done }
 	}
-	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, reresolveEvery: reresolveEvery,
-		logf: log.New(os.Stderr, "", 0).Printf, beforeDown: stopStatus}
+	logf := log.New(os.Stderr, "", 0).Printf
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan eventKind, 2)
+	t.UplinkChanged() // remember the way to the peers as it is now
+	if err := wgns.WatchNetwork(ctx, networkSettle, func() { post(events, networkChanged) }); err != nil {
+		logf("wgns: %s: %v (a new uplink will be noticed by WireGuard's own timers only)", o.Name, err)
+	}
+	go watchSleep(ctx, events, logf)
+	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
+		logf: logf, beforeDown: stopStatus}
 	return l.run()
 }
 
@@ -77,6 +91,9 @@ type tunnel interface {
 	Recover() ([]string, error)
 	NamedEndpoints() bool
 	Reresolve(ctx context.Context) ([]string, error)
+	UplinkChanged() bool
+	Rebind(ctx context.Context) ([]string, error)
+	Rehandshake(ctx context.Context) ([]string, error)
 	Down() error
 }
 
@@ -84,11 +101,14 @@ var _ tunnel = (*wgns.Tunnel)(nil)
 
 // clock is the loop's time: the real one, or a fake in tests.
 type clock interface {
+	now() time.Time
 	after(d time.Duration) <-chan time.Time
 	ticker(d time.Duration) (c <-chan time.Time, stop func())
 }
 
 type realClock struct{}
+
+func (realClock) now() time.Time { return time.Now() }
 
 func (realClock) after(d time.Duration) <-chan time.Time { return time.After(d) }
 
@@ -110,10 +130,17 @@ type loop struct {
 	clk            clock
 	n              notifier
 	sigs           <-chan os.Signal
+	events         <-chan eventKind // from the watchers
 	reresolveEvery time.Duration
 	logf           func(format string, args ...any)
 	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
+
+	lastResume time.Time
 }
+
+// resumeEvery is how often a resume is acted on at most: a flood of forged or repeated signals
+// costs one new handshake per interval.
+const resumeEvery = 5 * time.Second
 
 // maxBackoff bounds the wait between two failed attempts to recover the device.
 const maxBackoff = 30 * time.Second
@@ -138,8 +165,39 @@ func (l *loop) run() error {
 			}
 		case <-reresolve:
 			l.reresolve()
+		case ev := <-l.events:
+			l.handle(ev)
 		}
 	}
+}
+
+// handle acts on what a watcher saw: after a change of the host's network that moved the way
+// to the peers, it points them at their endpoints afresh (WireGuard would keep sending from a
+// source address that may be gone); after a resume, it also starts new sessions at once.
+func (l *loop) handle(ev eventKind) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var done []string
+	var err error
+	switch ev {
+	case networkChanged:
+		if !l.t.UplinkChanged() {
+			return
+		}
+		done, err = l.t.Rebind(ctx)
+	case resumed:
+		if now := l.clk.now(); !l.lastResume.IsZero() && now.Sub(l.lastResume) < resumeEvery {
+			return
+		} else {
+			l.lastResume = now
+		}
+		done, err = l.t.Rehandshake(ctx)
+	}
+	if err != nil {
+		l.logf("wgns: %s: %s: %v", l.name, ev, err)
+		return
+	}
+	l.logf("wgns: %s: %s: %s", l.name, ev, strings.Join(done, "; "))
 }
 
 // recover makes the device again after it stopped, retrying with a growing pause until it

@@ -24,6 +24,7 @@ type StartOptions struct {
 	Name       string
 	ConfigPath string    // absolute
 	Mode       wgns.Mode // "" lets the supervisor pick (kernel WireGuard when the kernel has it)
+	Strict     bool      // refuse a config with lines wgns would ignore (up --strict)
 	// Timeout bounds the wait for the supervisor's word (default 60 s).
 	Timeout time.Duration
 }
@@ -82,6 +83,9 @@ func (s starter) start(o StartOptions) ([]string, error) {
 	defer pr.Close()
 
 	args := []string{"up", "--foreground", "--ready-fd", strconv.Itoa(readyFD), "--name", o.Name}
+	if o.Strict {
+		args = append(args, "--strict")
+	}
 	switch o.Mode {
 	case wgns.ModeKernel:
 		args = append(args, "--kernel")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -28,8 +29,10 @@ var ErrNoKernelWireGuard = errors.New("the kernel has no WireGuard support")
 // kernelBackend is the kernel's WireGuard: made in the host namespace, moved into the tunnel's,
 // configured there through wgctrl. It needs no process once made.
 type kernelBackend struct {
-	name string
-	ns   netnsView
+	name   string
+	ns     netnsView     // during create and configure only
+	deadCh chan struct{} // closed when the interface is deleted (see watch)
+	stop   chan struct{} // ends the watch
 }
 
 var _ backend = (*kernelBackend)(nil)
@@ -61,9 +64,95 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 
 func (k *kernelBackend) configure(c wgtypes.Config) error { return k.ns.configure(k.name, c) }
 
-func (*kernelBackend) start() error          { return nil }
-func (*kernelBackend) dead() <-chan struct{} { return nil }
-func (*kernelBackend) close() error          { return nil }
+// start greets the peers that have an endpoint: a peer with a persistent keepalive got one (and
+// so a handshake) when it was configured; the others get a keepalive by the same means, the
+// interval set to one second and back to none.
+func (k *kernelBackend) start(c wgtypes.Config) error {
+	var on, off wgtypes.Config
+	one, zero := time.Second, time.Duration(0)
+	for _, p := range c.Peers {
+		if p.Endpoint != nil && (p.PersistentKeepaliveInterval == nil || *p.PersistentKeepaliveInterval == 0) {
+			on.Peers = append(on.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &one})
+			off.Peers = append(off.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &zero})
+		}
+	}
+	if len(on.Peers) == 0 {
+		return nil
+	}
+	if err := k.ns.configure(k.name, on); err != nil {
+		return err
+	}
+	return k.ns.configure(k.name, off)
+}
+
+// watch subscribes to the namespace's link events (the netlink socket is opened inside it) and
+// closes the dead channel when interface name is deleted, or when the subscription ends (the
+// loop then checks the tunnel again, which for a live interface does nothing, and watches anew).
+func (k *kernelBackend) watch(name string, ns netnsView) error {
+	k.name, k.deadCh, k.stop = name, make(chan struct{}), make(chan struct{})
+	updates := make(chan netlink.LinkUpdate, 64)
+	err := nsmgr.Do(netns.NsHandle(ns.fd()), func() error {
+		return netlink.LinkSubscribeWithOptions(updates, k.stop, netlink.LinkSubscribeOptions{})
+	})
+	if err != nil {
+		return fmt.Errorf("watching interface %q: %w", name, err)
+	}
+	dead, stop := k.deadCh, k.stop
+	if _, ok := ns.link(name); !ok { // deleted before the watch began
+		close(dead)
+		return nil
+	}
+	go func() {
+		defer close(dead)
+		for u := range updates {
+			if u.Header.Type == unix.RTM_DELLINK && u.Attrs().Name == name {
+				return
+			}
+		}
+		select {
+		case <-stop: // closed on purpose: dead stays open for no one
+		default:
+		}
+	}()
+	return nil
+}
+
+func (k *kernelBackend) dead() <-chan struct{} { return k.deadCh }
+
+func (k *kernelBackend) close() error {
+	if k.stop != nil {
+		close(k.stop)
+		k.stop = nil
+	}
+	return nil
+}
+
+// rehandshake makes the kernel start new sessions with peers: it has no call for that, so each
+// peer is removed and added again as it was (key, preshared key, endpoint, allowed IPs,
+// keepalive), which drops its session; the keepalive that a peer gets when its interval goes
+// from 0 to non-zero then starts the handshake at once. The peers' transfer counts start over.
+func (k *kernelBackend) rehandshake(ns netnsView, peers []wgtypes.Peer) error {
+	var readd, restore wgtypes.Config
+	for _, p := range peers {
+		readd.Peers = append(readd.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+		pc := peerConfigOf(p)
+		ka := p.PersistentKeepaliveInterval
+		if ka == 0 {
+			one := time.Second
+			pc.PersistentKeepaliveInterval = &one // sends the keepalive; set back to 0 below
+			zero := time.Duration(0)
+			restore.Peers = append(restore.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &zero})
+		}
+		readd.Peers = append(readd.Peers, pc)
+	}
+	if err := ns.configure(k.name, readd); err != nil {
+		return err
+	}
+	if len(restore.Peers) > 0 {
+		return ns.configure(k.name, restore)
+	}
+	return nil
+}
 
 // KernelWireGuard reports whether the running kernel can make WireGuard interfaces, without
 // making one: the generic netlink family is registered (built in or loaded), or a module exists
@@ -155,13 +244,37 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 	return nil
 }
 
+func (*userspaceBackend) watch(string, netnsView) error { return nil } // dead is the device's own
+
+// rehandshake expires each peer's session and sends it a handshake initiation at once.
+func (u *userspaceBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error {
+	for _, p := range peers {
+		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil {
+			peer.ExpireCurrentKeypairs()
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+	return nil
+}
+
 // configure applies cfg through the device's own UAPI handler, in this process: what wgctrl
 // would send over the socket, without the socket and wgctrl's probing.
 func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapiConfig(cfg)) }
 
-// start brings the device up: its own link watcher stays in the host namespace after the move,
-// so it never sees the link come up there.
-func (u *userspaceBackend) start() error { return u.dev.Up() }
+// start brings the device up (its own link watcher is in the host namespace, so it never sees
+// the link come up in the tunnel's) and sends a handshake initiation to every peer that has an
+// endpoint, so that the tunnel is known to work, or not, at once rather than at the first packet.
+func (u *userspaceBackend) start(c wgtypes.Config) error {
+	if err := u.dev.Up(); err != nil {
+		return err
+	}
+	for _, p := range c.Peers {
+		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil && p.Endpoint != nil {
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+	return nil
+}
 
 func (u *userspaceBackend) dead() <-chan struct{} {
 	if u.dev == nil {

@@ -38,6 +38,7 @@ type fakeSys struct {
 	alive     bool              // the recorded holder process runs
 	mtu       int
 
+	uplink  string                    // the host's way out, as uplinks describes it
 	configs map[string]*config.Config // config files, by path
 	names   map[string]netip.Addr     // what host names resolve to
 
@@ -94,7 +95,7 @@ type fakeLink struct {
 func newFakeSys() *fakeSys {
 	return &fakeSys{files: map[string]*fakeNS{}, hostLinks: map[string]string{}, dns: map[string]string{},
 		states: map[string]State{}, readyMark: map[string]string{}, uapi: map[string]string{}, alive: true,
-		mtu: 1500, nextIno: 4026532000, fail: map[string]error{}, configs: map[string]*config.Config{}, names: map[string]netip.Addr{}}
+		mtu: 1500, uplink: "eth0", nextIno: 4026532000, fail: map[string]error{}, configs: map[string]*config.Config{}, names: map[string]netip.Addr{}}
 }
 
 var _ system = (*fakeSys)(nil)
@@ -257,6 +258,8 @@ func (f *fakeSys) resolve(cfg *config.Config, _ time.Duration) ([]*net.UDPAddr, 
 }
 
 func (f *fakeSys) uplinkMTU([]*net.UDPAddr) int { return f.mtu }
+
+func (f *fakeSys) uplinks(eps []*net.UDPAddr) string { return fmt.Sprint(eps, " via ", f.uplink) }
 
 func (f *fakeSys) backend(m Mode) backend { return &fakeBackend{f: f, m: m} }
 
@@ -486,7 +489,10 @@ func (v *fakeView) configure(name string, c wgtypes.Config) error {
 	if err := v.f.do("configure %s through wgctrl: %s", name, describeConfig(c)); err != nil {
 		return err
 	}
-	l.dev = deviceOf(name, c)
+	if l.dev == nil {
+		l.dev = &wgtypes.Device{Name: name}
+	}
+	applyConfig(l.dev, c)
 	return nil
 }
 
@@ -501,38 +507,73 @@ func describeConfig(c wgtypes.Config) string {
 	}
 	for _, p := range c.Peers {
 		s := "peer " + p.PublicKey.String()[:8] + "…"
+		if p.Remove {
+			parts = append(parts, s+" removed")
+			continue
+		}
 		if p.Endpoint != nil {
 			s += " at " + p.Endpoint.String()
 		}
-		var ips []string
-		for _, a := range p.AllowedIPs {
-			ips = append(ips, a.String())
+		if p.ReplaceAllowedIPs || len(p.AllowedIPs) > 0 {
+			var ips []string
+			for _, a := range p.AllowedIPs {
+				ips = append(ips, a.String())
+			}
+			s += " for " + strings.Join(ips, ",")
 		}
-		parts = append(parts, s+" for "+strings.Join(ips, ","))
+		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
 }
 
-// deviceOf is what a device configured with c reads back as.
+// deviceOf is what an empty device configured with c reads back as.
 func deviceOf(name string, c wgtypes.Config) *wgtypes.Device {
 	d := &wgtypes.Device{Name: name}
+	applyConfig(d, c)
+	return d
+}
+
+// applyConfig changes d as WireGuard applies c: ReplacePeers, Remove, UpdateOnly and
+// ReplaceAllowedIPs as documented by wgctrl.
+func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 	if c.PrivateKey != nil {
 		d.PrivateKey, d.PublicKey = *c.PrivateKey, c.PrivateKey.PublicKey()
 	}
 	if c.ListenPort != nil {
 		d.ListenPort = *c.ListenPort
 	}
+	if c.ReplacePeers {
+		d.Peers = nil
+	}
 	for _, pc := range c.Peers {
-		p := wgtypes.Peer{PublicKey: pc.PublicKey, Endpoint: pc.Endpoint, AllowedIPs: pc.AllowedIPs}
+		i := slices.IndexFunc(d.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == pc.PublicKey })
+		switch {
+		case pc.Remove:
+			if i >= 0 {
+				d.Peers = slices.Delete(d.Peers, i, i+1)
+			}
+			continue
+		case i < 0 && pc.UpdateOnly:
+			continue
+		case i < 0:
+			d.Peers = append(d.Peers, wgtypes.Peer{PublicKey: pc.PublicKey})
+			i = len(d.Peers) - 1
+		}
+		p := &d.Peers[i]
+		if pc.Endpoint != nil {
+			p.Endpoint = pc.Endpoint
+		}
 		if pc.PresharedKey != nil {
 			p.PresharedKey = *pc.PresharedKey
 		}
 		if pc.PersistentKeepaliveInterval != nil {
 			p.PersistentKeepaliveInterval = *pc.PersistentKeepaliveInterval
 		}
-		d.Peers = append(d.Peers, p)
+		if pc.ReplaceAllowedIPs {
+			p.AllowedIPs = nil
+		}
+		p.AllowedIPs = append(p.AllowedIPs, pc.AllowedIPs...)
 	}
-	return d
 }
 
 // fakeBackend is a WireGuard implementation in the fake: kernel links are made in the host
@@ -582,9 +623,18 @@ func (b *fakeBackend) configure(c wgtypes.Config) error {
 	return nil
 }
 
-func (b *fakeBackend) start() error { return b.f.do("start the device %s", b.name) }
+func (b *fakeBackend) start(wgtypes.Config) error { return b.f.do("start the device %s", b.name) }
 
 func (b *fakeBackend) dead() <-chan struct{} { return b.deadCh }
+
+func (b *fakeBackend) watch(string, netnsView) error { return nil }
+
+func (b *fakeBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error {
+	for _, p := range peers {
+		b.f.do("new session with %s…", p.PublicKey.String()[:8])
+	}
+	return nil
+}
 
 func (b *fakeBackend) close() error {
 	if b.m == ModeUserspace && b.ns != nil {

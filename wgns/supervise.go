@@ -36,6 +36,9 @@ func (t *Tunnel) Recover() ([]string, error) {
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st
+	if err == nil {
+		err = dev.watch(t.Name, r.ns)
+	}
 	return r.actions, err
 }
 
@@ -95,4 +98,92 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
 	}
 	return moved, nil
+}
+
+// peerConfigOf is the configuration that makes a peer again as p is now.
+func peerConfigOf(p wgtypes.Peer) wgtypes.PeerConfig {
+	pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, Endpoint: p.Endpoint, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+	if p.PresharedKey != (wgtypes.Key{}) {
+		psk := p.PresharedKey
+		pc.PresharedKey = &psk
+	}
+	ka := p.PersistentKeepaliveInterval
+	pc.PersistentKeepaliveInterval = &ka
+	return pc
+}
+
+// Rebind points every peer at its endpoint afresh after the host's network changed (an address
+// gone, an uplink replaced, the default route moved): WireGuard keeps the source address it last
+// sent from, which may no longer exist, and setting the endpoint again makes the next packet pick
+// its source by the routes as they are now. Host names are resolved again first. It reports what
+// it changed.
+func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
+	ns, err := t.sys.nsOpen(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	dev, err := ns.device(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	var update wgtypes.Config
+	var done []string
+	for _, p := range dev.Peers {
+		ep := p.Endpoint
+		if cp, ok := t.configPeer(p.PublicKey); ok && cp.EndpointHost != "" {
+			if fresh, err := t.sys.lookup(ctx, cp); err == nil {
+				ep = fresh
+			}
+		}
+		if ep == nil {
+			continue // a roaming peer: it will find us
+		}
+		update.Peers = append(update.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: ep})
+		done = append(done, "endpoint "+ep.String())
+	}
+	if len(update.Peers) == 0 {
+		return nil, nil
+	}
+	if err := ns.configure(t.Name, update); err != nil {
+		return nil, fmt.Errorf("setting the endpoints of tunnel %q again: %w", t.Name, err)
+	}
+	return done, nil
+}
+
+// Rehandshake makes the tunnel start new sessions with its peers at once, after their endpoints
+// were set afresh (Rebind): after a resume from sleep the peers have dropped the old sessions,
+// which this side may still think valid (the embedded WireGuard's timers do not count the time
+// asleep), and would otherwise send into the void until its timers ran out.
+func (t *Tunnel) Rehandshake(ctx context.Context) ([]string, error) {
+	done, err := t.Rebind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := t.sys.nsOpen(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	dev, err := ns.device(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.dev.rehandshake(ns, dev.Peers); err != nil {
+		return nil, fmt.Errorf("starting new sessions on tunnel %q: %w", t.Name, err)
+	}
+	for _, p := range dev.Peers {
+		done = append(done, "new handshake with "+p.PublicKey.String())
+	}
+	return done, nil
+}
+
+// configPeer is the config's peer with key k.
+func (t *Tunnel) configPeer(k wgtypes.Key) (config.Peer, bool) {
+	for _, p := range t.cfg.Peers {
+		if p.PublicKey == k {
+			return p, true
+		}
+	}
+	return config.Peer{}, false
 }

@@ -121,3 +121,33 @@ func TestStatus(t *testing.T) {
 	}
 	golden.Check(t, "status", out.String())
 }
+
+// After the host's network changed, the peers are pointed at their (freshly resolved) endpoints
+// again; after a resume, every peer also gets a new session at once.
+func TestRebindAndRehandshake(t *testing.T) {
+	f := newFakeSys()
+	cfg := testConfig(t, "")
+	cfg.Peers[0].Endpoint, cfg.Peers[0].EndpointHost = "vpn.example.net:51820", "vpn.example.net"
+	f.names["vpn.example.net"] = netip.MustParseAddr("203.0.113.1")
+	tun, err, _ := upOnce(f, cfg, ModeUserspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tun.UplinkChanged() {
+		t.Error("the first look at the uplink says it changed")
+	}
+	if tun.UplinkChanged() {
+		t.Error("an unchanged uplink says it changed")
+	}
+	f.uplink = "wlan0"
+	if !tun.UplinkChanged() {
+		t.Error("a new uplink is not seen")
+	}
+	f.names["vpn.example.net"] = netip.MustParseAddr("203.0.113.2")
+	f.acts = nil
+	done, err := tun.Rehandshake(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "rehandshake", transcript("rehandshake", f, done, nil))
+}

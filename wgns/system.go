@@ -40,6 +40,8 @@ type system interface {
 	hostLinkDel(name string) error
 	// resolve resolves the peers' endpoints in the host namespace (nil for a peer without one).
 	resolve(cfg *config.Config, timeout time.Duration) ([]*net.UDPAddr, error)
+	// uplinks describes the host's routes to the endpoints, to tell when they change.
+	uplinks(endpoints []*net.UDPAddr) string
 	// uplinkMTU is the MTU of the host's routes towards the endpoints, 0 if unknown.
 	uplinkMTU(endpoints []*net.UDPAddr) int
 	// backend returns a WireGuard implementation of the given mode.
@@ -138,10 +140,17 @@ type backend interface {
 	create(name string, mtu int, ns netnsView) error
 	// configure gives the device created by create its key, port and peers.
 	configure(c wgtypes.Config) error
-	// start is called once the interface is configured and up inside its namespace.
-	start() error
-	// dead is closed when the device stops by itself (nil if it cannot tell).
+	// start is called once the interface is configured (with c) and up inside its namespace; it
+	// greets the peers that have an endpoint, so that a first handshake comes at once.
+	start(c wgtypes.Config) error
+	// watch begins watching the device in ns for its end (kernel WireGuard: its interface
+	// deleted); it is called once the device is ready, by the process that holds the tunnel.
+	watch(name string, ns netnsView) error
+	// dead is closed when the device stops by itself or is deleted (nil before watch).
 	dead() <-chan struct{}
+	// rehandshake makes the device start a new session with each of peers at once (after a
+	// resume from sleep, say, when the old sessions are dead on the other side).
+	rehandshake(ns netnsView, peers []wgtypes.Peer) error
 	// close releases what create made that deleting the namespace does not.
 	close() error
 }

@@ -85,7 +85,8 @@ func (hostSystem) lookup(ctx context.Context, p config.Peer) (*net.UDPAddr, erro
 	return lookupEndpoint(ctx, p)
 }
 
-func (hostSystem) uplinkMTU(eps []*net.UDPAddr) int { return uplinkMTU(eps) }
+func (hostSystem) uplinkMTU(eps []*net.UDPAddr) int  { return uplinkMTU(eps) }
+func (hostSystem) uplinks(eps []*net.UDPAddr) string { return uplinks(eps) }
 
 func (hostSystem) backend(m Mode) backend {
 	if m == ModeKernel {

@@ -34,6 +34,8 @@ type Tunnel struct {
 	dev   backend
 	cfg   *config.Config
 	sys   system
+
+	lastUplinks string // see UplinkChanged
 }
 
 // Mode reports the tunnel's implementation.
@@ -143,6 +145,9 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		} else if r.created {
 			dev.close()
 		}
+		return nil, err
+	}
+	if err := dev.watch(name, r.ns); err != nil {
 		return nil, err
 	}
 	if len(cfg.Interface.DNS) == 0 && opts.Warn != nil {

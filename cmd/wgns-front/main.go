@@ -1,8 +1,8 @@
 // Command wgns-front is the `wgns` that users run (installed as PREFIX/bin/wgns): it runs
 // `wgns exec` itself, and hands every other command line, unchanged, to the full wgns
-// (cmd/wgns, installed as PREFIX/lib/wgns/wgns) by executing it in its place. The full wgns is
-// found next to this program's own file, at ../lib/wgns/ under this program's name (so that a
-// test build, bin/wgns-test, runs lib/wgns/wgns-test); never through PATH.
+// (cmd/wgns, installed as PREFIX/libexec/wgns/wgns) by executing it in its place. The full wgns is
+// found next to this program's own file, at ../libexec/wgns/ under this program's name (so that a
+// test build, bin/wgns-test, runs libexec/wgns/wgns-test); never through PATH.
 //
 // Why two programs: `wgns exec` runs before every command confined to a tunnel, often in loops
 // and scripts, and it should cost what `ip netns exec` costs. A Go program pays at every start
@@ -22,7 +22,7 @@ import (
 )
 
 // coreDir is the directory of the full wgns, relative to this program's own directory.
-const coreDir = "../lib/wgns"
+const coreDir = "../libexec/wgns"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "exec" {

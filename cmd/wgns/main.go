@@ -30,6 +30,7 @@ type CLI struct {
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	selftestCmds
+	docCmds
 }
 
 const description = `wgns confines programs and systemd services to a WireGuard tunnel.
@@ -53,13 +54,7 @@ func main() {
 		}
 	}
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.Name("wgns"),
-		kong.Description(description),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version},
-	)
+	parser, err := newParser(&cli)
 	if err != nil {
 		panic(err)
 	}
@@ -79,6 +74,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wgns:", err)
 		os.Exit(1)
 	}
+}
+
+// newParser is wgns's command-line parser, with extra options (tests redirect its output).
+func newParser(cli *CLI, extra ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.Name("wgns"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version},
+	}, extra...)...)
 }
 
 // exitError ends wgns with a given status.
