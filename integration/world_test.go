@@ -82,6 +82,38 @@ func worldInit() int {
 	return world.Init(cmd)
 }
 
+// copyWgns copies the binary under test, the front and the full wgns as they sit together, into
+// a new directory of the world's /run that every user can enter (the originals may sit in one
+// only root can), removed when the test ends, and returns the copy of the front.
+func copyWgns(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/run", "wgns-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	front := filepath.Join(dir, "bin", "wgns")
+	for _, f := range []struct{ from, to string }{
+		{wgnsBin, front},
+		{wgnsCore(), filepath.Join(dir, "libexec", "wgns", "wgns")},
+	} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(f.to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.to, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return front
+}
+
 // buildWgns builds the binary under test (a test build, with the WGNS_TEST_* hooks) unless
 // WGNS_BIN names one: the front that users run (DIR/bin/wgns) and the full wgns it hands every
 // command but exec to (DIR/libexec/wgns/wgns).
