@@ -4,7 +4,12 @@
 
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# wgns is two programs (README, "How exec stays as cheap as ip netns exec"): BIN, the front that
+# users run, which runs exec itself, and CORE, the full wgns, which the front runs for every other
+# command. The front finds it at ../libexec/wgns/ under its own name: PREFIX/bin/wgns and
+# PREFIX/libexec/wgns/wgns once installed.
 BIN     := bin/wgns
+CORE    := libexec/wgns/wgns
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 FUZZTIME ?= 30s
@@ -30,7 +35,8 @@ DOC_DATE    = $(shell git log -1 --format=%cs 2>/dev/null)
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(CORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/wgns-front
 
 demo: build
 	./$(BIN) selftest
@@ -51,12 +57,15 @@ unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 # The root tests run a test build of wgns: the same code plus the WGNS_TEST_* hooks (a crash at a
-# chosen step, a shorter endpoint check), which a production build does not have. The package
-# test installs the .deb of the production build.
-TESTBIN := bin/wgns-test
+# chosen step, a shorter endpoint check), which a production build does not have. It is a pair
+# too: the front bin/wgns-test runs libexec/wgns/wgns-test. The package test installs the .deb of
+# the production build.
+TESTBIN  := bin/wgns-test
+TESTCORE := libexec/wgns/wgns-test
 
 testbuild:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTBIN) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTCORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -o $(TESTBIN) ./cmd/wgns-front
 
 integration: build testbuild deb
 	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) WGNS_DEB=$$(ls $(CURDIR)/$(DEB_OUT)/wgns_*.deb) $(GO) test -count=1 -timeout 20m ./integration/
@@ -68,6 +77,7 @@ test: deps vet unit lintian integration fuzz
 
 install: build docs
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgns
+	install -D -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/libexec/wgns/wgns
 	install -d -m 0700 $(DESTDIR)/etc/wgns
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do ./$(BIN) unit template --binary $(PREFIX)/bin/wgns $$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
@@ -79,10 +89,11 @@ install: build docs
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(PREFIX)/libexec/wgns/wgns $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
 		$(DESTDIR)$(PREFIX)/share/man/man8/wgns.8 $(DESTDIR)$(PREFIX)/share/man/man5/wgns.conf.5 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/wgns \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wgns $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wgns.fish
+	-rmdir $(DESTDIR)$(PREFIX)/libexec/wgns
 
 # docs writes the man pages and the shell completions from the command-line model (wgns __gen).
 docs: build
@@ -107,4 +118,4 @@ bench: build
 	$(GO) run ./bench -go $(GO) -wgns $(BIN) -out BENCHMARKS.md $(BENCHFLAGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin libexec

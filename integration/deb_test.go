@@ -104,7 +104,7 @@ func TestIntegrationDebPackage(t *testing.T) {
 	if st := sh("dpkg-query -W -f '${Status}' wgns"); st != "install ok installed" {
 		t.Fatalf("dpkg says wgns is %q after apt-get install", st)
 	}
-	for _, f := range []string{"/usr/bin/wgns", "/lib/systemd/system/wgns@.service", "/lib/systemd/system/wgns-netns@.service",
+	for _, f := range []string{"/usr/bin/wgns", "/usr/libexec/wgns/wgns", "/lib/systemd/system/wgns@.service", "/lib/systemd/system/wgns-netns@.service",
 		"/usr/share/man/man8/wgns.8.gz", "/usr/share/man/man5/wgns.conf.5.gz",
 		"/usr/share/bash-completion/completions/wgns", "/usr/share/zsh/vendor-completions/_wgns",
 		"/usr/share/fish/vendor_completions.d/wgns.fish", "/usr/share/doc/wgns/README.md.gz",

@@ -32,9 +32,10 @@ import (
 
 // Paths inside the container.
 const (
-	ctrWgns   = "/opt/wgns/wgns" // the binary under test; /usr (where the default lives) is read-only
-	ctrProbe  = "/srv/probe"     // written by the probe services, read by the test in the world
-	ctrTarget = "wgns-test.target"
+	ctrWgns     = "/opt/wgns/wgns"         // the binary under test; /usr (where the default lives) is read-only
+	ctrWgnsCore = "/opt/libexec/wgns/wgns" // the full wgns it runs for every command but exec
+	ctrProbe    = "/srv/probe"             // written by the probe services, read by the test in the world
+	ctrTarget   = "wgns-test.target"
 )
 
 // nspawnLauncher boots the container from a mount namespace of its own (unshare runs it): tmpfs on
@@ -153,6 +154,7 @@ func bootContainer(t *testing.T, extra map[string]string) *container {
 	launchContainer(t, c, "-D", "/", "--volatile=yes",
 		"--bind="+c.unitDir+":/etc/systemd/system",
 		"--bind-ro="+wgnsBin+":"+ctrWgns,
+		"--bind-ro="+wgnsCore()+":"+ctrWgnsCore,
 		"--bind-ro=/etc/wgns",
 		"--bind=/dev/net/tun",
 		"--bind="+c.probeDir+":"+ctrProbe)

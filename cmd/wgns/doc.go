@@ -89,7 +89,12 @@ a WireGuard interface's. It names the namespace, the interface inside it, the DN
 systemd instance wgns@NAME.service.
 
 Commands that make, change or inspect tunnels need root; run them with sudo (wgns exec then runs
-the command as the user who called sudo). --help, version and up --dry-run need no root.
+the command as the user who called sudo, and only as that user, whatever --user says). --help,
+version and up --dry-run need no root. When root runs a command as another user (exec --user),
+the command gets a pseudo-terminal of its own, never root's terminal, as sudo's use_pty does.
+
+wgns is two programs: /usr/bin/wgns runs exec itself, and runs the full wgns, found at
+../libexec/wgns/wgns next to it, for every other command.
 
 Every tunnel has a supervisor, a wgns process that lives as long as the tunnel: it holds the
 embedded userspace WireGuard (wireguard-go) when the kernel has no WireGuard, remakes a deleted
@@ -117,7 +122,7 @@ var exitItems = []doc.Item{
 }
 
 var envItems = []doc.Item{
-	{Tag: []doc.Span{doc.B("SUDO_UID"), doc.R(", "), doc.B("SUDO_USER"), doc.R(", "), doc.B("SUDO_GID")}, Text: "Under sudo, exec runs the command as the user sudo was called by, with that user's groups, HOME and SHELL; --user names another. They must agree with the password database, or exec refuses."},
+	{Tag: []doc.Span{doc.B("SUDO_UID"), doc.R(", "), doc.B("SUDO_USER"), doc.R(", "), doc.B("SUDO_GID")}, Text: "Under sudo, exec runs the command as the user sudo was called by, with that user's groups, HOME and SHELL and the PATH of that user's login (~/.local/bin, ~/bin, /usr/local/bin, /usr/bin, /bin, /usr/local/games, /usr/games), in which it looks the command up as that user; --user may name only that same user (only root may name another). They must agree with the password database, or exec refuses."},
 	{Tag: []doc.Span{doc.B("NOTIFY_SOCKET")}, Text: "Set by systemd: up --foreground tells it READY=1 once the namespace is ready, and keeps a status line."},
 }
 

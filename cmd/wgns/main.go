@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wgns/wgns/cmd/internal/execcmd"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,10 +49,11 @@ own firewall. The host's routes, rules and resolver are never touched.
 `
 
 func main() {
-	// exec is on the hot path of scripts: it skips the full command-line model.
+	// exec is on the hot path of scripts: it skips the full command-line model (as the lean
+	// front does, which normally runs exec before this program is reached).
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
-		if cmd, ok := parseExecFast(os.Args[2:]); ok {
-			os.Exit(cmd.run())
+		if cmd, ok := execcmd.Parse(os.Args[2:]); ok {
+			os.Exit(cmd.Execute())
 		}
 	}
 	var cli CLI
