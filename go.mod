@@ -13,6 +13,8 @@ require (
 	golang.zx2c4.com/wireguard/wgctrl v0.0.0-20241231184526-a9ab2273dd10
 )
 
+require github.com/containernetworking/cni v1.3.0 // indirect
+
 require (
 	github.com/godbus/dbus/v5 v5.1.0 // indirect
 	github.com/mdlayher/genetlink v1.3.2 // indirect
