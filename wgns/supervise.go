@@ -32,12 +32,12 @@ func (t *Tunnel) Recover() ([]string, error) {
 	}
 	t.dev.close()
 	dev := t.sys.backend(st.Mode)
-	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
+	r := t.newReconciler(st, dev)
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st
 	if err == nil {
-		err = dev.watch(t.Name, r.ns)
+		err = dev.watch(t.iface(), r.ns)
 	}
 	return r.actions, err
 }
@@ -61,7 +61,7 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer ns.close()
-	dev, err := ns.device(t.Name)
+	dev, err := ns.device(t.iface())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := ns.configure(t.Name, update); err != nil {
+	if err := ns.configure(t.iface(), update); err != nil {
 		return nil, fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
 	}
 	return moved, nil
@@ -123,7 +123,7 @@ func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer ns.close()
-	dev, err := ns.device(t.Name)
+	dev, err := ns.device(t.iface())
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := ns.configure(t.Name, update); err != nil {
+	if err := ns.configure(t.iface(), update); err != nil {
 		return nil, fmt.Errorf("setting the endpoints of tunnel %q again: %w", t.Name, err)
 	}
 	return done, nil
@@ -165,7 +165,7 @@ func (t *Tunnel) Rehandshake(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer ns.close()
-	dev, err := ns.device(t.Name)
+	dev, err := ns.device(t.iface())
 	if err != nil {
 		return nil, err
 	}
