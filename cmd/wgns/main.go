@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wgns/wgns/cni"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,6 +29,7 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
+	Holder  HolderCmd  `cmd:"" name:"cni-holder" hidden:"" help:"The holder of a CNI attachment's embedded WireGuard (started by the CNI ADD)."`
 	selftestCmds
 }
 
@@ -43,6 +46,9 @@ own firewall. The host's routes, rules and resolver are never touched.
 `
 
 func main() {
+	if os.Getenv("CNI_COMMAND") != "" { // a container runtime runs wgns as its CNI plugin
+		os.Exit(cni.Main(version))
+	}
 	// exec is on the hot path of scripts: it skips the full command-line model.
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
 		if cmd, ok := parseExecFast(os.Args[2:]); ok {
