@@ -334,10 +334,10 @@ func removeInside(ns netnsView, a *Attachment) []error {
 			}
 		}
 	}
-	if p := a.Primary; p != nil && len(p.Keep) > 0 && stepReached(a.State.Step, StepRoutes) {
+	if p := a.Primary; p != nil && len(a.Kept) > 0 {
 		have, err := ns.routes(p.Interface)
 		if err == nil {
-			for _, k := range p.Keep {
+			for _, k := range a.Kept {
 				if !slices.Contains(have, k) {
 					continue
 				}
@@ -601,12 +601,23 @@ func (s attachSys) lock(string) (func(), error) {
 // socket): device and configure ask for it under that name.
 //
 // A route of the tunnel that replaces one of the primary interface (its default route,
-// typically) is recorded first, so that Detach can put that one back: DEL undoes what ADD did.
+// typically) is recorded first, so that Detach can put that one back, and so is a route of a kept
+// prefix, so that Detach removes it and no route the primary plugin made: DEL undoes what ADD did.
 type attachView struct {
 	netnsView
 	iface string
 	sock  string // "" for kernel WireGuard, which wgctrl finds by its interface inside
 	s     attachSys
+}
+
+func (v attachView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
+	if pr := v.s.a.Primary; pr != nil && name == pr.Interface && !slices.Contains(v.s.a.Kept, p) {
+		v.s.a.Kept = append(v.s.a.Kept, p)
+		if err := v.s.system.writeAttachment(v.s.a); err != nil {
+			return err
+		}
+	}
+	return v.netnsView.routeVia(name, p, gw)
 }
 
 func (v attachView) routeAdd(name string, p netip.Prefix) error {

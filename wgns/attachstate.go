@@ -84,7 +84,10 @@ type Attachment struct {
 	// Replaced lists the primary interface's routes that the tunnel's took over (its default
 	// route, typically): Detach routes them through the primary's gateway again.
 	Replaced []netip.Prefix
-	State    State
+	// Kept lists the routes of kept prefixes that Attach added on the primary interface (those
+	// the primary plugin had routed already are not its to remove).
+	Kept  []netip.Prefix
+	State State
 }
 
 // attachFile is the format of RunDir/cni/ID.json: fields are only ever added.
@@ -100,6 +103,7 @@ type attachFile struct {
 	HostName    string         `json:"host_name"`
 	Primary     *Primary       `json:"primary,omitempty"`
 	Replaced    []netip.Prefix `json:"replaced,omitempty"`
+	Kept        []netip.Prefix `json:"kept_routes,omitempty"`
 	Mode        Mode           `json:"mode"`
 	Config      string         `json:"config"`
 	Step        Step           `json:"step"`
@@ -132,7 +136,7 @@ func readAttachment(id string) (*Attachment, error) {
 	}
 	return &Attachment{
 		Key:   AttachKey{Network: f.Network, ContainerID: f.ContainerID, IfName: f.IfName},
-		Netns: f.Netns, Interface: f.Interface, HostName: f.HostName, Primary: f.Primary, Replaced: f.Replaced,
+		Netns: f.Netns, Interface: f.Interface, HostName: f.HostName, Primary: f.Primary, Replaced: f.Replaced, Kept: f.Kept,
 		State: State{Name: f.Netns, Mode: f.Mode, Config: f.Config, Step: f.Step, Ready: f.Ready,
 			Netns: nsmgr.ID{Dev: f.NetnsDev, Ino: f.NetnsIno}, PID: f.PID, Start: f.PIDStart, Since: f.Since},
 	}, nil
@@ -142,7 +146,7 @@ func writeAttachment(a *Attachment) error {
 	st := a.State
 	f := attachFile{Version: attachVersion, Network: a.Key.Network, ContainerID: a.Key.ContainerID, IfName: a.Key.IfName,
 		Netns: a.Netns, NetnsDev: st.Netns.Dev, NetnsIno: st.Netns.Ino, Interface: a.Interface, HostName: a.HostName,
-		Primary: a.Primary, Replaced: a.Replaced, Mode: st.Mode, Config: st.Config, Step: st.Step, Ready: st.Ready, PID: st.PID,
+		Primary: a.Primary, Replaced: a.Replaced, Kept: a.Kept, Mode: st.Mode, Config: st.Config, Step: st.Step, Ready: st.Ready, PID: st.PID,
 		PIDStart: st.Start, Since: st.Since}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

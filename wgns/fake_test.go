@@ -187,8 +187,11 @@ func (f *fakeSys) readAttachment(id string) (*Attachment, error) {
 
 func (f *fakeSys) writeAttachment(a *Attachment) error {
 	replaced := ""
+	if len(a.Kept) > 0 {
+		replaced += fmt.Sprintf(", kept %v", a.Kept)
+	}
 	if len(a.Replaced) > 0 {
-		replaced = fmt.Sprintf(", replaced %v", a.Replaced)
+		replaced += fmt.Sprintf(", replaced %v", a.Replaced)
 	}
 	if err := f.do("record attachment %s: step %s, ready %v, netns %d%s", a.Key.ID()[:8], a.State.Step, a.State.Ready, a.State.Netns.Ino, replaced); err != nil {
 		return err
