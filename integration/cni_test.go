@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -658,4 +659,80 @@ func TestIntegrationCNIGarbage(t *testing.T) {
 	if pids := cniHolders(); len(pids) > 0 {
 		t.Errorf("holders left: %v", pids)
 	}
+}
+
+// TestIntegrationCNITool: cnitool, built from the CNI module, does ADD, CHECK and DEL of a wgns
+// network from the shell, with the network's conflist in a directory of its own.
+func TestIntegrationCNITool(t *testing.T) {
+	const name = "ct"
+	w := newLeakWorld(t, name)
+	e := newCNIEnv(t)
+	tool := filepath.Join(t.TempDir(), "cnitool")
+	build := exec.Command("go", "build", "-o", tool, "github.com/containernetworking/cni/cnitool")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cnitool: %v\n%s", err, out)
+	}
+	conflist := fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "wgtool", "plugins": [{"type": "wgns", "config": %q}]}`, w.config)
+	if err := os.WriteFile(filepath.Join(e.confDir, "10-wgtool.conflist"), []byte(conflist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	podName := "cni-" + name
+	netns := pod(t, podName)
+	cnitool := func(cmd string) (string, error) {
+		c := exec.Command(tool, cmd, "wgtool", netns)
+		c.Env = append(os.Environ(), "NETCONFPATH="+e.confDir, "CNI_PATH="+e.path(), "CNI_IFNAME=wg0")
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := cnitool("add")
+	t.Cleanup(func() { cnitool("del") })
+	if err != nil {
+		t.Fatalf("cnitool add: %v\n%s", err, out)
+	}
+	r, err := types100.NewResultFromResult(mustResult(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "wg0" || !slices.Equal(r.DNS.Nameservers, []string{peerTunnel4}) {
+		t.Errorf("cnitool add printed %s", out)
+	}
+	podDNS(t, podName, r)
+	cniWaitTunnel(t, podName)
+	if out := mustInPod(t, podName, "getent ahostsv4 "+leakDNSName); !strings.Contains(out, leakDNSAddr) {
+		t.Errorf("DNS in pod %s: %q", podName, out)
+	}
+	if out, err := cnitool("check"); err != nil {
+		t.Errorf("cnitool check: %v\n%s", err, out)
+	}
+	mustRun(t, "ip", "-n", podName, "link", "set", "wg0", "down")
+	if out, err := cnitool("check"); err == nil || !strings.Contains(out, "bring interface wg0 up") {
+		t.Errorf("cnitool check of a pod whose wg0 is down: %v\n%s", err, out)
+	}
+	if out, err := cnitool("del"); err != nil {
+		t.Fatalf("cnitool del: %v\n%s", err, out)
+	}
+	k := wgns.AttachKey{Network: "wgtool", IfName: "wg0"}
+	k.ContainerID = cnitoolContainerID(netns)
+	assertPodBare(t, podName, k)
+	if out, err := cnitool("del"); err != nil {
+		t.Errorf("a second cnitool del: %v\n%s", err, out)
+	}
+}
+
+// mustResult decodes a result as cnitool prints it.
+func mustResult(t *testing.T, out string) types.Result {
+	t.Helper()
+	r, err := types100.NewResult([]byte(out[strings.Index(out, "{"):]))
+	if err != nil {
+		t.Fatalf("decoding cnitool's result: %v\n%s", err, out)
+	}
+	return r
+}
+
+// cnitoolContainerID is the container ID cnitool makes up for a namespace path.
+func cnitoolContainerID(netns string) string {
+	s := sha512.Sum512([]byte(netns))
+	return fmt.Sprintf("cnitool-%x", s[:10])
 }
