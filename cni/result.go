@@ -26,7 +26,10 @@ func result(prev *types100.Result, o wgns.AttachOptions, cfg *config.Config) *ty
 		res.Routes = slices.Clone(prev.Routes)
 	}
 	idx := len(res.Interfaces)
-	res.Interfaces = append(res.Interfaces, &types100.Interface{Name: o.Interface, Sandbox: o.Netns})
+	// WireGuard is a layer-3 interface without a hardware address; it is reported as all
+	// zeros, as lo's is, because podman's CNI backend refuses a container interface without one
+	// ("invalid MAC address").
+	res.Interfaces = append(res.Interfaces, &types100.Interface{Name: o.Interface, Mac: noMAC, Sandbox: o.Netns})
 	for _, a := range cfg.Interface.Addresses {
 		res.IPs = append(res.IPs, &types100.IPConfig{Interface: &idx, Address: ipNet(a)})
 	}
@@ -65,6 +68,9 @@ func result(prev *types100.Result, o wgns.AttachOptions, cfg *config.Config) *ty
 	}
 	return res
 }
+
+// noMAC is the hardware address reported for the WireGuard interface, which has none.
+const noMAC = "00:00:00:00:00:00"
 
 func ipNet(p netip.Prefix) net.IPNet {
 	bits := 32
