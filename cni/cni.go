@@ -45,7 +45,7 @@ var Versions = version.PluginSupports("0.4.0", "1.0.0", "1.1.0")
 // Main runs one CNI command as the environment and stdin say, prints the result or the error
 // (a CNI error object) on stdout, and returns the exit status.
 func Main(wgnsVersion string) int {
-	funcs := skel.CNIFuncs{Add: add, Del: del, Check: check, GC: gc, Status: status}
+	funcs := skel.CNIFuncs{Add: asRoot(add), Del: asRoot(del), Check: asRoot(check), GC: asRoot(gc), Status: asRoot(status)}
 	if e := skel.PluginMainFuncsWithError(funcs, Versions, "wgns "+wgnsVersion+": WireGuard tunnel namespaces for containers"); e != nil {
 		if err := e.Print(); err != nil {
 			fmt.Fprintln(os.Stderr, "wgns: writing the CNI error:", err)
@@ -53,6 +53,19 @@ func Main(wgnsVersion string) int {
 		return 1
 	}
 	return 0
+}
+
+// errNeedRoot is the refusal of every command but VERSION to a user who is not root: only root
+// can act in a container's namespace, and wgns's records of attachments are root's.
+var errNeedRoot = types.NewError(100, "wgns as a CNI plugin needs root (it configures containers' network namespaces); the container runtime runs it as root", "")
+
+func asRoot(f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) error {
+		if os.Geteuid() != 0 {
+			return errNeedRoot
+		}
+		return f(args)
+	}
 }
 
 // warn writes a warning to stderr, which runtimes log.

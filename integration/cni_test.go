@@ -736,3 +736,158 @@ func cnitoolContainerID(netns string) string {
 	s := sha512.Sum512([]byte(netns))
 	return fmt.Sprintf("cnitool-%x", s[:10])
 }
+
+// TestIntegrationCNIFailedAddLeavesNothing: an ADD that fails leaves the pod and the host as they
+// were: one refused before it makes anything (an endpoint that does not resolve), and one whose
+// process is killed half-way (a test build's WGNS_TEST_CRASH_AT; the plugin itself for kernel
+// WireGuard, the holder for the embedded one), after which the runtime's DEL clears the rest.
+func TestIntegrationCNIFailedAddLeavesNothing(t *testing.T) {
+	const name = "cf"
+	w := newLeakWorld(t, name)
+	e := newCNIEnv(t)
+	podName := "cni-" + name
+	netns := pod(t, podName)
+	rt := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: netns, IfName: "wg0"}
+	k := wgns.AttachKey{Network: "wgfail", ContainerID: rt.ContainerID, IfName: "wg0"}
+
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	b, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "Endpoint = "+peerUnderlay4, "Endpoint = peer.invalid", 1))
+	if err := os.WriteFile(bad, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.cni.AddNetworkList(context.Background(), standaloneList(t, "wgfail", bad, ""), rt)
+	if err == nil || !strings.Contains(err.Error(), `resolving endpoint "peer.invalid"`) {
+		t.Errorf("ADD with an endpoint that does not resolve: %v", err)
+	}
+	assertPodBare(t, podName, k)
+	if _, err := os.Stat("/run/wgns/cni/" + k.ID() + ".lock"); err == nil {
+		t.Error("a failed ADD left its lock file")
+	}
+
+	for _, point := range []string{"firewall", "move", "routes", "peers"} {
+		t.Run("crash at "+point, func(t *testing.T) {
+			l := standaloneList(t, "wgfail", w.config, "")
+			t.Setenv("WGNS_TEST_CRASH_AT", point)
+			_, err := e.cni.AddNetworkList(context.Background(), l, rt)
+			os.Unsetenv("WGNS_TEST_CRASH_AT")
+			if err == nil {
+				e.cni.DelNetworkList(context.Background(), l, rt)
+				t.Skip("WGNS_BIN is not a test build: it has no crash points")
+			}
+			t.Logf("ADD killed at %s: %v", point, err)
+			if err := e.cni.DelNetworkList(context.Background(), l, rt); err != nil {
+				t.Fatalf("DEL after an ADD killed at %s: %v", point, err)
+			}
+			assertPodBare(t, podName, k)
+			if host := mustRun(t, "nft", "list", "ruleset"); strings.TrimSpace(host) != "" {
+				t.Errorf("the host world has an nftables ruleset:\n%s", host)
+			}
+		})
+	}
+}
+
+// cniRunAs runs the wgns binary as a CNI plugin with command cmd as uid (no groups), conf on
+// stdin, and returns stdout and the exit code.
+func cniRunAs(t *testing.T, uid int, cmd string, rt *libcni.RuntimeConf, conf []byte, args ...string) (string, int) {
+	t.Helper()
+	dir, err := os.MkdirTemp("/run", "wgns-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "wgns")
+	data, err := os.ReadFile(wgnsBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	c := exec.Command(bin, args...)
+	c.Env = []string{"PATH=/usr/bin:/bin", "CNI_PATH=" + dir}
+	if cmd != "" {
+		c.Env = append(c.Env, "CNI_COMMAND="+cmd, "CNI_CONTAINERID="+rt.ContainerID, "CNI_NETNS="+rt.NetNS, "CNI_IFNAME="+rt.IfName)
+	}
+	c.Stdin = strings.NewReader(string(conf))
+	if uid != 0 {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
+	}
+	out, err := c.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running wgns as uid %d: %v", uid, err)
+	}
+	return string(out), 0
+}
+
+// TestIntegrationCNIRefusals: what a runtime (or a user) must not get from the plugin. A network
+// whose CNI_NETNS is the host's own namespace is refused before anything is made (its firewall
+// would cut the host off); a config another user could change is refused; a user who is not root
+// gets a refusal from every command but VERSION, and the attachment root made stays as it is;
+// the holder command refuses such a user too; the records are root's alone.
+func TestIntegrationCNIRefusals(t *testing.T) {
+	const name = "cr"
+	w := newLeakWorld(t, name)
+	e := newCNIEnv(t)
+	l := standaloneList(t, "wgref", w.config, "")
+	before := leakHostSnapshot(t)
+
+	host := &libcni.RuntimeConf{ContainerID: "host", NetNS: "/proc/1/ns/net", IfName: "wg0"}
+	_, err := e.cni.AddNetworkList(context.Background(), l, host)
+	if err == nil || !strings.Contains(err.Error(), "/proc/1/ns/net is the host's own network namespace (the one wgns runs in); refusing to confine it") {
+		t.Errorf("ADD into the host's namespace: %v", err)
+	}
+	if after := leakHostSnapshot(t); after != before {
+		t.Errorf("a refused ADD changed the host world:\n%s", leakTextDiff(before, after))
+	}
+
+	const uid = 4321
+	theirs := filepath.Join(t.TempDir(), "theirs.conf")
+	b, _ := os.ReadFile(w.config)
+	os.WriteFile(theirs, b, 0o600)
+	os.Chown(theirs, uid, uid)
+	podName := "cni-" + name
+	rt := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: pod(t, podName), IfName: "wg0"}
+	_, err = e.cni.AddNetworkList(context.Background(), standaloneList(t, "wgref", theirs, ""), rt)
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 4321, not root") {
+		t.Errorf("ADD with a config another user owns: %v", err)
+	}
+	assertPodBare(t, podName, wgns.AttachKey{Network: "wgref", ContainerID: rt.ContainerID, IfName: "wg0"})
+
+	addList(t, e, l, rt)
+	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
+	conf, _ := json.Marshal(map[string]any{"cniVersion": "1.1.0", "name": "wgref", "type": "wgns", "config": w.config})
+	for _, cmd := range []string{"ADD", "DEL", "CHECK", "GC", "STATUS"} {
+		out, code := cniRunAs(t, uid, cmd, rt, conf)
+		if code == 0 || !strings.Contains(out, "wgns as a CNI plugin needs root") || !strings.Contains(out, `"code": 100`) {
+			t.Errorf("%s as uid %d: exit %d\n%s", cmd, uid, code, out)
+		}
+	}
+	if out, code := cniRunAs(t, uid, "VERSION", rt, conf); code != 0 || !strings.Contains(out, `"1.1.0"`) {
+		t.Errorf("VERSION as uid %d: exit %d\n%s", uid, code, out)
+	}
+	if out, code := cniRunAs(t, uid, "", rt, nil, "cni-holder", "--ready-fd", "3", "--spec-fd", "4"); code == 0 {
+		t.Errorf("wgns cni-holder as uid %d: exit 0\n%s", uid, out)
+	}
+	if err := e.cni.CheckNetworkList(context.Background(), l, rt); err != nil {
+		t.Errorf("CHECK after the user's attempts: %v", err)
+	}
+	for path, want := range map[string]os.FileMode{"/run/wgns": 0o700, "/run/wgns/cni": 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, mode %v, want %v", path, err, fi.Mode().Perm(), want)
+		}
+	}
+	recs, _ := filepath.Glob("/run/wgns/cni/*")
+	for _, r := range recs {
+		if fi, err := os.Stat(r); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, want root's alone", r, fi.Mode().Perm())
+		}
+	}
+}
