@@ -8,8 +8,9 @@
 // checked as `wgns up` checks it; or "configText": the config itself) and, optionally, the
 // WireGuard interface's name inside ("interface"), the implementation ("mode") and, when wgns is
 // chained after a primary plugin such as ptp or bridge, the prefixes that stay on that plugin's
-// interface ("keep": the cluster's pod and service ranges); everything else goes through the
-// tunnel or is dropped.
+// interface ("keep": the cluster's pod and service ranges; "primary" names that interface when
+// wgns is not chained but attached beside the pod's own network, as Multus attaches a secondary
+// network); everything else goes through the tunnel or is dropped.
 //
 //   - ADD attaches. Kernel WireGuard needs no process afterwards; the embedded one runs in a
 //     supervisor of its own (`wgns cni-holder`, detached), which DEL ends.

@@ -173,8 +173,20 @@ func TestAttachOptions(t *testing.T) {
 		t.Errorf("standalone: %+v, %v", o, err)
 	}
 	c, _ = parseConf(conf(t, map[string]any{"configText": configText, "keep": []string{"10.0.0.0/8"}}))
-	if _, err := c.attachOptions(key, "/run/netns/cni-pod1", cfg); err == nil || !strings.Contains(err.Error(), `"keep" is for wgns chained after another plugin`) {
+	if _, err := c.attachOptions(key, "/run/netns/cni-pod1", cfg); err == nil || !strings.Contains(err.Error(), `"keep" needs a primary interface to keep the prefixes on`) {
 		t.Errorf("standalone with keep: %v", err)
+	}
+	// Beside the pod's own network (a Multus secondary network, CNI_IFNAME net1): the pod's
+	// eth0 is named, its gateways are Attach's to find.
+	c, _ = parseConf(conf(t, map[string]any{"configText": configText, "keep": []string{"10.0.0.0/8"}, "primary": "eth0"}))
+	secondary := wgns.AttachKey{Network: "vpn", ContainerID: "pod1", IfName: "net1"}
+	o, err = c.attachOptions(secondary, "/run/netns/cni-pod1", cfg)
+	if err != nil || o.Interface != "net1" || o.Primary == nil || o.Primary.Interface != "eth0" || len(o.Primary.Keep) != 1 || o.Primary.Gateways != nil {
+		t.Errorf("secondary: %+v, %+v, %v", o, o.Primary, err)
+	}
+	if _, err := chainedConf(t, map[string]any{"primary": "eth1"}).attachOptions(key, "/run/netns/cni-pod1", cfg); err == nil ||
+		err.Error() != `network vpn: primary "eth1": chained, the primary interface is the one the plugins before wgns made, eth0` {
+		t.Errorf("chained with another primary: %v", err)
 	}
 
 	c = chainedConf(t, map[string]any{"keep": []string{"203.0.113.64/26", "fd00:10::/64"}})

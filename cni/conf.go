@@ -22,7 +22,8 @@ import (
 //	  "cniVersion": "1.1.0", "name": "vpn", "type": "wgns",
 //	  "config": "/etc/wgns/vpn.conf",          // or "configText": "[Interface]\n..."
 //	  "interface": "wg0",                       // optional
-//	  "keep": ["10.244.0.0/16", "10.96.0.0/12"], // chained only: what stays on the primary interface
+//	  "keep": ["10.244.0.0/16", "10.96.0.0/12"], // what stays on the primary interface
+//	  "primary": "eth0",                        // not chained: the pod's own interface
 //	  "mode": "kernel"                          // optional: "kernel" or "userspace"
 //	}
 type netConf struct {
@@ -37,9 +38,13 @@ type netConf struct {
 	// when wgns is the first plugin, "wg0" when chained (every plugin of a chain gets the first
 	// one's CNI_IFNAME).
 	Interface string `json:"interface,omitempty"`
-	// Keep lists the prefixes that stay on the primary interface when chained; the firewall
-	// lets nothing else pass it.
+	// Keep lists the prefixes that stay on the primary interface; the firewall lets nothing
+	// else pass it.
 	Keep []string `json:"keep,omitempty"`
+	// Primary names the pod's own interface when wgns is not chained but attached beside the
+	// pod's network (a Multus secondary network): the kept prefixes stay on it, through the
+	// gateway of its default route. Chained, the primary interface is CNI_IFNAME.
+	Primary string `json:"primary,omitempty"`
 	// Mode forces a WireGuard implementation; "" picks kernel WireGuard when the kernel has it.
 	Mode string `json:"mode,omitempty"`
 }
@@ -65,6 +70,11 @@ func parseConf(stdin []byte) (*netConf, error) {
 	if c.Interface != "" {
 		if err := nsmgr.ValidateName(c.Interface); err != nil {
 			return nil, invalid(&c, "interface: %v", err)
+		}
+	}
+	if c.Primary != "" {
+		if err := nsmgr.ValidateName(c.Primary); err != nil {
+			return nil, invalid(&c, "primary: %v", err)
 		}
 	}
 	return &c, nil
@@ -129,13 +139,18 @@ func (c *netConf) attachOptions(key wgns.AttachKey, netns string, cfg *config.Co
 		return o, err
 	}
 	if !c.chained() {
-		if len(keep) > 0 {
-			return o, invalid(c, `"keep" is for wgns chained after another plugin (ptp, bridge): standalone, everything goes through the tunnel`)
-		}
 		if o.Interface == "" {
 			o.Interface = key.IfName
 		}
+		if c.Primary != "" {
+			o.Primary = &wgns.Primary{Interface: c.Primary, Keep: keep}
+		} else if len(keep) > 0 {
+			return o, invalid(c, `"keep" needs a primary interface to keep the prefixes on: chain wgns after the pod's network plugin, or name the pod's interface in "primary"`)
+		}
 		return o, nil
+	}
+	if c.Primary != "" && c.Primary != key.IfName {
+		return o, invalid(c, "primary %q: chained, the primary interface is the one the plugins before wgns made, %s", c.Primary, key.IfName)
 	}
 	if o.Interface == "" {
 		o.Interface = defaultChainedInterface

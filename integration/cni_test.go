@@ -891,3 +891,64 @@ func TestIntegrationCNIRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationCNISecondary: wgns as a second network of a pod whose own network (Debian's ptp)
+// was attached first, the way Multus attaches a secondary network (each network its own ADD, the
+// second with CNI_IFNAME net1, no prevResult), with "primary": "eth0" and the kept ranges. The
+// tunnel carries ping, DNS and TCP; the pod reaches its neighbour and the gateway on eth0 and
+// nothing else outside the tunnel; DEL of wgns gives ptp its default route back.
+func TestIntegrationCNISecondary(t *testing.T) {
+	const name = "c2"
+	w := newLeakWorld(t, name)
+	tcpServer(t, w.p)
+	e := newCNIEnv(t)
+	cluster := confList(t, map[string]any{"cniVersion": "1.0.0", "name": "cluster2", "plugins": []any{e.ptpPlugin("203.0.113.70")}})
+	nbRT := &libcni.RuntimeConf{ContainerID: "nb-" + name, NetNS: pod(t, "nb-"+name), IfName: "eth0"}
+	nb := addList(t, e, confList(t, map[string]any{"cniVersion": "1.0.0", "name": "cluster2", "plugins": []any{e.ptpPlugin("203.0.113.100")}}), nbRT)
+	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), cluster, nbRT) })
+	nbAddr := strings.Split(nb.IPs[0].Address.String(), "/")[0]
+
+	podName := "cni-" + name
+	netns := pod(t, podName)
+	ownRT := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: netns, IfName: "eth0"}
+	addList(t, e, cluster, ownRT)
+	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), cluster, ownRT) })
+	ptpRoutes := mustRun(t, "ip", "-n", podName, "route", "show")
+
+	l := confList(t, map[string]any{"cniVersion": "1.1.0", "name": "wgside", "plugins": []any{map[string]any{
+		"type": "wgns", "config": w.config, "primary": "eth0", "keep": []string{cniPodRange}}}})
+	rt := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: netns, IfName: "net1"}
+	k := wgns.AttachKey{Network: "wgside", ContainerID: rt.ContainerID, IfName: "net1"}
+	capture := leakStartCapture(t, w.uplink)
+	res := addList(t, e, l, rt)
+	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
+	if len(res.Interfaces) != 1 || res.Interfaces[0].Name != "net1" {
+		t.Errorf("ADD's interfaces: %+v", res.Interfaces)
+	}
+	podDNS(t, podName, res)
+	cniWaitTunnel(t, podName)
+	w.learnCNIPort(t, podName, "net1", k)
+	assertTunnelWorks(t, podName)
+	got := cniProbes(t, podName, map[string]string{
+		"k:neighbour:icmp": "ping -c1 -W2 " + nbAddr,
+		"k:gateway:icmp":   "ping -c1 -W2 " + cniPodGateway,
+	})
+	judgeProbes(t, got, map[string]bool{"k:neighbour:icmp": true, "k:gateway:icmp": true})
+	foreign, wg := w.uplinkForeign(capture.stop(t, false))
+	for _, l := range foreign {
+		t.Errorf("LEAK on the uplink: %s", l)
+	}
+	if wg == 0 {
+		t.Error("the uplink carried no WireGuard packet")
+	}
+	if err := e.cni.CheckNetworkList(context.Background(), l, rt); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+	if err := e.cni.DelNetworkList(context.Background(), l, rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if after := mustRun(t, "ip", "-n", podName, "route", "show"); after != ptpRoutes {
+		t.Errorf("after wgns's DEL the pod's routes are\n%s\nwant ptp's\n%s", after, ptpRoutes)
+	}
+	assertPodBare(t, podName, k, "eth0")
+}

@@ -42,7 +42,9 @@ type AttachOptions struct {
 	Config    *config.Config
 	// Mode forces an implementation; "" picks kernel WireGuard when the kernel has it.
 	Mode Mode
-	// Primary is set when the attachment is chained after another plugin.
+	// Primary is set when the namespace has an interface of another network whose kept prefixes
+	// stay on it: the one a plugin before wgns made in a chain, or the pod's own beside a
+	// secondary network; without Gateways, those of its default routes are taken.
 	Primary *Primary
 	// Warn receives warnings; nil discards them.
 	Warn func(string)
@@ -193,6 +195,17 @@ func checkTarget(sys system, o *AttachOptions) error {
 	if o.Primary != nil {
 		if _, ok := ns.link(o.Primary.Interface); !ok {
 			return fmt.Errorf("the primary interface %q is not in %s (the plugin before wgns should have made it)", o.Primary.Interface, o.Netns)
+		}
+		if len(o.Primary.Gateways) == 0 {
+			// Not chained (a secondary network beside the pod's own, as Multus attaches it): the
+			// kept prefixes go where the primary's default routes went.
+			gws, err := ns.gateways(o.Primary.Interface)
+			if err != nil {
+				return fmt.Errorf("reading the default routes via %q in %s: %w", o.Primary.Interface, o.Netns, err)
+			}
+			p := *o.Primary
+			p.Gateways = gws
+			o.Primary = &p
 		}
 	}
 	fs, err := ns.firewallState(firewall.Rules{Tunnel: o.Interface})

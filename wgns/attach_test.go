@@ -374,3 +374,28 @@ func TestAttachKeyNames(t *testing.T) {
 		t.Errorf("ID is not stable or not 32 hex digits: %s", got)
 	}
 }
+
+// Beside the pod's own network (a Multus secondary network): no chain, no prevResult; the pod's
+// interface is named, and its default route's gateway carries the kept prefixes. DEL puts the
+// default route the tunnel took back.
+func TestAttachSecondary(t *testing.T) {
+	f := newFakeSys()
+	cfg := testConfig(t, "")
+	f.container(podNS, "eth0")
+	o := AttachOptions{Key: AttachKey{"vpn", "pod1", "net1"}, Netns: podNS, Interface: "net1", Config: cfg, Mode: ModeKernel,
+		Primary: &Primary{Interface: "eth0", Keep: []netip.Prefix{netip.MustParsePrefix("203.0.113.64/26")}}}
+	before := f.describe()
+	if _, err, _ := attachOnce(f, o); err != nil {
+		t.Fatal(err)
+	}
+	out := transcript("attach beside the pod's eth0", f, nil, nil)
+	if err := checkAttachment(f, o.Key, podNS, cfg); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	err := detach(f, o.Key, podNS)
+	out += transcript("DEL", f, nil, err)
+	golden.Check(t, "attach-secondary", out)
+	if after := f.describe(); after != before {
+		t.Errorf("DEL left\n%s\nwant\n%s", after, before)
+	}
+}

@@ -554,6 +554,18 @@ func (v *fakeView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
 	return nil
 }
 
+// gateways: a container's primary interface has its default route through the ptp gateway.
+func (v *fakeView) gateways(name string) ([]netip.Addr, error) {
+	l, err := v.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(l.routes, netip.MustParsePrefix("0.0.0.0/0")) && l.kind == "veth" {
+		return []netip.Addr{netip.MustParseAddr("203.0.113.65")}, nil
+	}
+	return nil, nil
+}
+
 func (v *fakeView) routeDel(name string, p netip.Prefix) error {
 	l, err := v.get(name)
 	if err != nil {

@@ -134,6 +134,8 @@ type netnsView interface {
 	// routeDel removes the main table's route to p through name.
 	routeVia(name string, p netip.Prefix, gw netip.Addr) error
 	routeDel(name string, p netip.Prefix) error
+	// gateways lists the next hops of the main table's default routes through name.
+	gateways(name string) ([]netip.Addr, error)
 
 	// device reads the WireGuard device name; configure changes it (through wgctrl).
 	device(name string) (*wgtypes.Device, error)

@@ -356,6 +356,27 @@ func (v *nsView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
 	return v.h.RouteReplace(rt)
 }
 
+func (v *nsView) gateways(name string) ([]netip.Addr, error) {
+	l, err := v.h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := v.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: l.Attrs().Index},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, rt := range rs {
+		if p, ok := routeDst(rt); ok && p.Bits() == 0 && rt.Gw != nil {
+			if a, ok := netip.AddrFromSlice(rt.Gw); ok {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
 func (v *nsView) routeDel(name string, p netip.Prefix) error {
 	l, err := v.h.LinkByName(name)
 	if err != nil {
