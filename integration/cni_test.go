@@ -391,7 +391,9 @@ func TestIntegrationCNIStandalone(t *testing.T) {
 				t.Errorf("STATUS: %v", err)
 			}
 			capture := leakStartCapture(t, w.uplink)
+			start := time.Now()
 			res := addList(t, e, l, rt)
+			t.Logf("ADD through libcni took %v", time.Since(start))
 			t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
 			if len(res.Interfaces) != 1 || res.Interfaces[0].Name != "wg0" || res.Interfaces[0].Sandbox != netns {
 				t.Errorf("ADD's interfaces: %+v", res.Interfaces)
@@ -431,9 +433,11 @@ func TestIntegrationCNIStandalone(t *testing.T) {
 				t.Errorf("CHECK of a pod whose firewall was removed: %v", err)
 			}
 
+			start = time.Now()
 			if err := e.cni.DelNetworkList(context.Background(), l, rt); err != nil {
 				t.Fatalf("DEL: %v", err)
 			}
+			t.Logf("DEL through libcni took %v", time.Since(start))
 			assertPodBare(t, podName, k)
 			if err := e.cni.DelNetworkList(context.Background(), l, rt); err != nil {
 				t.Errorf("a second DEL: %v", err)

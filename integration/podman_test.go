@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,6 +75,16 @@ network_config_dir = "%[4]s"
 		t.Fatalf("podman info: %q, want the CNI backend and vfs storage", out)
 	}
 	// The image: Debian's static busybox and a link for each of its applets.
+	if f, err := elf.Open("/bin/busybox"); err != nil {
+		t.Fatalf("/bin/busybox: %v (make deps installs busybox-static)", err)
+	} else {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Fatal("/bin/busybox is linked dynamically: the image needs busybox-static's")
+			}
+		}
+		f.Close()
+	}
 	root := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
 		t.Fatal(err)
