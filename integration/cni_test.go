@@ -104,7 +104,8 @@ func newCNIEnv(t *testing.T) *cniEnv {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Symlink(wgnsBin, filepath.Join(e.binDir, "wgns")); err != nil {
+	// As the README says to install it: the full wgns, linked (cnitool's test links the front).
+	if err := os.Symlink(wgnsCore(), filepath.Join(e.binDir, "wgns")); err != nil {
 		t.Fatal(err)
 	}
 	e.cni = libcni.NewCNIConfigWithCacheDir([]string{e.binDir, debianPlugins}, e.cacheDir, nil)
@@ -671,6 +672,15 @@ func TestIntegrationCNITool(t *testing.T) {
 	const name = "ct"
 	w := newLeakWorld(t, name)
 	e := newCNIEnv(t)
+	// Through the front this time, which hands CNI to the full wgns with the environment and
+	// stdin as they came.
+	link := filepath.Join(e.binDir, "wgns")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(wgnsBin, link); err != nil {
+		t.Fatal(err)
+	}
 	tool := filepath.Join(t.TempDir(), "cnitool")
 	build := exec.Command("go", "build", "-o", tool, "github.com/containernetworking/cni/cnitool")
 	build.Dir = ".."
@@ -798,22 +808,9 @@ func TestIntegrationCNIFailedAddLeavesNothing(t *testing.T) {
 // stdin, and returns stdout and the exit code.
 func cniRunAs(t *testing.T, uid int, cmd string, rt *libcni.RuntimeConf, conf []byte, args ...string) (string, int) {
 	t.Helper()
-	dir, err := os.MkdirTemp("/run", "wgns-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "wgns")
-	data, err := os.ReadFile(wgnsBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
+	bin := copyWgns(t)
 	c := exec.Command(bin, args...)
-	c.Env = []string{"PATH=/usr/bin:/bin", "CNI_PATH=" + dir}
+	c.Env = []string{"PATH=/usr/bin:/bin", "CNI_PATH=" + filepath.Dir(bin)}
 	if cmd != "" {
 		c.Env = append(c.Env, "CNI_COMMAND="+cmd, "CNI_CONTAINERID="+rt.ContainerID, "CNI_NETNS="+rt.NetNS, "CNI_IFNAME="+rt.IfName)
 	}

@@ -79,7 +79,26 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 
 func (k *kernelBackend) configure(c wgtypes.Config) error { return k.ns.configure(k.name, c) }
 
-func (*kernelBackend) start() error { return nil }
+// start greets the peers that have an endpoint: a peer with a persistent keepalive got one (and
+// so a handshake) when it was configured; the others get a keepalive by the same means, the
+// interval set to one second and back to none.
+func (k *kernelBackend) start(c wgtypes.Config) error {
+	var on, off wgtypes.Config
+	one, zero := time.Second, time.Duration(0)
+	for _, p := range c.Peers {
+		if p.Endpoint != nil && (p.PersistentKeepaliveInterval == nil || *p.PersistentKeepaliveInterval == 0) {
+			on.Peers = append(on.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &one})
+			off.Peers = append(off.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &zero})
+		}
+	}
+	if len(on.Peers) == 0 {
+		return nil
+	}
+	if err := k.ns.configure(k.name, on); err != nil {
+		return err
+	}
+	return k.ns.configure(k.name, off)
+}
 
 // watch subscribes to the namespace's link events (the netlink socket is opened inside it) and
 // closes the dead channel when interface name is deleted, or when the subscription ends (the
@@ -263,9 +282,20 @@ func (u *userspaceBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error 
 // would send over the socket, without the socket and wgctrl's probing.
 func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapiConfig(cfg)) }
 
-// start brings the device up: its own link watcher stays in the host namespace after the move,
-// so it never sees the link come up there.
-func (u *userspaceBackend) start() error { return u.dev.Up() }
+// start brings the device up (its own link watcher is in the host namespace, so it never sees
+// the link come up in the tunnel's) and sends a handshake initiation to every peer that has an
+// endpoint, so that the tunnel is known to work, or not, at once rather than at the first packet.
+func (u *userspaceBackend) start(c wgtypes.Config) error {
+	if err := u.dev.Up(); err != nil {
+		return err
+	}
+	for _, p := range c.Peers {
+		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil && p.Endpoint != nil {
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+	return nil
+}
 
 func (u *userspaceBackend) dead() <-chan struct{} {
 	if u.dev == nil {

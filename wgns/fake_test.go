@@ -829,7 +829,7 @@ func (b *fakeBackend) configure(c wgtypes.Config) error {
 	return nil
 }
 
-func (b *fakeBackend) start() error { return b.f.do("start the device %s", b.name) }
+func (b *fakeBackend) start(wgtypes.Config) error { return b.f.do("start the device %s", b.name) }
 
 func (b *fakeBackend) dead() <-chan struct{} { return b.deadCh }
 

@@ -410,7 +410,7 @@ func (r *reconciler) peers() error {
 		}
 	}
 	if r.created {
-		if err := r.dev.start(); err != nil {
+		if err := r.dev.start(wireGuardConfig(r.cfg, r.endpoints)); err != nil {
 			return fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err)
 		}
 	}

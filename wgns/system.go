@@ -169,8 +169,9 @@ type backend interface {
 	create(name string, mtu int, ns netnsView) error
 	// configure gives the device created by create its key, port and peers.
 	configure(c wgtypes.Config) error
-	// start is called once the interface is configured and up inside its namespace.
-	start() error
+	// start is called once the interface is configured (with c) and up inside its namespace; it
+	// greets the peers that have an endpoint, so that a first handshake comes at once.
+	start(c wgtypes.Config) error
 	// watch begins watching the device in ns for its end (kernel WireGuard: its interface
 	// deleted); it is called once the device is ready, by the process that holds the tunnel.
 	watch(name string, ns netnsView) error
