@@ -48,6 +48,9 @@ own firewall. The host's routes, rules and resolver are never touched.
   sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
   sudo wgns status work
   sudo wgns down work
+
+Run by a container runtime with CNI_COMMAND set, wgns is a CNI plugin ("type": "wgns") that
+gives containers and pods the same tunnel namespace (wgns(8), CNI PLUGIN).
 `
 
 func main() {
