@@ -32,12 +32,12 @@ func (t *Tunnel) Recover() ([]string, error) {
 	}
 	t.dev.close()
 	dev := t.sys.backend(st.Mode)
-	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
+	r := t.newReconciler(st, dev)
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st
 	if err == nil {
-		err = dev.watch(t.Name, r.ns)
+		err = dev.watch(t.iface(), r.ns)
 	}
 	return r.actions, err
 }
@@ -81,7 +81,7 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 		if len(update.Peers) == 0 {
 			return nil
 		}
-		if err := ns.configure(t.Name, update); err != nil {
+		if err := ns.configure(t.iface(), update); err != nil {
 			return fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
 		}
 		return nil
@@ -99,7 +99,7 @@ func (t *Tunnel) withDevice(fn func(ns netnsView, dev *wgtypes.Device) error) er
 		return err
 	}
 	defer ns.close()
-	dev, err := ns.device(t.Name)
+	dev, err := ns.device(t.iface())
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (t *Tunnel) rebind(ctx context.Context, ns netnsView, dev *wgtypes.Device) 
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := ns.configure(t.Name, update); err != nil {
+	if err := ns.configure(t.iface(), update); err != nil {
 		return nil, fmt.Errorf("setting the endpoints of tunnel %q again: %w", t.Name, err)
 	}
 	return done, nil
@@ -167,7 +167,7 @@ func (t *Tunnel) Rehandshake(ctx context.Context) ([]string, error) {
 		if done, err = t.rebind(ctx, ns, dev); err != nil {
 			return err
 		}
-		if dev, err = ns.device(t.Name); err != nil { // as rebind left it
+		if dev, err = ns.device(t.iface()); err != nil { // as rebind left it
 			return err
 		}
 		if err := t.dev.rehandshake(ns, dev.Peers); err != nil {

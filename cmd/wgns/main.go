@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wgns/wgns/cmd/internal/execcmd"
+	"github.com/wgns/wgns/cni"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,6 +31,7 @@ type CLI struct {
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
+	Holder  HolderCmd  `cmd:"" name:"cni-holder" hidden:"" help:"The holder of a CNI attachment's embedded WireGuard (started by the CNI ADD)."`
 
 	VersionFlag versionFlag `name:"version" help:"Print wgns's version (as wgns version does) and exit."`
 	selftestCmds
@@ -46,9 +48,15 @@ own firewall. The host's routes, rules and resolver are never touched.
   sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
   sudo wgns status work
   sudo wgns down work
+
+Run by a container runtime with CNI_COMMAND set, wgns is a CNI plugin ("type": "wgns") that
+gives containers and pods the same tunnel namespace (wgns(8), CNI PLUGIN).
 `
 
 func main() {
+	if os.Getenv("CNI_COMMAND") != "" { // a container runtime runs wgns as its CNI plugin
+		os.Exit(cni.Main(version))
+	}
 	// exec is on the hot path of scripts: it skips the full command-line model (as the lean
 	// front does, which normally runs exec before this program is reached).
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
