@@ -317,7 +317,11 @@ func (u *userspaceBackend) close() error {
 	return nil
 }
 
-func uapiPath(name string) string { return filepath.Join("/var/run/wireguard", name+".sock") }
+// uapiDir holds the embedded WireGuard's control sockets, where wg(8) looks for them (a test
+// directory in tests).
+var uapiDir = "/var/run/wireguard"
+
+func uapiPath(name string) string { return filepath.Join(uapiDir, name+".sock") }
 
 // removeStaleUAPI removes name's UAPI socket if no process listens on it any more.
 func removeStaleUAPI(name string) error {

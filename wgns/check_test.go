@@ -33,7 +33,16 @@ var testNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func testConfig(t *testing.T, extra string) *config.Config {
 	t.Helper()
-	text := fmt.Sprintf(`[Interface]
+	cfg, err := config.Parse("/etc/wgns/work.conf", []byte(testConfigText(extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// testConfigText is the text of testConfig's config.
+func testConfigText(extra string) string {
+	return fmt.Sprintf(`[Interface]
 PrivateKey = %s
 Address = 192.0.2.2/24, fd00:192:0:2::2/64
 DNS = 192.0.2.1
@@ -44,11 +53,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
 Endpoint = 198.51.100.2:51820
 PersistentKeepalive = 25
 %s`, testOwnKey, testPeerPub, extra)
-	cfg, err := config.Parse("/etc/wgns/work.conf", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 func defaultRuleList() []netlink.Rule {
