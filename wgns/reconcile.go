@@ -36,6 +36,12 @@ type reconciler struct {
 	resolveTimeout time.Duration
 	endpoints      []*net.UDPAddr
 
+	// preferred is the place in each failover group of the peer that gets the group's AllowedIPs
+	// on a device this run makes (nil: the first); active is the one that holds them on the
+	// device as configured (a repair keeps the device's choice: it does not undo a failover).
+	preferred []int
+	active    []int
+
 	ns        netnsView // the tunnel's namespace, once opened or made
 	created   bool      // this run created the device
 	nsCreated bool      // this run created the namespace
@@ -359,10 +365,19 @@ func (r *reconciler) peers() error {
 	}
 	_, exists := r.link()
 	why := "new interface"
+	r.active = make([]int, len(r.cfg.Groups))
+	for g := range r.active {
+		r.active[g] = max(activeIn(r.preferred, g), 0)
+	}
 	if exists && !r.created {
 		d, err := r.ns.device(r.name)
 		if err != nil {
 			return err
+		}
+		for g, pos := range activeOn(r.cfg, d) {
+			if pos >= 0 {
+				r.active[g] = pos
+			}
 		}
 		why = r.deviceDiffers(d)
 	}
@@ -376,6 +391,7 @@ func (r *reconciler) peers() error {
 				return err
 			}
 			wc := wireGuardConfig(r.cfg, r.endpoints)
+			holdBy(&wc, r.cfg, r.active)
 			if r.created {
 				if err := r.dev.configure(wc); err != nil {
 					return fmt.Errorf("configuring WireGuard interface %q: %w", r.name, err)
@@ -409,6 +425,10 @@ func (r *reconciler) configureLine(why string) string {
 		if ep == "" {
 			ep = "none, it roams"
 		}
+		if g, _, ok := groupOf(r.cfg, i); ok && len(allowedFor(r.cfg, i, r.active)) == 0 {
+			fmt.Fprintf(&b, " peer %s (endpoint %s) standing by in failover group %d", p.PublicKey, ep, g+1)
+			continue
+		}
 		ips := make([]string, len(p.AllowedIPs))
 		for j, a := range p.AllowedIPs {
 			ips[j] = a.String()
@@ -418,7 +438,9 @@ func (r *reconciler) configureLine(why string) string {
 	return b.String()
 }
 
-// deviceDiffers says how the device differs from the config, or "" when it does not.
+// deviceDiffers says how the device differs from the config, or "" when it does not. Peers are
+// matched by key, in whatever order the device lists them; the AllowedIPs of a failover group
+// may be held by any one of its peers (the others hold none).
 func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if d.PublicKey != r.cfg.Interface.PublicKey {
 		return "key"
@@ -429,10 +451,18 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if len(d.Peers) != len(r.cfg.Peers) {
 		return "peers"
 	}
+	byKey := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range d.Peers {
+		byKey[p.PublicKey] = p
+	}
+	active := activeOn(r.cfg, d)
 	for i, want := range r.cfg.Peers {
-		got := d.Peers[i]
-		if got.PublicKey != want.PublicKey {
+		got, ok := byKey[want.PublicKey]
+		if !ok {
 			return "peers"
+		}
+		if g, _, ok := groupOf(r.cfg, i); ok && active[g] < 0 {
+			return "allowed IPs"
 		}
 		if int(got.PersistentKeepaliveInterval/time.Second) != want.PersistentKeepalive {
 			return "keepalive"
@@ -447,19 +477,8 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 		if want.Endpoint != "" && got.Endpoint == nil {
 			return "endpoint"
 		}
-		var ips []netip.Prefix
-		for _, a := range got.AllowedIPs {
-			if p, ok := ipNetToPrefix(&a); ok {
-				ips = append(ips, p.Masked())
-			}
-		}
-		if len(ips) != len(want.AllowedIPs) {
+		if !sameIPs(maskedIPs(got.AllowedIPs), allowedFor(r.cfg, i, active)) {
 			return "allowed IPs"
-		}
-		for _, p := range want.AllowedIPs {
-			if !slices.Contains(ips, p) {
-				return "allowed IPs"
-			}
 		}
 	}
 	return ""

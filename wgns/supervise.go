@@ -32,7 +32,7 @@ func (t *Tunnel) Recover() ([]string, error) {
 	}
 	t.dev.close()
 	dev := t.sys.backend(st.Mode)
-	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
+	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev, preferred: t.active}
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st

@@ -85,6 +85,11 @@ type system interface {
 	// checkpoint is called as the reconciler reaches each point of its work (the steps, and
 	// "move" inside a backend's create); test builds can end the process there.
 	checkpoint(point string)
+
+	// readFailovers reads NAME's failover record if st's holder wrote it (nil, nil otherwise);
+	// writeFailovers writes it as holder pid's, started at start (failover.go).
+	readFailovers(name string, st *State) (*FailoverRecord, error)
+	writeFailovers(name string, pid int, start uint64, r *FailoverRecord) error
 }
 
 // netnsView acts inside one tunnel namespace. The caller must close it.
