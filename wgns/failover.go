@@ -380,6 +380,7 @@ func (hostSystem) writeFailovers(name string, pid int, start uint64, r *Failover
 type EchoReply struct {
 	From netip.Addr
 	Seq  int
+	At   time.Time // when it was read
 }
 
 // Echo sends ICMP echo requests from inside a tunnel's namespace and reports the replies to
@@ -469,7 +470,7 @@ func (e *Echo) read(c *icmp.PacketConn) {
 		}
 		a, _ := netip.AddrFromSlice(ip.IP)
 		select {
-		case e.replies <- EchoReply{From: a.Unmap(), Seq: echo.Seq}:
+		case e.replies <- EchoReply{From: a.Unmap(), Seq: echo.Seq, At: time.Now()}:
 		default:
 		}
 	}
