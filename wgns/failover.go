@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -546,4 +547,73 @@ func (s *Status) addFailovers(rec *FailoverRecord, peers []wgtypes.Peer) {
 		s.FailoverGroups = append(s.FailoverGroups, gs)
 	}
 	s.Failovers = &total
+}
+
+// standingBy reports whether p is a peer of a failover group that does not hold its AllowedIPs
+// (it carries no traffic, so its handshakes say nothing of the tunnel).
+func (f *checkFacts) standingBy(p peerFact) bool {
+	if f.failovers == nil || p.allowed > 0 {
+		return false
+	}
+	for _, g := range f.failovers.Groups {
+		for _, k := range g.Peers {
+			if k.String() == p.key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkFailover judges the failover groups: the supervisor watches them (its record), one peer
+// of each holds the group's AllowedIPs, and it answers. ok is false, and the check left out, for
+// a tunnel without failover groups.
+func checkFailover(f *checkFacts) (_ CheckResult, ok bool) {
+	if f.failovers == nil && f.failoversErr == nil && (f.cfg == nil || len(f.cfg.Groups) == 0) {
+		return CheckResult{}, false
+	}
+	switch {
+	case f.failoversErr != nil:
+		return notChecked(CheckFailover, f.failoversErr), true
+	case f.failovers == nil:
+		return fail(CheckFailover, fmt.Sprintf("the config has failover groups, but the tunnel's supervisor (process %d) keeps no record of them: nothing moves them on", f.state.PID)), true
+	case f.nsErr != nil:
+		return noNamespace(CheckFailover), true
+	case f.wgErr != nil:
+		return fail(CheckFailover, "no WireGuard device to ask: "+f.wgErr.Error()), true
+	}
+	held := map[string]bool{}
+	for _, p := range f.peers {
+		held[p.key] = p.allowed > 0
+	}
+	var faults, oks []string
+	for i, g := range f.failovers.Groups {
+		var holders []string
+		for _, k := range g.Peers {
+			if held[k.String()] {
+				holders = append(holders, k.String())
+			}
+		}
+		how := "judged by WireGuard's counters"
+		if g.Check.IsValid() {
+			how = "probing " + g.Check.String()
+		}
+		moves := "no failover yet"
+		if g.Failovers > 0 {
+			moves = fmt.Sprintf("%d failovers, the last %s ago", g.Failovers, f.now.Sub(g.LastFailover).Round(time.Second))
+		}
+		switch {
+		case !g.DownSince.IsZero():
+			faults = append(faults, fmt.Sprintf("group %d: none of its %d peers answers, for %s (%s): its traffic goes nowhere, and nothing leaves outside the tunnel",
+				i+1, len(g.Peers), f.now.Sub(g.DownSince).Round(time.Second), how))
+		case len(holders) != 1:
+			faults = append(faults, fmt.Sprintf("group %d: %d of its peers hold its AllowedIPs, not one", i+1, len(holders)))
+		default:
+			oks = append(oks, fmt.Sprintf("group %d: peer %s active of %d, answering (%s); %s", i+1, holders[0], len(g.Peers), how, moves))
+		}
+	}
+	if len(faults) > 0 {
+		return fail(CheckFailover, faults...), true
+	}
+	return pass(CheckFailover, strings.Join(oks, "; ")), true
 }
