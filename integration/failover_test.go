@@ -416,3 +416,46 @@ func TestIntegrationFailoverWithoutProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationFailoverRecordIsRootOnly: the supervisor's failover record, which status and
+// check trust, is root's alone: another local user can neither read it nor put a record of
+// their own in its place, and a record left by another holder is not believed.
+func TestIntegrationFailoverRecordIsRootOnly(t *testing.T) {
+	const name = "fr"
+	w := newFailoverWorld(t, name, "")
+	w.up(t)
+	rec := "/run/wgns/" + name + ".failover.json"
+	fi, err := os.Stat(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: uid %d, mode %v; want root's, 0600", rec, st.Uid, fi.Mode().Perm())
+	}
+	for _, c := range [][]string{
+		{"cat", rec},
+		{"sh", "-c", "echo '{\"version\":1,\"groups\":[]}' > " + rec},
+		{"sh", "-c", "echo '{}' > /run/wgns/" + name + ".failover.json.tmp && mv /run/wgns/" + name + ".failover.json.tmp " + rec},
+		{"ln", "-sf", "/etc/shadow", rec},
+		{"rm", "-f", rec},
+	} {
+		if out, err := asNobody(c[0], c[1:]...).CombinedOutput(); err == nil {
+			t.Errorf("as nobody, %q succeeded:\n%s", c, out)
+		}
+	}
+	if _, err := os.Stat(rec); err != nil {
+		t.Fatalf("the record after the attempts: %v", err)
+	}
+	// A record that names another holder (one written by a holder that died, say) is not shown.
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := regexp.MustCompile(`"holder_pid": \d+`).ReplaceAll(b, []byte(`"holder_pid": 1`))
+	if err := os.WriteFile(rec, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st := failoverStatusOf(t, name); st.Failovers != nil || len(st.Groups) != 0 {
+		t.Errorf("status believed a record of another holder: %+v", st)
+	}
+}
