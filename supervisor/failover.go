@@ -79,11 +79,13 @@ func (l *loop) failover(req failoverRequest) {
 type prober struct {
 	name     string
 	t        failoverTunnel
-	echo     echoer // nil: no group is probed
+	echo     echoer                 // nil: no probe can be sent (none opened yet, or none to send)
+	open     func() (echoer, error) // opens an echoer (again); nil: never
 	clk      clock
 	timeout  time.Duration
 	requests chan<- failoverRequest
 	logf     func(format string, args ...any)
+	stepped  func() // called after each look (tests wait on it); nil: nothing
 
 	groups  []*groupWatch
 	seq     uint16
@@ -132,19 +134,26 @@ func newProber(name string, t failoverTunnel, echo echoer, clk clock, timeout ti
 func (p *prober) run(ctx context.Context) {
 	tick, stop := p.clk.ticker(p.timeout / 4)
 	defer stop()
-	var replies <-chan wgns.EchoReply
-	if p.echo != nil {
-		replies = p.echo.Replies()
+	step := func(now time.Time) bool {
+		ok := p.step(ctx, now)
+		if p.stepped != nil {
+			p.stepped()
+		}
+		return ok
 	}
-	if !p.step(ctx, p.clk.now()) {
+	if !step(p.clk.now()) {
 		return
 	}
 	for {
+		var replies <-chan wgns.EchoReply
+		if p.echo != nil {
+			replies = p.echo.Replies()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick:
-			if !p.step(ctx, now) {
+			if !step(now) {
 				return
 			}
 		case r := <-replies:
@@ -163,6 +172,14 @@ func (p *prober) step(ctx context.Context, now time.Time) bool {
 		return true
 	}
 	delete(p.lastErr, "view")
+	if p.echo == nil && p.open != nil && slices.ContainsFunc(p.groups, func(w *groupWatch) bool { return w.check.IsValid() }) {
+		if e, err := p.open(); err != nil {
+			p.once("echo", "%v; judging by WireGuard's counters until probes can be sent", err)
+		} else {
+			p.echo = e
+			delete(p.lastErr, "echo")
+		}
+	}
 	for i, w := range p.groups {
 		if i >= len(views) {
 			break
@@ -301,6 +318,11 @@ func (p *prober) probe(i int, now time.Time) {
 	p.sent[p.seq] = s
 	if err := p.echo.Send(w.check, int(p.seq)); err != nil {
 		p.once("probe", "probing %s: %v", w.check, err)
+		if p.open != nil {
+			// Its namespace may be gone (deleted, and made anew by a recovery): open it again.
+			p.echo.Close()
+			p.echo = nil
+		}
 		return
 	}
 	delete(p.lastErr, "probe")
@@ -366,29 +388,26 @@ func startFailover(name string, t *wgns.Tunnel, logf func(string, ...any)) (<-ch
 		return nil, func() {}
 	}
 	var groups []wgns.GroupRecord
-	probed := false
 	for _, g := range cfg.Groups {
 		r := wgns.GroupRecord{Check: g.Check}
 		for _, i := range g.Peers {
 			r.Peers = append(r.Peers, cfg.Peers[i].PublicKey)
 		}
 		groups = append(groups, r)
-		probed = probed || g.Check.IsValid()
 	}
 	timeout := cfg.Namespace.FailoverTimeout
-	var echo echoer
-	if probed {
-		if e, err := t.OpenEcho(); err != nil {
-			logf("wgns: %s: failover: %v; every group is judged from WireGuard's counters", name, err)
-		} else {
-			echo = e
-		}
-	}
 	requests := make(chan failoverRequest)
-	p := newProber(name, t, echo, realClock{}, timeout, groups, requests, logf)
+	p := newProber(name, t, nil, realClock{}, timeout, groups, requests, logf)
+	p.open = func() (echoer, error) {
+		e, err := t.OpenEcho()
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 	for _, w := range p.groups {
 		how := fmt.Sprintf("moving on when one has sent nothing back for %s", max(timeout, wireGuardWindow))
-		if w.check.IsValid() && echo != nil {
+		if w.check.IsValid() {
 			how = fmt.Sprintf("probing %s every %s, moving on after %s without an answer", w.check, timeout/4, timeout)
 		}
 		keys := make([]string, len(w.keys))
@@ -406,8 +425,8 @@ func startFailover(name string, t *wgns.Tunnel, logf func(string, ...any)) (<-ch
 		once.Do(func() {
 			cancel()
 			<-done
-			if echo != nil {
-				echo.Close()
+			if p.echo != nil {
+				p.echo.Close()
 			}
 		})
 	}

@@ -102,14 +102,16 @@ func (f *fakeGroups) count(g, peer int, rx, tx int64) {
 type fakeEcho struct {
 	sent    chan string
 	replies chan wgns.EchoReply
+	err     error // what Send returns
+	closed  bool
 }
 
 func (e *fakeEcho) Send(a netip.Addr, seq int) error {
 	e.sent <- fmt.Sprintf("probe %s seq %d", a, seq)
-	return nil
+	return e.err
 }
 func (e *fakeEcho) Replies() <-chan wgns.EchoReply { return e.replies }
-func (e *fakeEcho) Close() error                   { return nil }
+func (e *fakeEcho) Close() error                   { e.closed = true; return nil }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -123,6 +125,16 @@ type proberHarness struct {
 	cancel   func()
 	done     chan struct{}
 	pending  []failoverRequest // requests taken by at, for moves
+	stepped  chan struct{}     // a look is over
+	openMu   sync.Mutex
+	openFn   func() (echoer, error)
+}
+
+// setOpen makes the prober open its echoer again with open.
+func (h *proberHarness) setOpen(open func() (echoer, error)) {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	h.openFn = open
 }
 
 // startProber runs a prober over one group of the given peers (probed at check when it is
@@ -140,6 +152,16 @@ func startProber(t *testing.T, chk netip.Addr, keys ...wgtypes.Key) *proberHarne
 	h.dev.views = []wgns.GroupView{v}
 	p := newProber("work", h.dev, h.echo, h.clk, 2*time.Second, []wgns.GroupRecord{{Peers: keys, Check: chk}}, h.requests,
 		func(format string, args ...any) { h.logs <- named(fmt.Sprintf(format, args...)) })
+	h.stepped = make(chan struct{}, 1)
+	p.stepped = func() { h.stepped <- struct{}{} }
+	p.open = func() (echoer, error) {
+		h.openMu.Lock()
+		defer h.openMu.Unlock()
+		if h.openFn == nil {
+			return nil, errors.New("no echoer to open")
+		}
+		return h.openFn()
+	}
 	p.record() // as startFailover does, before the tunnel is ready
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -148,6 +170,7 @@ func startProber(t *testing.T, chk netip.Addr, keys ...wgtypes.Key) *proberHarne
 	if chk.IsValid() {
 		h.probed(1)
 	}
+	<-h.stepped
 	t.Cleanup(h.stop)
 	return h
 }
@@ -168,16 +191,17 @@ func (h *proberHarness) stop() {
 	}
 }
 
-// at lets the prober take a look at t0+d, and returns once it is done (or asks for a move,
-// which moves then answers).
+// at lets the prober take a look at t0+d, and returns once it is done, or asks for a move
+// (which moves then answers).
 func (h *proberHarness) at(d time.Duration) {
 	h.t.Helper()
 	h.clk.tick <- t0.Add(d)
-	// A reply to no probe is ignored: once the prober takes it, the look is over.
 	select {
-	case h.echo.replies <- wgns.EchoReply{From: check, Seq: 65000}:
+	case <-h.stepped:
 	case req := <-h.requests:
 		h.pending = append(h.pending, req)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the prober did not finish its look")
 	}
 }
 
@@ -212,10 +236,16 @@ func (h *proberHarness) moves(from, to int, keys []wgtypes.Key, err error) {
 		}
 		if to < 0 {
 			req.reply <- failoverResult{err: err}
+			<-h.stepped
 			return
 		}
 		h.dev.set(0, to)
 		req.reply <- failoverResult{from: keys[from], to: keys[to], err: err}
+	}
+	select {
+	case <-h.stepped: // the look that asked is over
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the prober did not finish its look after the move")
 	}
 }
 
@@ -477,4 +507,47 @@ func TestLoopPerformsFailovers(t *testing.T) {
 	if p.step(ctx, t0.Add(3*time.Second)) {
 		t.Error("a prober whose loop is gone went on")
 	}
+}
+
+// Probes that cannot be sent (the namespace deleted and made anew by a recovery: the socket is
+// left in the old one) are opened again, and until they are, and while they cannot be, the group
+// is judged by WireGuard's counters.
+func TestProberOpensItsProbesAgain(t *testing.T) {
+	keys := []wgtypes.Key{keyA, keyB}
+	h := startProber(t, check, keys...)
+	expect(t, "record", h.dev.records, "group 1: 0 failovers")
+	h.reply(0, 1)
+	// The next probe cannot be sent: the echoer is closed, and a new one opened at the next look.
+	old := h.echo
+	old.err = errors.New("sendto: network is unreachable")
+	h.at(500 * time.Millisecond)
+	old.err = nil
+	h.probed(2)
+	expect(t, "log", h.logs, "wgns: work: failover: probing 192.0.2.1: sendto: network is unreachable")
+	if !old.closed {
+		t.Error("the echoer that failed was not closed")
+	}
+	opens := make(chan string, 10)
+	fresh := &fakeEcho{sent: make(chan string, 100), replies: make(chan wgns.EchoReply)}
+	fail := true
+	h.setOpen(func() (echoer, error) {
+		if fail {
+			fail = false
+			opens <- "open: failed"
+			return nil, errors.New(`opening an ICMP socket in namespace "work": no such file`)
+		}
+		opens <- "open"
+		return fresh, nil
+	})
+	h.at(time.Second)
+	expect(t, "open", opens, "open: failed")
+	expect(t, "log", h.logs, `wgns: work: failover: opening an ICMP socket in namespace "work": no such file; judging by WireGuard's counters until probes can be sent`)
+	h.at(1500 * time.Millisecond)
+	expect(t, "open", opens, "open")
+	h.echo = fresh
+	h.probed(3)
+	h.reply(1510*time.Millisecond, 3)
+	h.at(3 * time.Second)
+	h.probed(4)
+	h.quiet()
 }
