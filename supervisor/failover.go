@@ -262,7 +262,7 @@ func (w *groupWatch) dead(now time.Time, timeout time.Duration) bool {
 // failover moves group i on. It returns false when the loop is gone.
 func (p *prober) failover(ctx context.Context, i int, now time.Time) bool {
 	w := p.groups[i]
-	why := "no single peer holds its AllowedIPs"
+	why := "no single peer holds the group's AllowedIPs"
 	if w.active >= 0 {
 		if w.probed {
 			why = fmt.Sprintf("peer %s has not answered %s for %s", w.keys[w.active], w.check, w.silentFor(now).Round(time.Millisecond))
@@ -283,7 +283,7 @@ func (p *prober) failover(ctx context.Context, i int, now time.Time) bool {
 		return false
 	}
 	if res.to == (wgtypes.Key{}) {
-		p.logf("wgns: %s: failover group %d: %s, but its AllowedIPs could not move: %v (trying again in %s)", p.name, w.n, why, res.err, p.timeout)
+		p.logf("wgns: %s: %s; %v (trying again in %s)", p.name, why, res.err, p.timeout)
 		w.since, w.pending = now, time.Time{}
 		return true
 	}

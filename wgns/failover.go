@@ -174,7 +174,7 @@ func (t *Tunnel) Failover(ctx context.Context, group int) (from, to wgtypes.Key,
 	}
 	update.Peers = append(update.Peers, pc)
 	if err := ns.configure(t.Name, update); err != nil {
-		return from, to, fmt.Errorf("moving the AllowedIPs of failover group %d of tunnel %q to peer %s: %w", group+1, t.Name, nw.PublicKey, err)
+		return from, to, fmt.Errorf("moving the AllowedIPs of failover group %d to peer %s: %w", group+1, nw.PublicKey, err)
 	}
 	to = nw.PublicKey
 	t.setActive(group, next)
@@ -183,12 +183,12 @@ func (t *Tunnel) Failover(ctx context.Context, group int) (from, to wgtypes.Key,
 	if err == nil {
 		i := slices.IndexFunc(d.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == to })
 		if i < 0 {
-			return from, to, fmt.Errorf("starting a session with peer %s of tunnel %q: the peer is gone from the device", to, t.Name)
+			return from, to, fmt.Errorf("starting a session with peer %s at once: the peer is gone from the device", to)
 		}
 		err = t.dev.rehandshake(ns, d.Peers[i:i+1])
 	}
 	if err != nil {
-		return from, to, fmt.Errorf("starting a session with peer %s of tunnel %q at once: %w", to, t.Name, err)
+		return from, to, fmt.Errorf("starting a session with peer %s at once: %w", to, err)
 	}
 	return from, to, nil
 }
