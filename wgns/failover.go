@@ -144,7 +144,7 @@ func (t *Tunnel) Failover(ctx context.Context, group int) (from, to wgtypes.Key,
 		return from, to, err
 	}
 	defer ns.close()
-	d, err := ns.device(t.Name)
+	d, err := ns.device(t.iface())
 	if err != nil {
 		return from, to, err
 	}
@@ -173,13 +173,13 @@ func (t *Tunnel) Failover(ctx context.Context, group int) (from, to wgtypes.Key,
 		}
 	}
 	update.Peers = append(update.Peers, pc)
-	if err := ns.configure(t.Name, update); err != nil {
+	if err := ns.configure(t.iface(), update); err != nil {
 		return from, to, fmt.Errorf("moving the AllowedIPs of failover group %d to peer %s: %w", group+1, nw.PublicKey, err)
 	}
 	to = nw.PublicKey
 	t.setActive(group, next)
 
-	d, err = ns.device(t.Name)
+	d, err = ns.device(t.iface())
 	if err == nil {
 		i := slices.IndexFunc(d.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == to })
 		if i < 0 {
@@ -227,7 +227,7 @@ func (t *Tunnel) FailoverView() ([]GroupView, error) {
 		return nil, err
 	}
 	defer ns.close()
-	d, err := ns.device(t.Name)
+	d, err := ns.device(t.iface())
 	if err != nil {
 		return nil, err
 	}
@@ -293,6 +293,9 @@ func failoverPath(name string) string { return filepath.Join(runDir, name+".fail
 // RecordFailovers writes r, as this process's (the tunnel's holder's) record of the tunnel's
 // failover groups. It may run beside the other methods.
 func (t *Tunnel) RecordFailovers(r FailoverRecord) error {
+	if t.att != nil {
+		return nil // `wgns status` shows no attachment: its failovers are in its holder's log only
+	}
 	pid, start := t.sys.self()
 	return t.sys.writeFailovers(t.Name, pid, start, &r)
 }

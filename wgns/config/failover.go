@@ -9,25 +9,8 @@ import (
 )
 
 // Failover between redundant peers: the [Namespace] keys Failover, FailoverTimeout and
-// FailoverCheck, and the failover groups they make.
-//
-// What wgns.conf(5) says of each key (the rows of the manual's table of keys):
-//
-//	Failover = on|off
-//	  Peers whose AllowedIPs are identical (as sets) form a failover group, in file order. One
-//	  peer of a group, at first the first one, holds the AllowedIPs; when it stops answering,
-//	  wgns moves them to the next peer of the group, and stays with that one when the first
-//	  comes back. Default: off; then a prefix may belong to one peer only, as in wg-quick.
-//	FailoverTimeout = DURATION
-//	  How long the active peer of a group may go without answering before its AllowedIPs move
-//	  on, from 1s to 5m (2s, 1500ms; a bare number is seconds). Each peer tried next gets as
-//	  long to answer. Default: 2s. A group with no address to probe is judged from WireGuard's
-//	  own counters: sent and nothing received for 15 s (or FailoverTimeout, if longer).
-//	FailoverCheck = ADDRESS, ... | none
-//	  The address pinged, every FailoverTimeout/4, through the active peer of the group that
-//	  routes it: one address per group, each inside the AllowedIPs of a failover group.
-//	  Default: for each group, the first DNS server it routes (a VPN provider's resolver is
-//	  usually a gateway every one of its servers answers for). none: no group is probed.
+// FailoverCheck, and the failover groups they make. What the manual says of each key is in
+// cmd/wgns/confkeys.go.
 
 const (
 	minFailoverTimeout = time.Second
