@@ -118,7 +118,8 @@ type groupWatch struct {
 	rec     wgns.GroupRecord
 }
 
-// newProber watches the groups of a tunnel brought up from cfg's groups with the given keys.
+// newProber returns a prober of the given failover groups (their peers and check addresses, in
+// the config's order), moving them on through requests.
 func newProber(name string, t failoverTunnel, echo echoer, clk clock, timeout time.Duration, groups []wgns.GroupRecord,
 	requests chan<- failoverRequest, logf func(string, ...any)) *prober {
 	p := &prober{name: name, t: t, echo: echo, clk: clk, timeout: timeout, requests: requests, logf: logf,
