@@ -23,6 +23,7 @@ type fakeTunnel struct {
 	reresolveOut []string
 	downErr      error
 	uplinkMoved  bool
+	failoverOut  []failoverResult // the results of successive Failover calls (failover_test.go)
 }
 
 func newFakeTunnel() *fakeTunnel {

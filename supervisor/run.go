@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgns/wgns/units"
 	"github.com/wgns/wgns/wgns"
 	"github.com/wgns/wgns/wgns/config"
@@ -50,6 +52,9 @@ func Run(o RunOptions) error {
 		rep.fail(err)
 		return err
 	}
+	logf := log.New(os.Stderr, "", 0).Printf
+	failovers, stopFailover := startFailover(o.Name, t, logf) // its groups are recorded before ready
+	defer stopFailover()
 	n := units.NewNotifier()
 	n.Ready()
 	rep.ready()
@@ -61,7 +66,6 @@ func Run(o RunOptions) error {
 		go func() { reportStatus(ctx, n, o.Name); close(done) }()
 		stopStatus = func() { cancel(); <-done }
 	}
-	logf := log.New(os.Stderr, "", 0).Printf
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := make(chan eventKind, 2)
@@ -71,7 +75,7 @@ func Run(o RunOptions) error {
 	}
 	go watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
-		logf: logf, beforeDown: stopStatus}
+		logf: logf, beforeDown: func() { stopStatus(); stopFailover() }, failovers: failovers}
 	return l.run()
 }
 
@@ -106,6 +110,7 @@ type tunnel interface {
 	UplinkChanged() bool
 	Rebind(ctx context.Context) ([]string, error)
 	Rehandshake(ctx context.Context) ([]string, error)
+	Failover(ctx context.Context, group int) (from, to wgtypes.Key, err error)
 	Down() error
 }
 
@@ -145,7 +150,8 @@ type loop struct {
 	events         <-chan eventKind // from the watchers
 	reresolveEvery time.Duration
 	logf           func(format string, args ...any)
-	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
+	beforeDown     func()                 // stops what reports status, so that no STATUS= follows STOPPING=1
+	failovers      <-chan failoverRequest // from the failover prober (failover.go)
 
 	lastResume time.Time
 }
@@ -179,6 +185,8 @@ func (l *loop) run() error {
 			l.reresolve()
 		case ev := <-l.events:
 			l.handle(ev)
+		case req := <-l.failovers:
+			l.failover(req)
 		}
 	}
 }

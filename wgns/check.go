@@ -38,6 +38,9 @@ const (
 	CheckFirewall   = "firewall"   // table inet wgns is there exactly as wgns installs it
 	CheckDNS        = "dns"        // resolv.conf and nsswitch.conf under /etc/netns/NAME as written
 	CheckHandshake  = "handshake"  // every peer's latest handshake is younger than HandshakeMaxAge
+	// CheckFailover comes last, and only for a tunnel with failover groups: each group's
+	// AllowedIPs are held by one peer, which answers (failover.go).
+	CheckFailover = "failover"
 )
 
 // CheckResult is one item of a CheckReport.
@@ -170,6 +173,9 @@ type checkFacts struct {
 
 	peers []peerFact
 	wgErr error
+
+	failovers    *FailoverRecord // the supervisor's record; nil when there is none
+	failoversErr error
 }
 
 type linkFact struct {
@@ -192,6 +198,7 @@ type peerFact struct {
 	key           string
 	lastHandshake time.Time
 	keepalive     time.Duration
+	allowed       int // how many allowed IPs it holds
 }
 
 // gather reads everything evaluate judges. Failures to read are recorded in the facts.
@@ -218,6 +225,7 @@ func gather(name string, st *State) *checkFacts {
 		f.dns, f.dnsErr = dnsbind.Check(name, dnsbind.View{Servers: f.cfg.Interface.DNS, Search: f.cfg.Interface.Search})
 	}
 	f.peers, f.wgErr = readPeers(ns, name)
+	f.failovers, f.failoversErr = readFailovers(name, st)
 	return f
 }
 
@@ -230,7 +238,7 @@ func readPeers(ns netns.NsHandle, name string) ([]peerFact, error) {
 	var peers []peerFact
 	for _, p := range d.Peers {
 		peers = append(peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
-			keepalive: p.PersistentKeepaliveInterval})
+			keepalive: p.PersistentKeepaliveInterval, allowed: len(p.AllowedIPs)})
 	}
 	return peers, nil
 }
@@ -343,6 +351,9 @@ func evaluate(name string, f *checkFacts) *CheckReport {
 		checkDNS(name, f),
 		checkHandshake(f),
 	}}
+	if c, ok := checkFailover(f); ok {
+		r.Checks = append(r.Checks, c)
+	}
 	r.OK = len(r.Failed()) == 0
 	return r
 }
@@ -480,8 +491,13 @@ func checkRoutes(name string, f *checkFacts) CheckResult {
 	}
 	var routed []string
 	if f.cfg != nil {
+		seen := map[netip.Prefix]bool{}
 		for _, p := range f.cfg.Peers {
 			for _, a := range p.AllowedIPs {
+				if seen[a] {
+					continue // the peers of a failover group list the same
+				}
+				seen[a] = true
 				if !slices.ContainsFunc(f.routes, func(r routeFact) bool {
 					return r.table == unix.RT_TABLE_MAIN && r.dst == a && slices.Equal(r.devs, []string{name}) && r.typ == unix.RTN_UNICAST
 				}) {
@@ -763,6 +779,9 @@ func checkHandshake(f *checkFacts) CheckResult {
 	}
 	var faults, oks []string
 	for _, p := range f.peers {
+		if f.standingBy(p) {
+			continue // carries nothing: checkFailover's
+		}
 		age := f.now.Sub(p.lastHandshake)
 		shown := age.Round(time.Second)
 		switch {

@@ -46,6 +46,8 @@ type fakeSys struct {
 
 	crashAt string           // checkpoint at which the "process" dies (panics with crash)
 	fail    map[string]error // act prefix -> error it returns instead of acting
+
+	records map[string]fakeRecord // failover records, by tunnel (failover_test.go)
 }
 
 // crash is what fakeSys panics with when the work reaches crashAt.
@@ -711,6 +713,9 @@ func describeConfig(c wgtypes.Config) string {
 			for _, a := range p.AllowedIPs {
 				ips = append(ips, a.String())
 			}
+			if len(ips) == 0 {
+				ips = []string{"nothing"}
+			}
 			s += " for " + strings.Join(ips, ",")
 		}
 		parts = append(parts, s)
@@ -726,7 +731,8 @@ func deviceOf(name string, c wgtypes.Config) *wgtypes.Device {
 }
 
 // applyConfig changes d as WireGuard applies c: ReplacePeers, Remove, UpdateOnly and
-// ReplaceAllowedIPs as documented by wgctrl.
+// ReplaceAllowedIPs as documented by wgctrl; an allowed IP given to a peer is taken from any
+// other that had it, as cryptokey routing holds each prefix for one peer.
 func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 	if c.PrivateKey != nil {
 		d.PrivateKey, d.PublicKey = *c.PrivateKey, c.PrivateKey.PublicKey()
@@ -763,6 +769,11 @@ func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 		}
 		if pc.ReplaceAllowedIPs {
 			p.AllowedIPs = nil
+		}
+		for _, a := range pc.AllowedIPs {
+			for j := range d.Peers {
+				d.Peers[j].AllowedIPs = slices.DeleteFunc(d.Peers[j].AllowedIPs, func(b net.IPNet) bool { return b.String() == a.String() })
+			}
 		}
 		p.AllowedIPs = append(p.AllowedIPs, pc.AllowedIPs...)
 	}

@@ -36,6 +36,12 @@ type reconciler struct {
 	resolveTimeout time.Duration
 	endpoints      []*net.UDPAddr
 
+	// preferred is the place in each failover group of the peer that gets the group's AllowedIPs
+	// on a device this run makes (nil: the first); active is the one that holds them on the
+	// device as configured (a repair keeps the device's choice: it does not undo a failover).
+	preferred []int
+	active    []int
+
 	// ifname is the WireGuard interface's name inside the namespace: name (run sets it when
 	// empty), except for an attachment, whose interface is a container's wg0.
 	ifname string
@@ -380,10 +386,19 @@ func (r *reconciler) peers() error {
 	}
 	_, exists := r.link()
 	why := "new interface"
+	r.active = make([]int, len(r.cfg.Groups))
+	for g := range r.active {
+		r.active[g] = max(activeIn(r.preferred, g), 0)
+	}
 	if exists && !r.created {
 		d, err := r.ns.device(r.ifname)
 		if err != nil {
 			return err
+		}
+		for g, pos := range activeOn(r.cfg, d) {
+			if pos >= 0 {
+				r.active[g] = pos
+			}
 		}
 		why = r.deviceDiffers(d)
 	}
@@ -397,6 +412,7 @@ func (r *reconciler) peers() error {
 				return err
 			}
 			wc := wireGuardConfig(r.cfg, r.endpoints)
+			holdBy(&wc, r.cfg, r.active)
 			if r.created {
 				if err := r.dev.configure(wc); err != nil {
 					return fmt.Errorf("configuring WireGuard interface %q: %w", r.ifname, err)
@@ -430,6 +446,10 @@ func (r *reconciler) configureLine(why string) string {
 		if ep == "" {
 			ep = "none, it roams"
 		}
+		if g, _, ok := groupOf(r.cfg, i); ok && len(allowedFor(r.cfg, i, r.active)) == 0 {
+			fmt.Fprintf(&b, " peer %s (endpoint %s) standing by in failover group %d", p.PublicKey, ep, g+1)
+			continue
+		}
 		ips := make([]string, len(p.AllowedIPs))
 		for j, a := range p.AllowedIPs {
 			ips[j] = a.String()
@@ -439,7 +459,9 @@ func (r *reconciler) configureLine(why string) string {
 	return b.String()
 }
 
-// deviceDiffers says how the device differs from the config, or "" when it does not.
+// deviceDiffers says how the device differs from the config, or "" when it does not. Peers are
+// matched by key, in whatever order the device lists them; the AllowedIPs of a failover group
+// may be held by any one of its peers (the others hold none).
 func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if d.PublicKey != r.cfg.Interface.PublicKey {
 		return "key"
@@ -450,10 +472,18 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if len(d.Peers) != len(r.cfg.Peers) {
 		return "peers"
 	}
+	byKey := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range d.Peers {
+		byKey[p.PublicKey] = p
+	}
+	active := activeOn(r.cfg, d)
 	for i, want := range r.cfg.Peers {
-		got := d.Peers[i]
-		if got.PublicKey != want.PublicKey {
+		got, ok := byKey[want.PublicKey]
+		if !ok {
 			return "peers"
+		}
+		if g, _, ok := groupOf(r.cfg, i); ok && active[g] < 0 {
+			return "allowed IPs"
 		}
 		if int(got.PersistentKeepaliveInterval/time.Second) != want.PersistentKeepalive {
 			return "keepalive"
@@ -468,19 +498,8 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 		if want.Endpoint != "" && got.Endpoint == nil {
 			return "endpoint"
 		}
-		var ips []netip.Prefix
-		for _, a := range got.AllowedIPs {
-			if p, ok := ipNetToPrefix(&a); ok {
-				ips = append(ips, p.Masked())
-			}
-		}
-		if len(ips) != len(want.AllowedIPs) {
+		if !sameIPs(maskedIPs(got.AllowedIPs), allowedFor(r.cfg, i, active)) {
 			return "allowed IPs"
-		}
-		for _, p := range want.AllowedIPs {
-			if !slices.Contains(ips, p) {
-				return "allowed IPs"
-			}
 		}
 	}
 	return ""

@@ -33,6 +33,7 @@ func (t *Tunnel) Recover() ([]string, error) {
 	t.dev.close()
 	dev := t.sys.backend(st.Mode)
 	r := t.newReconciler(st, dev)
+	r.preferred = t.active
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st

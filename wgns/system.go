@@ -104,6 +104,11 @@ type system interface {
 	// lockAttachment takes attachment id's lock; the caller calls the function returned, with
 	// gone=true once the attachment's record is removed, so that the lock file goes too.
 	lockAttachment(id string) (unlock func(gone bool), err error)
+
+	// readFailovers reads NAME's failover record if st's holder wrote it (nil, nil otherwise);
+	// writeFailovers writes it as holder pid's, started at start (failover.go).
+	readFailovers(name string, st *State) (*FailoverRecord, error)
+	writeFailovers(name string, pid int, start uint64, r *FailoverRecord) error
 }
 
 // netnsView acts inside one tunnel namespace. The caller must close it.

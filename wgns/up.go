@@ -39,6 +39,7 @@ type Tunnel struct {
 	sys    system
 
 	lastUplinks string // see UplinkChanged
+	active      []int  // the place in each failover group of the peer Failover gave its AllowedIPs to
 }
 
 // Mode reports the tunnel's implementation.
