@@ -37,6 +37,7 @@ const (
 	CheckRules      = "rules"      // the policy rules are the kernel's defaults
 	CheckFirewall   = "firewall"   // table inet wgns is there exactly as wgns installs it
 	CheckDNS        = "dns"        // resolv.conf and nsswitch.conf under /etc/netns/NAME as written
+	CheckViews      = "views"      // every process inside sees the namespace's DNS view, none a host resolver
 	CheckHandshake  = "handshake"  // every peer's latest handshake is younger than HandshakeMaxAge
 )
 
@@ -60,6 +61,9 @@ type CheckReport struct {
 	OK bool `json:"ok"`
 	// Checks lists every check, in a fixed order, whether it passed or not.
 	Checks []CheckResult `json:"checks"`
+	// Warnings are findings that fail no check: risks of using the tunnel in ways wgns does not
+	// control (a host resolver daemon that `ip netns exec` would reach).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Failed returns the names of the checks that failed, in report order.
@@ -74,7 +78,7 @@ func (r *CheckReport) Failed() []string {
 }
 
 // Text renders the report as `wgns check` prints it: one line per check, "ok" or "FAIL", the
-// check's name and what was found, then a summary line.
+// check's name and what was found, a "warn" line per warning, then a summary line.
 func (r *CheckReport) Text() string {
 	width := 0
 	for _, c := range r.Checks {
@@ -93,6 +97,9 @@ func (r *CheckReport) Text() string {
 			fmt.Fprintf(&b, "%*s%s\n", len(mark)+2+width+2, "", strings.TrimLeft(l, "\t"))
 		}
 	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warn  %s\n", w)
+	}
 	if failed := r.Failed(); len(failed) > 0 {
 		fmt.Fprintf(&b, "%s: %d of %d checks FAILED (%s)\n", r.Name, len(failed), len(r.Checks), strings.Join(failed, ", "))
 	} else {
@@ -109,8 +116,10 @@ type CheckOptions struct {
 
 // Check audits the tunnel name for leaks and faults: only lo and the tunnel interface in its
 // namespace, every route via them, the default policy rules, wgns's firewall table as it was
-// installed, the DNS view as written, the WireGuard process alive (userspace) and a handshake
-// with every peer within HandshakeMaxAge. What was intended is read from the config recorded in
+// installed, the DNS view as written, every process inside seeing that view (not the host's
+// resolv.conf, nsswitch.conf or resolver sockets), the WireGuard process alive (userspace) and
+// a handshake with every peer within HandshakeMaxAge. It warns when a host resolver daemon's
+// socket exists, which `ip netns exec` would reach. What was intended is read from the config recorded in
 // the tunnel's state. Faults are reported in the CheckReport, not as errors; the error is for a
 // name that is invalid or not up (wrapping ErrNotUp) and for unreadable state.
 //
@@ -168,6 +177,12 @@ type checkFacts struct {
 	dns    []string
 	dnsErr error
 
+	views     []viewFact // the processes inside whose DNS view is not the namespace's
+	viewsSeen int        // how many processes inside were looked at
+	viewsErr  error      // listing them
+
+	resolvers []dnsbind.ResolverSocket // host resolver sockets that exist
+
 	peers []peerFact
 	wgErr error
 }
@@ -186,6 +201,13 @@ type routeFact struct {
 	dst    netip.Prefix
 	gw     string
 	devs   []string // the output interfaces (several for a multipath route); none for unreachable and the like
+}
+
+// viewFact is a process inside the namespace whose DNS view is not the namespace's.
+type viewFact struct {
+	pid    int
+	comm   string
+	faults []string
 }
 
 type peerFact struct {
@@ -217,8 +239,39 @@ func gather(name string, st *State) *checkFacts {
 	if f.cfg != nil {
 		f.dns, f.dnsErr = dnsbind.Check(name, dnsbind.View{Servers: f.cfg.Interface.DNS, Search: f.cfg.Interface.Search})
 	}
+	f.gatherViews(name)
+	f.resolvers = dnsbind.HostResolverSockets()
 	f.peers, f.wgErr = readPeers(ns, name)
 	return f
+}
+
+// gatherViews looks at the DNS view of every process inside the namespace, except wgns itself
+// (a wgns exec between its switch into the namespace and the exec of its command).
+func (f *checkFacts) gatherViews(name string) {
+	procs, err := nsmgr.Processes(f.nsID)
+	if err != nil {
+		f.viewsErr = err
+		return
+	}
+	var self unix.Stat_t
+	selfErr := unix.Stat("/proc/self/exe", &self)
+	for _, p := range procs {
+		var exe unix.Stat_t
+		if selfErr == nil && unix.Stat("/proc/"+strconv.Itoa(p.PID)+"/exe", &exe) == nil && exe.Dev == self.Dev && exe.Ino == self.Ino {
+			continue
+		}
+		faults, err := dnsbind.Inspect(p.PID, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone meanwhile
+		}
+		if err != nil {
+			faults = []string{"could not be looked at: " + err.Error()}
+		}
+		f.viewsSeen++
+		if len(faults) > 0 {
+			f.views = append(f.views, viewFact{pid: p.PID, comm: p.Comm, faults: faults})
+		}
+	}
 }
 
 // readPeers reads the peers of the WireGuard interface name in ns, giving up after wgTimeout.
@@ -341,9 +394,11 @@ func evaluate(name string, f *checkFacts) *CheckReport {
 		checkRules(f),
 		checkFirewall(f),
 		checkDNS(name, f),
+		checkViews(f),
 		checkHandshake(f),
 	}}
 	r.OK = len(r.Failed()) == 0
+	r.Warnings = resolverWarnings(name, f)
 	return r
 }
 
@@ -745,6 +800,40 @@ func checkDNS(name string, f *checkFacts) CheckResult {
 		return pass(CheckDNS, dir+"/resolv.conf and nsswitch.conf as written (no DNS server: lookups fail)")
 	}
 	return pass(CheckDNS, fmt.Sprintf("%s/resolv.conf and nsswitch.conf as written (nameserver %s)", dir, strings.Join(servers, ", ")))
+}
+
+func checkViews(f *checkFacts) CheckResult {
+	switch {
+	case f.nsErr != nil:
+		return noNamespace(CheckViews)
+	case f.viewsErr != nil:
+		return notChecked(CheckViews, f.viewsErr)
+	}
+	if len(f.views) > 0 {
+		faults := make([]string, len(f.views))
+		for i, v := range f.views {
+			faults[i] = fmt.Sprintf("PID %d (%s): %s", v.pid, v.comm, strings.Join(v.faults, ", "))
+		}
+		return fail(CheckViews, faults...)
+	}
+	switch f.viewsSeen {
+	case 0:
+		return pass(CheckViews, "no process inside")
+	case 1:
+		return pass(CheckViews, "the process inside sees the namespace's DNS view and no host resolver")
+	}
+	return pass(CheckViews, fmt.Sprintf("all %d processes inside see the namespace's DNS view and no host resolver", f.viewsSeen))
+}
+
+// resolverWarnings warns of each host resolver socket that a program run by `ip netns exec`
+// (which hides nothing) would ask.
+func resolverWarnings(name string, f *checkFacts) []string {
+	var w []string
+	for _, s := range f.resolvers {
+		w = append(w, fmt.Sprintf("%s's socket %s exists: a program run with `ip netns exec %s` would resolve names through it, "+
+			"outside the tunnel (`wgns exec` and services confined with `wgns unit install` cannot reach it)", s.Daemon, s.Path, name))
+	}
+	return w
 }
 
 func checkHandshake(f *checkFacts) CheckResult {
