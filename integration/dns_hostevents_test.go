@@ -2,12 +2,15 @@ package integration
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/dnsbind"
 )
 
 // The DNS host-event tests: the host's resolver daemons start, restart and re-create their
@@ -221,6 +224,7 @@ func TestIntegrationSystemdDNSViewSurvivesHostEvents(t *testing.T) {
 		"hev.service":           heService,
 		"hold.service":          heService,
 		"hnew.service":          heService,
+		"hbind.service":         heService,
 		"fake-resolved.service": heFakeResolved,
 		"fake-avahi.service":    heFakeAvahi,
 	})
@@ -276,6 +280,9 @@ done`
 		}
 	}
 	expect("before any resolver runs")
+	if got := inService(pid, "touch /etc/wgns-new 2>&1; touch /etc/.wgns-host/wgns-new 2>&1; ls /run/nscd | wc -l"); strings.Count(got, "Read-only file system") != 2 || !strings.HasSuffix(got, "\n0\n") {
+		t.Errorf("the confined service can write /etc, or /run/nscd is not empty:\n%s", got)
+	}
 	control := func(when string) {
 		t.Helper()
 		if out, _ := c.run("ip", "netns", "exec", name, "getent", "hosts", dnsName); !strings.HasPrefix(out, xdDecoyAnswer+" ") {
@@ -352,6 +359,21 @@ echo 'hosts: files resolve [!UNAVAIL=return] dns' > /etc/nsswitch.conf.new && mv
 	c.mustRun(t, "systemctl", "stop", "hold.service")
 	expect("at the end")
 
+	// A service of its own binding a file onto a name the host's /etc lacks: systemd cannot
+	// create the mount point in the read-only link farm, so it fails, and the farm every
+	// namespace shares is left as it was.
+	c.mustRun(t, ctrWgns, "unit", "install", name, "hbind.service")
+	bindDir := filepath.Join(c.unitDir, "hbind.service.d")
+	if err := os.WriteFile(filepath.Join(bindDir, "60-own.conf"), []byte("[Service]\nBindReadOnlyPaths=/etc/machine-id:/etc/wgns-own.conf\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun(t, "systemctl", "daemon-reload")
+	c.run("systemctl", "start", "hbind.service")
+	waitFor(t, 10*time.Second, "hbind.service to fail", func() bool { return c.activeState(t, "hbind.service") == "failed" })
+	if got := c.mustRun(t, "sh", "-c", "find /run/wgns/links/etc -maxdepth 1 ! -type l ! -name '.wgns-*' ! -path /run/wgns/links/etc"); got != "" {
+		t.Errorf("systemd created entries in the shared /etc link farm:\n%s", got)
+	}
+
 	// Without the namespace's files, a confined service does not start.
 	c.mustRun(t, ctrWgns, "unit", "install", name, "hnew.service")
 	c.mustRun(t, "mv", "/etc/netns/"+name+"/resolv.conf", "/etc/netns/"+name+"/resolv.conf.away")
@@ -392,6 +414,18 @@ func TestIntegrationCheckFindsDetachedViews(t *testing.T) {
 	}
 	if d, ok, w := views(); !ok || d != "the process inside sees the namespace's DNS view and no host resolver" || len(w) != 0 {
 		t.Errorf("views with only wgns exec's program inside: ok %v, %q, warnings %q", ok, d, w)
+	}
+	// The namespace's files are rewritten (a repair after the config changed): the program keeps
+	// the version it started with, which is still the namespace's.
+	tunnelView := dnsbind.View{Servers: []netip.Addr{netip.MustParseAddr(peerTunnel4)}}
+	if err := dnsbind.Write(name, dnsbind.View{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok, _ := views(); !ok {
+		t.Errorf("views once the namespace's files were rewritten: FAIL %q, want ok (the program reads their earlier version)", d)
+	}
+	if err := dnsbind.Write(name, tunnelView); err != nil {
+		t.Fatal(err)
 	}
 
 	ipChild := xdStart(t, nil, "ip", "netns", "exec", name, "sh", "-c", "echo @@; exec sleep 600")

@@ -53,7 +53,7 @@
 // whose resolv.conf and nsswitch.conf lead to the namespace's files: no host
 // rename can reach them. systemd resolves the sources of all these mounts
 // before it mounts the first (checked with Debian 12's systemd 252 in
-// integration/systemd_dns_test.go), so the host's /etc can be bound below the
+// integration/dns_hostevents_test.go), so the host's /etc can be bound below the
 // directory that covers it. A missing source fails the service with
 // 226/NAMESPACE: it never starts with the host's view. What the service may
 // notice: /etc is read-only (as with ProtectSystem=full; ReadWritePaths= and
