@@ -42,7 +42,7 @@ const (
 	reservedPrefix = ".wgns-"
 	hostDir        = ".wgns-host"  // mount point of the host's /etc (or /run)
 	viewDir        = ".wgns-view"  // holds the mount points of the namespace's files
-	emptyDir       = ".wgns-empty" // an empty directory: the source of services' hidden directories
+	emptyDir       = ".wgns-empty" // empty: what services see in HiddenPaths; where Enter puts the /run farm a moment
 	stampLink      = ".wgns-stamp" // its target identifies the state of the host's directories linked
 	tempLink       = ".wgns-new-"  // prefix of symlinks being renamed into place
 )
