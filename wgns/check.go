@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,32 +246,58 @@ func gather(name string, st *State) *checkFacts {
 	return f
 }
 
-// gatherViews looks at the DNS view of every process inside the namespace, except wgns itself
-// (a wgns exec between its switch into the namespace and the exec of its command).
+// viewSettle is how long gatherViews waits before it looks again at a process whose DNS view is
+// not the namespace's: one still setting its view up (a wgns exec between its switch into the
+// namespace and the exec of its command, a systemd service between fork and exec) has it in
+// place by then.
+const viewSettle = 100 * time.Millisecond
+
+// gatherViews looks at the DNS view of every process whose main thread is inside the namespace:
+// a thread that enters it for a moment (wgns's own, through nsmgr.Do) does not make its process
+// one inside. A process whose view is not the namespace's is looked at again after viewSettle,
+// and counts only if it still is not.
 func (f *checkFacts) gatherViews(name string) {
-	procs, err := nsmgr.Processes(f.nsID)
+	procs, err := nsmgr.ProcessLeaders(f.nsID)
 	if err != nil {
 		f.viewsErr = err
 		return
 	}
-	var self unix.Stat_t
-	selfErr := unix.Stat("/proc/self/exe", &self)
-	for _, p := range procs {
-		var exe unix.Stat_t
-		if selfErr == nil && unix.Stat("/proc/"+strconv.Itoa(p.PID)+"/exe", &exe) == nil && exe.Dev == self.Dev && exe.Ino == self.Ino {
-			continue
-		}
-		faults, err := dnsbind.Inspect(p.PID, name)
+	inspect := func(pid int) ([]string, bool) {
+		faults, err := dnsbind.Inspect(pid, name)
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // gone meanwhile
+			return nil, false // gone meanwhile
 		}
 		if err != nil {
 			faults = []string{"could not be looked at: " + err.Error()}
 		}
+		return faults, true
+	}
+	var suspects []int
+	for _, p := range procs {
+		faults, alive := inspect(p.PID)
+		if !alive {
+			continue
+		}
 		f.viewsSeen++
 		if len(faults) > 0 {
-			f.views = append(f.views, viewFact{pid: p.PID, comm: p.Comm, faults: faults})
+			suspects = append(suspects, p.PID)
 		}
+	}
+	if len(suspects) == 0 {
+		return
+	}
+	time.Sleep(viewSettle)
+	for _, pid := range suspects {
+		faults, alive := inspect(pid)
+		if !alive {
+			f.viewsSeen--
+			continue
+		}
+		if len(faults) == 0 {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		f.views = append(f.views, viewFact{pid: pid, comm: strings.TrimSuffix(string(comm), "\n"), faults: faults})
 	}
 }
 
