@@ -27,7 +27,7 @@ type CLI struct {
 	List    ListCmd    `cmd:"" help:"One line per tunnel: name, mode, state, address."`
 	Status  StatusCmd  `cmd:"" help:"Show a tunnel like wg show does, plus namespace, DNS, firewall and processes."`
 	Repair  RepairCmd  `cmd:"" help:"Bring a tunnel (or all) back to what its config says; clear what a crashed up left."`
-	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
+	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, the DNS view of every process inside, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
