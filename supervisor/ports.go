@@ -70,6 +70,9 @@ func alreadyUp(name string, err error) error {
 
 // start serves the published ports and starts the port forwarding, in the tunnel's namespace.
 func (d *portsDuty) start() error {
+	if d == nil { // an attachment's supervisor: no ports
+		return nil
+	}
 	pf := d.cfg.Namespace.PortForward
 	if d.pub == nil && pf == nil {
 		return nil

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgns/wgns/units"
 	"github.com/wgns/wgns/wgns"
 	"github.com/wgns/wgns/wgns/config"
@@ -24,6 +26,9 @@ type RunOptions struct {
 	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
 	// started the supervisor.
 	ReadyFD int
+	// Attach, when set, is a CNI attachment to make and hold instead of a tunnel (Name,
+	// ConfigPath, Mode and Strict are then unused: its config is already read).
+	Attach *wgns.AttachOptions
 }
 
 // reresolveEvery is how often the supervisor checks endpoints given as host names.
@@ -42,27 +47,14 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	var opts []config.Option
-	if o.Strict {
-		opts = append(opts, config.Strict())
-	}
-	cfg, err := config.Load(o.ConfigPath, opts...)
-	if err != nil {
-		rep.fail(err)
-		return err
-	}
-	for _, w := range cfg.Warnings {
-		warn(w)
-	}
 	logf := log.New(os.Stderr, "", 0).Printf
 	// Ports (ports.go): the published ports are bound before the tunnel is made, so that one
 	// that cannot be bound fails the up and leaves nothing; they are served once it is up.
-	pd, err := listenPorts(o.Name, cfg, logf)
-	if err != nil {
-		rep.fail(err)
+	var pd *portsDuty
+	t, err := bringUp(o, warn, func(cfg *config.Config) (err error) {
+		pd, err = listenPorts(o.Name, cfg, logf)
 		return err
-	}
-	t, err := wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
+	})
 	if err != nil {
 		pd.stop()
 		rep.fail(err)
@@ -76,6 +68,8 @@ func Run(o RunOptions) error {
 		rep.fail(err)
 		return err
 	}
+	failovers, stopFailover := startFailover(o.Name, t, logf) // its groups are recorded before ready
+	defer stopFailover()
 	n := units.NewNotifier()
 	n.Ready()
 	rep.ready()
@@ -96,8 +90,35 @@ func Run(o RunOptions) error {
 	}
 	go watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
-		logf: logf, beforeDown: func() { stopStatus(); pd.stop() }, peerChanged: pd.peerChanged}
+		logf: logf, beforeDown: func() { stopStatus(); stopFailover(); pd.stop() }, failovers: failovers, peerChanged: pd.peerChanged}
 	return l.run()
+}
+
+// bringUp makes the tunnel (or the attachment) this supervisor holds; before, if not nil, is
+// given a tunnel's config once read, before anything is made (an attachment has none).
+func bringUp(o RunOptions, warn func(string), before func(*config.Config) error) (*wgns.Tunnel, error) {
+	if o.Attach != nil {
+		a := *o.Attach
+		a.Warn = warn
+		return wgns.Attach(a)
+	}
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		warn(w)
+	}
+	if before != nil {
+		if err := before(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
 }
 
 // tunnel is what the loop supervises: a *wgns.Tunnel held by this process.
@@ -110,6 +131,7 @@ type tunnel interface {
 	UplinkChanged() bool
 	Rebind(ctx context.Context) ([]string, error)
 	Rehandshake(ctx context.Context) ([]string, error)
+	Failover(ctx context.Context, group int) (from, to wgtypes.Key, err error)
 	Down() error
 }
 
@@ -149,9 +171,10 @@ type loop struct {
 	events         <-chan eventKind // from the watchers
 	reresolveEvery time.Duration
 	logf           func(format string, args ...any)
-	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
-	// peerChanged is to be called when the active peer changes (a failover): the provider's
-	// port forwarding then asks the new peer's gateway at once. Never nil in Run.
+	beforeDown     func()                 // stops what reports status, so that no STATUS= follows STOPPING=1
+	failovers      <-chan failoverRequest // from the failover prober (failover.go)
+	// peerChanged is called after a failover moved a group to another peer: the provider's
+	// port forwarding then asks the new peer's gateway at once. Nil for none.
 	peerChanged func()
 
 	lastResume time.Time
@@ -186,6 +209,8 @@ func (l *loop) run() error {
 			l.reresolve()
 		case ev := <-l.events:
 			l.handle(ev)
+		case req := <-l.failovers:
+			l.failover(req)
 		}
 	}
 }

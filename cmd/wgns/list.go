@@ -40,6 +40,10 @@ func (c *ListCmd) Run() error {
 	if c.JSON {
 		return writeJSON(list)
 	}
+	if len(list) == 0 {
+		fmt.Println("no tunnels")
+		return nil
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tMODE\tSTATE\tADDRESS")
 	for _, s := range list {
@@ -81,6 +85,10 @@ func (c *StatusCmd) Run() error {
 	if c.JSON {
 		return writeJSON(list)
 	}
+	if len(list) == 0 {
+		fmt.Println("no tunnels")
+		return nil
+	}
 	for i, s := range list {
 		if i > 0 {
 			fmt.Println()
@@ -101,6 +109,9 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tunnel: %s\n", s.Name)
 	fmt.Fprintf(&b, "  state: %s\n", s.State)
+	if strings.HasPrefix(s.State, "broken") {
+		fmt.Fprintf(&b, "  to fix: wgns repair %s\n", s.Name)
+	}
 	fmt.Fprintf(&b, "  mode: %s\n", s.Mode)
 	fmt.Fprintf(&b, "  namespace: %s\n", s.Namespace)
 	fmt.Fprintf(&b, "  config: %s\n", s.Config)
@@ -116,6 +127,7 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	if s.Processes != nil {
 		fmt.Fprintf(&b, "  processes inside: %d\n", *s.Processes)
 	}
+	formatFailovers(&b, s, now)
 	formatPorts(&b, s, now)
 	for _, p := range s.Peers {
 		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
@@ -131,6 +143,13 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 		fmt.Fprintf(&b, "    transfer: %d B received, %d B sent\n", p.RxBytes, p.TxBytes)
 		if p.Keepalive > 0 {
 			fmt.Fprintf(&b, "    persistent keepalive: every %d seconds\n", p.Keepalive)
+		}
+		if p.Group > 0 {
+			role := "standing by"
+			if p.Active != nil && *p.Active {
+				role = "active"
+			}
+			fmt.Fprintf(&b, "    failover group: %d (%s)\n", p.Group, role)
 		}
 	}
 	return b.String()
@@ -163,6 +182,35 @@ func formatPorts(b *strings.Builder, s *wgns.Status, now time.Time) {
 	}
 	if f.Error != "" {
 		fmt.Fprintf(b, "  port forwarding failing since %s ago: %s\n", now.Sub(f.Since).Round(time.Second), f.Error)
+	}
+}
+
+// formatFailovers renders the failover lines of a status: how many, when last, and each group.
+func formatFailovers(b *strings.Builder, s *wgns.Status, now time.Time) {
+	if s.Failovers == nil {
+		return
+	}
+	ago := func(t time.Time) string {
+		return fmt.Sprintf("%s (%s ago)", t.Local().Format(time.DateTime), now.Sub(t).Round(time.Second))
+	}
+	if *s.Failovers == 0 {
+		fmt.Fprintf(b, "  failovers: none\n")
+	} else {
+		fmt.Fprintf(b, "  failovers: %d, the last at %s\n", *s.Failovers, ago(s.LastFailover))
+	}
+	for _, g := range s.FailoverGroups {
+		how := "WireGuard's counters"
+		if g.Check != "" {
+			how = "probing " + g.Check
+		}
+		switch {
+		case !g.DownSince.IsZero():
+			fmt.Fprintf(b, "  failover group %d: DOWN since %s: none of its %d peers answers; its traffic goes nowhere (%s)\n", g.Group, ago(g.DownSince), len(g.Peers), how)
+		case g.Active == "":
+			fmt.Fprintf(b, "  failover group %d: no single peer holds its AllowedIPs (%s)\n", g.Group, how)
+		default:
+			fmt.Fprintf(b, "  failover group %d: peer %s active, of %d (%s)\n", g.Group, g.Active, len(g.Peers), how)
+		}
 	}
 }
 

@@ -52,7 +52,7 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || len(ns.Publish) > 0 || ns.PortForward != nil {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Publish) > 0 || ns.PortForward != nil {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
@@ -60,6 +60,7 @@ func format(c *Config) string {
 		if !ns.Firewall {
 			line("Firewall", "off")
 		}
+		formatFailover(line, ns)
 		if len(ns.Publish) > 0 {
 			line("Publish", joinStrings(ns.Publish))
 		}
@@ -95,6 +96,7 @@ func dump(c *Config) string {
 		fmt.Fprintf(&b, "  endpoint=%q host=%q port=%d allowed=%v\n", p.Endpoint, p.EndpointHost, p.EndpointPort, p.AllowedIPs)
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
+	dumpFailover(&b, c)
 	for _, p := range c.Namespace.Publish {
 		fmt.Fprintf(&b, "  publish line=%d %s\n", p.Line, p)
 	}
