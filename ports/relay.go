@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// chunk is how much one splice run carries before the relay looks at the clock again.
+// chunk is how much one splice run carries, once a connection is half-open, before the relay
+// looks at the clock again.
 const chunk = 1 << 20
 
 // relay carries bytes both ways between a and b until both directions are done, then closes
@@ -42,9 +43,16 @@ func relay(a, b *net.TCPConn, halfOpenIdle time.Duration) {
 		defer func() { done <- struct{}{} }()
 		for {
 			idle(dst, src)
-			n, err := dst.ReadFrom(&io.LimitedReader{R: src, N: chunk})
+			// While both ways are open: to the end (or to the deadline the relay sets when the
+			// other way ends); after that, a chunk at a time, each within the idle period.
+			var r io.Reader = src
+			limited := halfOpen.Load()
+			if limited {
+				r = &io.LimitedReader{R: src, N: chunk}
+			}
+			n, err := dst.ReadFrom(r)
 			switch {
-			case err == nil && n == chunk:
+			case err == nil && limited && n == chunk:
 				continue
 			case errors.Is(err, os.ErrDeadlineExceeded) && n > 0:
 				continue // still moving: another idle period
