@@ -27,7 +27,7 @@ KERNEL_CACHE ?= /var/cache/wgns-test/kernel
 KERNEL_SKIP ?= ^TestIntegrationDNSEnterCost$$
 KERNEL_TIME_SCALE ?= 4
 
-.PHONY: all build demo test unit integration test-kernel fuzz deps install uninstall bench clean vet
+.PHONY: all build testbuild demo test unit integration test-kernel fuzz deps install uninstall bench clean vet
 
 all: build
 
@@ -57,20 +57,27 @@ vet:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-integration: build
-	WGNS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+# The root tests run a test build of wgns: the same code plus the WGNS_TEST_* hooks (a crash at a
+# chosen step, a shorter endpoint check), which a production build does not have.
+TESTBIN := bin/wgns-test
+
+testbuild:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTBIN) ./cmd/wgns
+
+integration: build testbuild
+	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
 
 # test-kernel runs the root tests (but KERNEL_SKIP) in a QEMU guest (TCG) booting Debian's
 # kernel, where wgns up picks kernel WireGuard by itself; the guest's console log stays in
 # bin/vm-run/console.log. The guest sees this machine's files (read-only, with its writes in
 # memory): the Go caches given to it let the tests build their helpers there from this
 # machine's build cache, without a network.
-test-kernel: build
+test-kernel: build testbuild
 	$(GO) build -o bin/vm ./integration/vm
 	$(GO) test -c -o bin/integration.test ./integration/
 	bin/vm -cache $(KERNEL_CACHE) -dir $(CURDIR)/bin/vm-run -C $(CURDIR)/integration \
 		-env PATH=$$PATH -env GOCACHE=$$($(GO) env GOCACHE) -env GOMODCACHE=$$($(GO) env GOMODCACHE) \
-		-env WGNS_BIN=$(CURDIR)/$(BIN) -env WGNS_TEST_MODE=kernel -env WGNS_TEST_TIME_SCALE=$(KERNEL_TIME_SCALE) \
+		-env WGNS_BIN=$(CURDIR)/$(TESTBIN) -env WGNS_PROD_BIN=$(CURDIR)/$(BIN) -env WGNS_TEST_MODE=kernel -env WGNS_TEST_TIME_SCALE=$(KERNEL_TIME_SCALE) \
 		-- $(CURDIR)/bin/integration.test -test.count=1 -test.timeout 20m -test.v -test.skip '$(KERNEL_SKIP)'
 
 fuzz:

@@ -44,7 +44,7 @@ func TestIntegrationInvalidConfigsLeaveNoTrace(t *testing.T) {
 		{"MTU abc", iface + "MTU = abc\n" + peer, 4, "MTU"},
 		{"MTU 1279 with IPv6", iface + "Address = fd00::2/64\nMTU = 1279\n" + peer, 5, "MTU"},
 		{"MTU 65536", iface + "MTU = 65536\n" + peer, 4, "MTU"},
-		{"hook", iface + "PostUp = iptables -F\n" + peer, 4, "PostUp"},
+		{"hook in a peer", iface + peer + "PostUp = iptables -F\n", 8, "PostUp belongs in [Interface]"},
 		{"unknown key", iface + "Colour = blue\n" + peer, 4, "Colour"},
 		{"line outside a section", "Address = 192.0.2.2/24\n" + iface + peer, 1, ""},
 		{"duplicate interface", iface + iface + peer, 4, "Interface"},

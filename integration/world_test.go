@@ -148,7 +148,7 @@ func buildWgns() error {
 		return err
 	}
 	wgnsBin = filepath.Join(dir, "wgns")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", wgnsBin, "../cmd/wgns")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "wgnstest", "-o", wgnsBin, "../cmd/wgns")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

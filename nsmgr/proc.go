@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,4 +101,117 @@ func anyTaskInNS(dir, pid string, id ID) bool {
 		}
 	}
 	return false
+}
+
+// Handle is a process held by a pidfd: a signal sent through it reaches that process and never
+// another one that got its PID after it exited.
+type Handle struct {
+	Process
+	fd int
+}
+
+// OpenProcessLeaders is ProcessLeaders with every process held by a pidfd. Each pidfd is opened
+// after the scan and the process is checked again to be in namespace id afterwards: a PID that
+// was reused between the scan and the open is left out (the new process is not the one found).
+// The caller must Close every handle.
+func OpenProcessLeaders(id ID) ([]*Handle, error) {
+	procs, err := ProcessLeaders(id)
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]*Handle, 0, len(procs))
+	for _, p := range procs {
+		fd, err := unix.PidfdOpen(p.PID, 0)
+		if err != nil {
+			continue // gone already
+		}
+		if !inNS("/proc/"+strconv.Itoa(p.PID), id) {
+			unix.Close(fd) // the PID now belongs to a process elsewhere
+			continue
+		}
+		hs = append(hs, &Handle{Process: p, fd: fd})
+	}
+	return hs, nil
+}
+
+// OpenProcess holds the process pid if its start time (field 22 of /proc/PID/stat, in clock
+// ticks) is start; it returns an error wrapping unix.ESRCH when that process is gone. The caller
+// must Close the handle.
+func OpenProcess(pid int, start uint64) (*Handle, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("holding process %d: %w", pid, err)
+	}
+	if StartTime(pid) != start {
+		unix.Close(fd)
+		return nil, fmt.Errorf("holding process %d: %w", pid, unix.ESRCH)
+	}
+	return &Handle{Process: Process{PID: pid}, fd: fd}, nil
+}
+
+// Signal sends sig to the process; a process that has exited gets nothing and is no error.
+func (h *Handle) Signal(sig unix.Signal) error {
+	err := unix.PidfdSendSignal(h.fd, sig, nil, 0)
+	if err == unix.ESRCH {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("signalling process %d (%s): %w", h.PID, h.Comm, err)
+	}
+	return nil
+}
+
+// Close releases the pidfd.
+func (h *Handle) Close() { unix.Close(h.fd) }
+
+// WaitExit waits until every process of hs has exited, or limit has passed, and returns those
+// still running.
+func WaitExit(hs []*Handle, limit time.Duration) []*Handle {
+	deadline := time.Now().Add(limit)
+	left := hs
+	for len(left) > 0 {
+		fds := make([]unix.PollFd, len(left))
+		for i, h := range left {
+			fds[i] = unix.PollFd{Fd: int32(h.fd), Events: unix.POLLIN}
+		}
+		wait := time.Until(deadline)
+		if wait < 0 {
+			wait = 0
+		}
+		n, err := unix.Poll(fds, int(wait/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return left
+		}
+		var still []*Handle
+		for i, h := range left {
+			if fds[i].Revents == 0 {
+				still = append(still, h)
+			}
+		}
+		left = still
+	}
+	return nil
+}
+
+// StartTime returns a process's start time (field 22 of /proc/PID/stat, in clock ticks since
+// boot), which tells it from a later process with the same PID; 0 if it is gone or a zombie.
+func StartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
 }

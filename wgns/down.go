@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,77 +22,120 @@ type DownOptions struct {
 	Grace time.Duration
 }
 
+// holderStopWait bounds how long Down waits for a tunnel's holder to tear down after SIGTERM.
+const holderStopWait = 10 * time.Second
+
 // Down tears down everything Up made for name. It reports wasUp=false, and no error, when name
 // is not up. With processes still inside, it refuses (ErrBusy, naming them) unless opts.Force.
+// Processes are signalled through pidfds held from the moment they were found inside, so a
+// process that exits meanwhile and whose PID is reused is never hit.
 func Down(name string, opts DownOptions) (wasUp bool, err error) {
+	return down(hostSystem{}, name, opts)
+}
+
+func down(sys system, name string, opts DownOptions) (wasUp bool, err error) {
 	if err := nsmgr.ValidateName(name); err != nil {
 		return false, err
 	}
 	if opts.Grace == 0 {
 		opts.Grace = 5 * time.Second
 	}
-	unlock, err := lock(name)
+	unlock, err := sys.lock(name)
 	if err != nil {
 		return false, err
 	}
 	defer func() { unlock() }()
-	st, err := ReadState(name)
+	st, err := sys.readState(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Lstat(nsmgr.Path(name)); serr == nil {
-			return false, fmt.Errorf("%q is not a wgns tunnel (%s was not made by wgns); leaving it alone", name, nsmgr.Path(name))
+		if _, err := sys.nsID(name); !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("%s was not made by wgns; leaving it alone", nsmgr.Path(name))
 		}
-		return false, removeStaleUAPI(name)
+		return false, sys.removeStaleUAPI(name)
 	}
 	if err != nil {
 		return false, err
 	}
-	if procs := processesInside(st); len(procs) > 0 {
-		if !opts.Force {
-			return true, fmt.Errorf("taking %q down: %w: %s (stop them, or use --force)", name, ErrBusy, describe(procs))
+	if id, err := sys.nsID(name); err == nil && id == st.Netns {
+		procs, err := sys.inside(id)
+		if err != nil {
+			return true, err
 		}
-		if err := endProcesses(st, procs, opts.Grace); err != nil {
-			return true, fmt.Errorf("taking %q down: %w", name, err)
+		err = endInside(sys, id, procs, opts)
+		closeAll(procs)
+		if err != nil {
+			return true, err
 		}
 	}
-	if st.holderAlive() && st.PID != os.Getpid() {
+	pid, _ := sys.self()
+	if st.PID != pid && sys.holderAlive(st) {
 		// The holder tears down itself on SIGTERM, under this same lock.
-		if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil && err != syscall.ESRCH {
-			return true, fmt.Errorf("stopping the process %d holding %q: %w", st.PID, name, err)
+		h, err := sys.holder(st)
+		if err != nil {
+			return true, err
 		}
-		unlock()
-		waitGone(st.PID, st.Start, 10*time.Second)
-		if unlock, err = lock(name); err != nil {
+		if h != nil {
+			err := h.signal(unix.SIGTERM)
+			unlock()
 			unlock = func() {}
-			return true, err
-		}
-		if st, err = ReadState(name); errors.Is(err, fs.ErrNotExist) {
-			os.Remove(LogPath(name))
-			return true, nil
-		} else if err != nil {
-			return true, err
-		}
-		if st.holderAlive() {
-			return true, fmt.Errorf("taking %q down: the process %d holding it did not stop", name, st.PID)
+			if err == nil {
+				sys.waitExit([]proc{h}, holderStopWait)
+			}
+			h.close()
+			if err != nil {
+				return true, fmt.Errorf("stopping the holder of tunnel %q: %w", name, err)
+			}
+			if unlock, err = sys.lock(name); err != nil {
+				unlock = func() {}
+				return true, err
+			}
+			if st, err = sys.readState(name); errors.Is(err, fs.ErrNotExist) {
+				sys.removeLog(name)
+				return true, nil
+			} else if err != nil {
+				return true, err
+			}
+			if sys.holderAlive(st) {
+				return true, fmt.Errorf("its holder, process %d, did not stop in %s", st.PID, holderStopWait)
+			}
 		}
 	}
-	if err := teardown(name, st, nil); err != nil {
+	if err := teardown(sys, name, st, nil); err != nil {
 		return true, err
 	}
-	os.Remove(LogPath(name))
+	sys.removeLog(name)
 	return true, nil
 }
 
-// processesInside lists the processes in the tunnel's namespace, if it is still the one wgns made.
-func processesInside(st *State) []nsmgr.Process {
-	id, err := nsmgr.IDByName(st.Name)
-	if err != nil || id != st.Netns {
+// endInside deals with the processes found inside: refused (ErrBusy, naming them) unless
+// opts.Force, which sends them SIGTERM, waits up to opts.Grace, then SIGKILL to the rest.
+func endInside(sys system, id nsmgr.ID, procs []proc, opts DownOptions) error {
+	if len(procs) == 0 {
 		return nil
 	}
-	procs, _ := nsmgr.ProcessLeaders(id)
-	return procs
+	if !opts.Force {
+		return fmt.Errorf("%w: %s (stop them, or use --force)", ErrBusy, describe(procs))
+	}
+	sys.checkpoint("down-signal")
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
+		for _, p := range procs {
+			if err := p.signal(sig); err != nil {
+				return err
+			}
+		}
+		if procs = sys.waitExit(procs, opts.Grace); len(procs) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("processes did not end: %s", describe(procs))
 }
 
-func describe(procs []nsmgr.Process) string {
+func closeAll(procs []proc) {
+	for _, p := range procs {
+		p.close()
+	}
+}
+
+func describe(procs []proc) string {
 	var b strings.Builder
 	for i, p := range procs {
 		if i > 0 {
@@ -104,53 +145,8 @@ func describe(procs []nsmgr.Process) string {
 			fmt.Fprintf(&b, "and %d more", len(procs)-i)
 			break
 		}
-		fmt.Fprintf(&b, "%d (%s)", p.PID, p.Comm)
+		info := p.info()
+		fmt.Fprintf(&b, "%d (%s)", info.PID, info.Comm)
 	}
 	return b.String()
-}
-
-// endProcesses sends SIGTERM to every process inside, waits up to grace, then SIGKILLs the rest.
-func endProcesses(st *State, procs []nsmgr.Process, grace time.Duration) error {
-	for _, p := range procs {
-		syscall.Kill(p.PID, syscall.SIGTERM)
-	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if len(processesInside(st)) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, p := range processesInside(st) {
-		syscall.Kill(p.PID, syscall.SIGKILL)
-	}
-	deadline = time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if left := processesInside(st); len(left) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("processes did not end: %s", describe(processesInside(st)))
-}
-
-// waitGone waits until pid (with the given start time) has exited, using a pidfd when it can.
-func waitGone(pid int, start uint64, limit time.Duration) {
-	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-		defer unix.Close(fd)
-		if procStart(pid) != start {
-			return
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			_, err := unix.Poll(fds, int(limit/time.Millisecond))
-			if err != unix.EINTR {
-				return
-			}
-		}
-	}
-	deadline := time.Now().Add(limit)
-	for procStart(pid) == start && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
 }

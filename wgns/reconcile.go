@@ -6,14 +6,10 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"syscall"
+	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -26,28 +22,30 @@ import (
 // (a fresh up), the leftovers of an up that crashed at any step, or a tunnel that lost a piece
 // (its interface, routes, firewall table, DNS files, holder process). Each step checks what is
 // there and acts only on a difference, so running it twice does nothing the second time, and
-// with dryRun it only lists what it would do. The caller holds the tunnel's lock.
+// with dryRun it only lists what it would do. All it reads and changes goes through sys. The
+// caller holds the tunnel's lock.
 type reconciler struct {
 	name   string
 	cfg    *config.Config
 	st     *State
-	dev    wgDevice // the device this process can hold; nil when it cannot (repair from the CLI)
+	sys    system
+	dev    backend // the device this process can hold; nil when it cannot (repair from the CLI)
 	dryRun bool
 	warn   func(string)
 
 	resolveTimeout time.Duration
 	endpoints      []*net.UDPAddr
 
-	ns        netns.NsHandle
-	h         *netlink.Handle
-	created   bool // this run created the device
-	nsCreated bool // this run created the namespace
+	ns        netnsView // the tunnel's namespace, once opened or made
+	created   bool      // this run created the device
+	nsCreated bool      // this run created the namespace
 
-	// Actions lists what was done (or, with dryRun, would be done), one human line each.
+	// actions lists what was done (or, with dryRun, would be done), one human line each.
 	actions []string
 	// needHolder is set when the embedded WireGuard needs a new holder process, which only the
-	// caller can start.
+	// caller can start; holderBusy when the live holder is recreating its device.
 	needHolder bool
+	holderBusy bool
 }
 
 // act records an action and, unless this is a dry run, does it (do may be nil for an action
@@ -60,46 +58,35 @@ func (r *reconciler) act(what string, do func() error) error {
 	return do()
 }
 
-func (r *reconciler) step(s string) error {
-	crashPoint(s)
+// step records that the work has reached step s, so that a crash leaves a record of it.
+func (r *reconciler) step(s Step) error {
+	r.sys.checkpoint(string(s))
 	// Progress is recorded while a tunnel is being made; repairing a ready one keeps "ready".
 	if r.dryRun || r.st.Ready || r.st.Step == s {
 		return nil
 	}
 	r.st.Step = s
-	return writeState(r.st)
-}
-
-// crashPoint ends the process with SIGKILL when the test hook WGNS_TEST_CRASH_AT names step s:
-// the crash tests use it to kill up at every step.
-func crashPoint(s string) {
-	if v := os.Getenv("WGNS_TEST_CRASH_AT"); v != "" && v == s {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
-	}
+	return r.sys.writeState(r.st)
 }
 
 func (r *reconciler) close() {
-	if r.h != nil {
-		r.h.Close()
-		r.h = nil
-	}
-	if r.ns.IsOpen() {
-		r.ns.Close()
+	if r.ns != nil {
+		r.ns.close()
+		r.ns = nil
 	}
 }
 
 // run reconciles in the order that leaves no window: namespace, firewall, interface, addresses
-// and routes, peers, DNS view, ready marker. When only a new holder can make the interface, the
-// steps that need it are left to that holder (a dry run still lists them).
+// and routes, peers, DNS view, ready marker.
 func (r *reconciler) run() error {
-	steps := []func() error{r.namespace, r.firewall, r.iface}
-	for _, f := range steps {
+	for _, f := range []func() error{r.namespace, r.firewall, r.iface} {
 		if err := f(); err != nil {
 			return err
 		}
 	}
-	if !r.needHolder || r.dryRun {
+	// When only a new holder can make the interface, the steps that need it are that holder's
+	// (its own up), in a dry run too: the dry run lists what this run would do.
+	if !r.needHolder && !r.holderBusy {
 		for _, f := range []func() error{r.addresses, r.routes, r.peers} {
 			if err := f(); err != nil {
 				return err
@@ -109,102 +96,87 @@ func (r *reconciler) run() error {
 	if err := r.dns(); err != nil {
 		return err
 	}
-	if r.needHolder {
+	if r.needHolder || r.holderBusy {
 		return nil
 	}
 	return r.ready()
 }
 
+// halfMade reports whether /run/netns/NAME is what an up that died while creating it left.
+func (r *reconciler) halfMade(idErr error) bool { return halfMadeNamespace(r.sys, r.name, r.st, idErr) }
+
 func (r *reconciler) namespace() error {
-	if err := r.step("namespace"); err != nil {
+	if err := r.step(StepNamespace); err != nil {
 		return err
 	}
-	id, err := nsmgr.IDByName(r.name)
+	id, err := r.sys.nsID(r.name)
 	switch {
 	case err == nil && id == r.st.Netns:
-		r.ns, err = nsmgr.Open(r.name)
-		if err != nil {
-			return fmt.Errorf("opening namespace %q: %w", r.name, err)
-		}
-	case errors.Is(err, fs.ErrNotExist), halfMadeNamespace(r.name, r.st, err):
+		r.ns, err = r.sys.nsOpen(r.name)
+		return err
+	case errors.Is(err, fs.ErrNotExist), r.halfMade(err):
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
-			if err := r.act("remove the namespace a crashed up left half-made", func() error { return nsmgr.Delete(r.name) }); err != nil {
-				return fmt.Errorf("removing the half-made %s: %w", nsmgr.Path(r.name), err)
+			if err := r.act("remove the namespace a crashed up left half-made", func() error { return r.sys.nsDelete(r.name) }); err != nil {
+				return err
 			}
 		}
 		if r.st.Netns != (nsmgr.ID{}) {
+			if r.dev == nil && r.st.Mode == ModeUserspace && r.sys.holderAlive(r.st) {
+				// Its file was removed (ip netns del), but the namespace lives on with the live
+				// holder's device in it: a new one here would be a second tunnel of that name.
+				return fmt.Errorf("%s was removed while the holder of tunnel %q (process %d) still runs; `wgns down %s`, then bring it up again",
+					nsmgr.Path(r.name), r.name, r.st.PID, r.name)
+			}
 			// The namespace wgns made is gone: anything still inside it stays cut off, and a new one
 			// takes its place.
 			r.st.Ready = false
 		}
-		err := r.act("create network namespace "+nsmgr.Path(r.name), func() error {
-			ns, err := nsmgr.Create(r.name)
+		return r.act("create network namespace "+nsmgr.Path(r.name), func() error {
+			ns, err := r.sys.nsCreate(r.name)
 			if err != nil {
-				return fmt.Errorf("creating namespace %q: %w", r.name, err)
-			}
-			r.ns, r.nsCreated = ns, true
-			if r.st.Netns, err = nsmgr.IDOf(ns); err != nil {
 				return err
 			}
-			return writeState(r.st)
+			r.ns, r.nsCreated = ns, true
+			r.st.Netns = ns.id()
+			return r.sys.writeState(r.st)
 		})
-		if err != nil {
-			return err
-		}
 	case err == nil:
 		return fmt.Errorf("%s is not the namespace wgns made for %q; refusing to touch it", nsmgr.Path(r.name), r.name)
 	default:
-		return fmt.Errorf("inspecting namespace %q: %w", r.name, err)
+		return err
 	}
-	if r.ns.IsOpen() {
-		if r.h, err = netlink.NewHandleAt(r.ns); err != nil {
-			return fmt.Errorf("opening netlink in namespace %q: %w", r.name, err)
-		}
-	}
-	return nil
 }
 
 func (r *reconciler) firewall() error {
-	if err := r.step("firewall"); err != nil {
+	if err := r.step(StepFirewall); err != nil {
 		return err
 	}
 	rules := firewallRules(r.name, r.cfg)
-	if !r.ns.IsOpen() { // dry run of a namespace yet to be made
+	install := "install firewall table inet " + firewall.TableName + " (" + describeRules(rules) + ")"
+	if r.ns == nil { // dry run of a namespace yet to be made
 		if r.cfg.Namespace.Firewall {
-			r.act("install firewall table inet "+firewall.TableName, nil)
+			r.act(install, nil)
 		}
 		return nil
 	}
 	var fs firewall.State
 	if !r.nsCreated { // a namespace made by this run has no table yet
 		var err error
-		if fs, err = firewall.Inspect(int(r.ns), rules); err != nil {
-			return fmt.Errorf("inspecting the firewall of %q: %w", r.name, err)
+		if fs, err = r.ns.firewallState(rules); err != nil {
+			return fmt.Errorf("namespace %q: %w", r.name, err)
 		}
 	}
+	var err error
 	switch {
 	case r.cfg.Namespace.Firewall && !fs.Present:
-		return r.act("install firewall table inet "+firewall.TableName, func() error {
-			install := firewall.Apply
-			if r.nsCreated {
-				install = firewall.Install
-			}
-			if err := install(int(r.ns), rules); err != nil {
-				return fmt.Errorf("installing the firewall of %q: %w", r.name, err)
-			}
-			return nil
-		})
+		err = r.act(install, func() error { return r.ns.firewallInstall(rules, r.nsCreated) })
 	case r.cfg.Namespace.Firewall && !fs.Matches:
-		return r.act("reinstall the altered firewall table inet "+firewall.TableName, func() error {
-			if err := firewall.Apply(int(r.ns), rules); err != nil {
-				return fmt.Errorf("reinstalling the firewall of %q: %w", r.name, err)
-			}
-			return nil
-		})
+		err = r.act("reinstall the altered firewall table inet "+firewall.TableName, func() error { return r.ns.firewallInstall(rules, false) })
 	case !r.cfg.Namespace.Firewall && fs.Present:
-		return r.act("remove firewall table inet "+firewall.TableName+" (Firewall = off)", func() error {
-			return firewall.Remove(int(r.ns))
-		})
+		err = r.act("remove firewall table inet "+firewall.TableName+" (Firewall = off)", r.ns.firewallRemove)
+	}
+	if err != nil {
+		return fmt.Errorf("namespace %q: %w", r.name, err)
 	}
 	if !r.cfg.Namespace.Firewall && r.warn != nil && !r.dryRun {
 		r.warn(fmt.Sprintf("%s: Firewall = off: nothing stops traffic on an interface added to namespace %q later", r.cfg.Path, r.name))
@@ -212,27 +184,23 @@ func (r *reconciler) firewall() error {
 	return nil
 }
 
-// link returns the tunnel interface inside the namespace, or nil.
-func (r *reconciler) link() netlink.Link {
-	if r.h == nil {
-		return nil
+// link reports the tunnel interface inside the namespace.
+func (r *reconciler) link() (linkState, bool) {
+	if r.ns == nil {
+		return linkState{}, false
 	}
-	l, err := r.h.LinkByName(r.name)
-	if err != nil {
-		return nil
-	}
-	return l
+	return r.ns.link(r.name)
 }
 
 func (r *reconciler) iface() error {
-	if err := r.step("interface"); err != nil {
+	if err := r.step(StepInterface); err != nil {
 		return err
 	}
-	if r.link() != nil {
+	if _, ok := r.link(); ok {
 		switch {
 		case r.st.Mode != ModeUserspace:
 			return nil // a kernel interface needs no process: configure it as it is
-		case r.dev == nil && r.st.holderAlive():
+		case r.dev == nil && r.sys.holderAlive(r.st):
 			return nil // the live holder's
 		case r.dev == nil:
 			return fmt.Errorf("interface %q in namespace %q has no live holder", r.name, r.name)
@@ -240,12 +208,19 @@ func (r *reconciler) iface() error {
 		// This process is to hold the device, so the TUN there is a dead holder's, still being
 		// torn down by the kernel as that process exits: wait for it to go.
 		deadline := time.Now().Add(holderExitWait)
-		for r.link() != nil {
+		for _, ok := r.link(); ok; _, ok = r.link() {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("interface %q in namespace %q belongs to no live wgns holder and does not go away", r.name, r.name)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+	if r.dev == nil && r.st.Mode == ModeUserspace && r.sys.holderAlive(r.st) {
+		// The holder's device stopped and the holder is making it again (it waits for this
+		// run's lock): starting another holder would fight it.
+		r.holderBusy = true
+		r.act(fmt.Sprintf("leave interface %s to its holder (process %d), which recreates it", r.name, r.st.PID), nil)
+		return nil
 	}
 	if r.dev == nil {
 		r.needHolder = true
@@ -254,18 +229,20 @@ func (r *reconciler) iface() error {
 		return nil
 	}
 	// Endpoints are resolved, and the uplink MTU found, in the host namespace before anything
-	// is made.
-	if err := r.resolve(); err != nil {
-		return err
+	// is made (a dry run resolves nothing: its MTU is that of the default route).
+	if !r.dryRun {
+		if err := r.resolve(); err != nil {
+			return err
+		}
 	}
-	mtu := r.cfg.EffectiveMTU(uplinkMTU(r.endpoints))
-	if l, err := netlink.LinkByName(r.name); err == nil {
+	mtu := r.cfg.EffectiveMTU(r.sys.uplinkMTU(r.endpoints))
+	if kind := r.sys.hostLink(r.name); kind != "" {
 		// Left in the host namespace by a crash between creating and moving it (kernel links
 		// outlive their creator); anything else of that name is not ours.
-		if r.st.Step != "interface" || (l.Type() != "wireguard" && l.Type() != "tuntap") {
+		if r.st.Step != StepInterface || (kind != "wireguard" && kind != "tuntap") {
 			return fmt.Errorf("creating interface %q: an interface of that name already exists in the host namespace, and wgns did not make it", r.name)
 		}
-		if err := r.act("remove interface "+r.name+" left in the host namespace by a crashed up", func() error { return netlink.LinkDel(l) }); err != nil {
+		if err := r.act("remove interface "+r.name+" left in the host namespace by a crashed up", func() error { return r.sys.hostLinkDel(r.name) }); err != nil {
 			return fmt.Errorf("removing interface %q from the host namespace: %w", r.name, err)
 		}
 	}
@@ -275,8 +252,8 @@ func (r *reconciler) iface() error {
 		where = "inside " + nsmgr.Path(r.name)
 	}
 	return r.act(fmt.Sprintf("create WireGuard interface %s (%s, MTU %d) %s", r.name, r.dev.mode(), mtu, where), func() error {
-		os.Remove(ReadyPath(r.name))
-		if err := removeStaleUAPI(r.name); err != nil {
+		r.sys.clearReady(r.name)
+		if err := r.sys.removeStaleUAPI(r.name); err != nil {
 			return err
 		}
 		if err := r.dev.create(r.name, mtu, r.ns); err != nil {
@@ -291,35 +268,42 @@ func (r *reconciler) iface() error {
 }
 
 func (r *reconciler) addresses() error {
-	if err := r.step("addresses"); err != nil {
+	if err := r.step(StepAddresses); err != nil {
 		return err
 	}
-	l := r.link()
-	if l == nil {
+	l, ok := r.link()
+	if !ok {
 		if !r.dryRun {
 			return fmt.Errorf("interface %q vanished from namespace %q", r.name, r.name)
 		}
-		r.act("add addresses and bring the interface up", nil)
+		// A dry run of an interface yet to be made: what the run would do to a new one.
+		loDown := r.ns == nil // a namespace yet to be made has lo down
+		if !loDown {
+			lo, ok := r.ns.link("lo")
+			loDown = ok && !lo.up
+		}
+		if loDown {
+			r.act("bring lo up in "+r.name, nil)
+		}
+		for _, p := range r.cfg.Interface.Addresses {
+			r.act("add address "+p.String()+" to "+r.name, nil)
+		}
+		r.act("bring interface "+r.name+" up", nil)
 		return nil
 	}
-	if lo, err := r.h.LinkByName("lo"); err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
-		if err := r.act("bring lo up in "+r.name, func() error { return r.h.LinkSetUp(lo) }); err != nil {
+	if lo, ok := r.ns.link("lo"); ok && !lo.up {
+		if err := r.act("bring lo up in "+r.name, func() error { return r.ns.linkUp("lo") }); err != nil {
 			return fmt.Errorf("bringing lo up in namespace %q: %w", r.name, err)
 		}
 	}
-	have, err := r.h.AddrList(l, netlink.FAMILY_ALL)
+	present, err := r.ns.addrs(r.name)
 	if err != nil {
-		return fmt.Errorf("listing addresses of %q: %w", r.name, err)
+		return fmt.Errorf("listing addresses of interface %q: %w", r.name, err)
 	}
-	var present []netip.Prefix
-	for _, a := range have {
-		if p, ok := ipNetToPrefix(a.IPNet); ok {
-			present = append(present, p)
-			if !slices.Contains(r.cfg.Interface.Addresses, p) && !p.Addr().IsLinkLocalUnicast() {
-				a := a
-				if err := r.act("remove address "+p.String()+" from "+r.name+" (not in the config)", func() error { return r.h.AddrDel(l, &a) }); err != nil {
-					return fmt.Errorf("removing address %s from interface %q: %w", p, r.name, err)
-				}
+	for _, p := range present {
+		if !slices.Contains(r.cfg.Interface.Addresses, p) && !p.Addr().IsLinkLocalUnicast() {
+			if err := r.act("remove address "+p.String()+" from "+r.name+" (not in the config)", func() error { return r.ns.addrDel(r.name, p) }); err != nil {
+				return fmt.Errorf("removing address %s from interface %q: %w", p, r.name, err)
 			}
 		}
 	}
@@ -327,16 +311,12 @@ func (r *reconciler) addresses() error {
 		if slices.Contains(present, p) {
 			continue
 		}
-		a := &netlink.Addr{IPNet: prefixToIPNet(p)}
-		if p.Addr().Is6() {
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := r.act("add address "+p.String()+" to "+r.name, func() error { return r.h.AddrReplace(l, a) }); err != nil {
+		if err := r.act("add address "+p.String()+" to "+r.name, func() error { return r.ns.addrAdd(r.name, p) }); err != nil {
 			return fmt.Errorf("adding address %s to interface %q: %w", p, r.name, err)
 		}
 	}
-	if l.Attrs().Flags&net.FlagUp == 0 {
-		if err := r.act("bring interface "+r.name+" up", func() error { return r.h.LinkSetUp(l) }); err != nil {
+	if !l.up {
+		if err := r.act("bring interface "+r.name+" up", func() error { return r.ns.linkUp(r.name) }); err != nil {
 			return fmt.Errorf("bringing interface %q up: %w", r.name, err)
 		}
 	}
@@ -346,23 +326,14 @@ func (r *reconciler) addresses() error {
 // routes routes every peer's AllowedIPs via the tunnel in the namespace's main table; 0.0.0.0/0
 // and ::/0 become its default routes.
 func (r *reconciler) routes() error {
-	if err := r.step("routes"); err != nil {
+	if err := r.step(StepRoutes); err != nil {
 		return err
 	}
-	l := r.link()
-	if l == nil {
-		r.act("add routes via "+r.name, nil)
-		return nil
-	}
-	idx := l.Attrs().Index
-	existing, err := r.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: idx}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
-	if err != nil {
-		return fmt.Errorf("listing routes of namespace %q: %w", r.name, err)
-	}
 	var have []netip.Prefix
-	for _, rt := range existing {
-		if p, ok := routeDst(rt); ok {
-			have = append(have, p)
+	if _, ok := r.link(); ok {
+		var err error
+		if have, err = r.ns.routes(r.name); err != nil {
+			return fmt.Errorf("listing the routes of namespace %q: %w", r.name, err)
 		}
 	}
 	for _, peer := range r.cfg.Peers {
@@ -370,74 +341,48 @@ func (r *reconciler) routes() error {
 			if slices.Contains(have, p) {
 				continue
 			}
-			rt := &netlink.Route{LinkIndex: idx, Dst: prefixToIPNet(p), Scope: netlink.SCOPE_LINK, Family: family(p.Addr())}
-			if err := r.act("add route "+p.String()+" via "+r.name, func() error { return r.h.RouteReplace(rt) }); err != nil {
-				return fmt.Errorf("adding route %s via %q: %w", p, r.name, err)
+			have = append(have, p) // a prefix two peers share (a failover group) is routed once
+			if err := r.act("add route "+p.String()+" via "+r.name, func() error { return r.ns.routeAdd(r.name, p) }); err != nil {
+				return fmt.Errorf("adding route %s via interface %q: %w", p, r.name, err)
 			}
 		}
 	}
 	return nil
 }
 
-func routeDst(rt netlink.Route) (netip.Prefix, bool) {
-	if rt.Dst == nil {
-		if rt.Family == netlink.FAMILY_V6 {
-			return netip.PrefixFrom(netip.IPv6Unspecified(), 0), true
-		}
-		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), true
-	}
-	p, ok := ipNetToPrefix(rt.Dst)
-	return p.Masked(), ok
-}
-
-// ipNetToPrefix converts without masking: an interface address keeps its host bits.
-func ipNetToPrefix(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, ones), true
-}
-
 // peers gives the device its key, port and peers. A device this run created is known to be
-// empty and, when this process holds it, is configured in-process; any other is read first
-// through wgctrl and left alone when it already matches, so handshakes survive a repair.
+// empty and is configured by its backend; any other is read first through wgctrl and left alone
+// when it already matches, so handshakes survive a repair.
 func (r *reconciler) peers() error {
-	if err := r.step("peers"); err != nil {
+	if err := r.step(StepPeers); err != nil {
 		return err
 	}
-	if r.link() == nil {
-		r.act("configure WireGuard key and peers", nil)
-		return nil
-	}
+	_, exists := r.link()
 	why := "new interface"
-	if !r.created {
-		dev, err := readDevice(r.ns, r.name)
+	if exists && !r.created {
+		d, err := r.ns.device(r.name)
 		if err != nil {
 			return err
 		}
-		why = r.deviceDiffers(dev)
+		why = r.deviceDiffers(d)
+	}
+	if !exists { // a dry run of an interface yet to be made
+		r.act(r.configureLine(why), nil)
+		return nil
 	}
 	if why != "" {
-		err := r.act("configure WireGuard on "+r.name+" ("+why+")", func() error {
+		err := r.act(r.configureLine(why), func() error {
 			if err := r.resolve(); err != nil {
 				return err
 			}
 			wc := wireGuardConfig(r.cfg, r.endpoints)
-			if r.created && r.dev != nil {
-				if handled, err := r.dev.configure(wc); handled {
-					if err != nil {
-						return fmt.Errorf("configuring WireGuard interface %q: %w", r.name, err)
-					}
-					return nil
+			if r.created {
+				if err := r.dev.configure(wc); err != nil {
+					return fmt.Errorf("configuring WireGuard interface %q: %w", r.name, err)
 				}
+				return nil
 			}
-			return configureDevice(r.ns, r.name, wc)
+			return r.ns.configure(r.name, wc)
 		})
 		if err != nil {
 			return err
@@ -449,6 +394,28 @@ func (r *reconciler) peers() error {
 		}
 	}
 	return nil
+}
+
+// configureLine is the action of configuring the device, for the reason why: its peers, by
+// public key, endpoint and allowed IPs (nothing secret).
+func (r *reconciler) configureLine(why string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "configure WireGuard on %s (%s):", r.name, why)
+	for i, p := range r.cfg.Peers {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		ep := p.Endpoint
+		if ep == "" {
+			ep = "none, it roams"
+		}
+		ips := make([]string, len(p.AllowedIPs))
+		for j, a := range p.AllowedIPs {
+			ips[j] = a.String()
+		}
+		fmt.Fprintf(&b, " peer %s (endpoint %s) for %s", p.PublicKey, ep, strings.Join(ips, ", "))
+	}
+	return b.String()
 }
 
 // deviceDiffers says how the device differs from the config, or "" when it does not.
@@ -502,7 +469,7 @@ func (r *reconciler) resolve() error {
 	if r.endpoints != nil {
 		return nil
 	}
-	eps, err := resolveEndpoints(r.cfg, r.resolveTimeout)
+	eps, err := r.sys.resolve(r.cfg, r.resolveTimeout)
 	if err != nil {
 		return err
 	}
@@ -511,39 +478,82 @@ func (r *reconciler) resolve() error {
 }
 
 func (r *reconciler) dns() error {
-	if err := r.step("dns"); err != nil {
+	if err := r.step(StepDNS); err != nil {
 		return err
 	}
-	view := dnsbind.View{Servers: r.cfg.Interface.DNS, Search: r.cfg.Interface.Search}
-	diffs, err := dnsbind.Check(r.name, view)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("checking the DNS view of %q: %w", r.name, err)
+	view := dnsView(r.cfg)
+	ok, err := r.sys.dnsMatches(r.name, view)
+	if err != nil {
+		return err
 	}
-	if err == nil && len(diffs) == 0 {
+	if ok {
 		return nil
 	}
-	return r.act("write the DNS view /etc/netns/"+r.name+"/", func() error {
-		if err := dnsbind.Write(r.name, view); err != nil {
-			return fmt.Errorf("writing the DNS view of %q: %w", r.name, err)
-		}
-		return nil
-	})
+	return r.act("write the DNS view /etc/netns/"+r.name+"/", func() error { return r.sys.dnsWrite(r.name, view) })
 }
 
 func (r *reconciler) ready() error {
-	crashPoint("ready")
-	b, err := os.ReadFile(ReadyPath(r.name))
-	if r.st.Ready && err == nil && string(b) == idString(r.st.Netns)+"\n" {
+	r.sys.checkpoint(string(StepReady))
+	if r.st.Ready && r.sys.ready(r.name) == idString(r.st.Netns) {
 		return nil
 	}
 	return r.act("mark "+r.name+" ready", func() error {
-		r.st.Step, r.st.Ready = "ready", true
-		if err := writeState(r.st); err != nil {
+		r.st.Step, r.st.Ready = StepReady, true
+		if err := r.sys.writeState(r.st); err != nil {
 			return err
 		}
-		if err := writeReady(r.name, r.st.Netns); err != nil {
-			return fmt.Errorf("marking %q ready: %w", r.name, err)
-		}
-		return nil
+		return r.sys.setReady(r.name, r.st.Netns)
 	})
+}
+
+// describeRules says in a few words what the firewall lets through.
+func describeRules(r firewall.Rules) string {
+	in := "replies only"
+	if len(r.AllowInbound) > 0 {
+		ps := make([]string, len(r.AllowInbound))
+		for i, p := range r.AllowInbound {
+			ps[i] = fmt.Sprintf("%d/%s", p.Port, p.Proto)
+		}
+		in = "replies and " + strings.Join(ps, ", ")
+	}
+	return "out: lo and " + r.Tunnel + " only; in: " + in
+}
+
+// dnsView is the DNS view cfg asks for.
+func dnsView(cfg *config.Config) dnsbind.View {
+	return dnsbind.View{Servers: cfg.Interface.DNS, Search: cfg.Interface.Search}
+}
+
+func firewallRules(name string, cfg *config.Config) firewall.Rules {
+	r := firewall.Rules{Tunnel: name}
+	for _, p := range cfg.Namespace.AllowInbound {
+		r.AllowInbound = append(r.AllowInbound, firewall.Port{Port: p.Port, Proto: p.Proto})
+	}
+	return r
+}
+
+// wireGuardConfig is the device configuration cfg asks for, with endpoints resolved.
+func wireGuardConfig(cfg *config.Config, endpoints []*net.UDPAddr) wgtypes.Config {
+	key := cfg.Interface.PrivateKey.Key()
+	wc := wgtypes.Config{PrivateKey: &key, ReplacePeers: true}
+	if cfg.Interface.ListenPort != 0 {
+		port := cfg.Interface.ListenPort
+		wc.ListenPort = &port
+	}
+	for i, p := range cfg.Peers {
+		pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, Endpoint: endpoints[i], ReplaceAllowedIPs: true}
+		if p.PresharedKey != nil {
+			psk := p.PresharedKey.Key()
+			pc.PresharedKey = &psk
+		}
+		if p.PersistentKeepalive > 0 {
+			ka := time.Duration(p.PersistentKeepalive) * time.Second
+			pc.PersistentKeepaliveInterval = &ka
+		}
+		for _, a := range p.AllowedIPs {
+			pc.AllowedIPs = append(pc.AllowedIPs, *prefixToIPNet(a))
+		}
+		wc.Peers = append(wc.Peers, pc)
+	}
+	return wc
 }

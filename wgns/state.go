@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,12 +13,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wgns/wgns/internal/atomicfile"
 	"github.com/wgns/wgns/nsmgr"
 	"golang.org/x/sys/unix"
 )
 
 // RunDir holds wgns's runtime state: one NAME.json per tunnel, NAME.lock, NAME.ready, NAME.log.
 const RunDir = "/run/wgns"
+
+// runDir is RunDir, or a directory of a test's own.
+var runDir = RunDir
 
 // Mode is how a tunnel's WireGuard device is implemented.
 type Mode string
@@ -28,51 +33,113 @@ const (
 	ModeUserspace Mode = "userspace"
 )
 
-// State is what wgns records about a tunnel in RunDir/NAME.json. It is written at every step of
-// up, so that a crash leaves a record of what was made.
+// Step is how far the making of a tunnel got. Steps are recorded in the state file as they are
+// reached, so that a crash leaves a record of what was made.
+type Step string
+
+// The steps of making a tunnel, in order.
+const (
+	StepNamespace Step = "namespace"
+	StepFirewall  Step = "firewall"
+	StepInterface Step = "interface"
+	StepAddresses Step = "addresses"
+	StepRoutes    Step = "routes"
+	StepPeers     Step = "peers"
+	StepDNS       Step = "dns"
+	StepReady     Step = "ready"
+)
+
+// State is what wgns records about a tunnel in RunDir/NAME.json (see stateFile for the format).
 type State struct {
-	Name   string    `json:"name"`
-	Mode   Mode      `json:"mode"`
-	Config string    `json:"config"`
-	Step   string    `json:"step"`
-	Ready  bool      `json:"ready"`
-	Netns  nsmgr.ID  `json:"netns"`
-	PID    int       `json:"pid,omitempty"`
-	Start  uint64    `json:"pid_start,omitempty"` // the holder's start time in clock ticks, against PID reuse
-	Since  time.Time `json:"since"`
+	Name   string
+	Mode   Mode
+	Config string // the config file it was brought up from
+	Step   Step
+	Ready  bool
+	Netns  nsmgr.ID // the namespace wgns made, to tell it from one swapped in under the same name
+	PID    int      // the tunnel's holder process, 0 if none
+	Start  uint64   // the holder's start time in clock ticks, against PID reuse
+	Since  time.Time
 }
 
-func statePath(name string) string { return filepath.Join(RunDir, name+".json") }
+// stateFile is the format of RunDir/NAME.json, owned here: fields are only ever added, and a
+// newer wgns reads every older file. Version 1 (until November 2026) had no "version" and wrote
+// the namespace as "netns": {"Dev": N, "Ino": N}, Go's default encoding of nsmgr.ID; version 2
+// writes "netns_dev" and "netns_ino".
+type stateFile struct {
+	Version  int       `json:"version"`
+	Name     string    `json:"name"`
+	Mode     Mode      `json:"mode"`
+	Config   string    `json:"config"`
+	Step     Step      `json:"step"`
+	Ready    bool      `json:"ready"`
+	NetnsDev uint64    `json:"netns_dev"`
+	NetnsIno uint64    `json:"netns_ino"`
+	PID      int       `json:"pid,omitempty"`
+	PIDStart uint64    `json:"pid_start,omitempty"`
+	Since    time.Time `json:"since"`
+
+	V1Netns *struct {
+		Dev uint64 `json:"Dev"`
+		Ino uint64 `json:"Ino"`
+	} `json:"netns,omitempty"`
+}
+
+// stateVersion is the version of stateFile that this wgns writes.
+const stateVersion = 2
+
+func (s *State) file() stateFile {
+	return stateFile{Version: stateVersion, Name: s.Name, Mode: s.Mode, Config: s.Config, Step: s.Step, Ready: s.Ready,
+		NetnsDev: s.Netns.Dev, NetnsIno: s.Netns.Ino, PID: s.PID, PIDStart: s.Start, Since: s.Since}
+}
+
+func (f *stateFile) state() *State {
+	s := &State{Name: f.Name, Mode: f.Mode, Config: f.Config, Step: f.Step, Ready: f.Ready,
+		Netns: nsmgr.ID{Dev: f.NetnsDev, Ino: f.NetnsIno}, PID: f.PID, Start: f.PIDStart, Since: f.Since}
+	if f.Version < 2 && f.V1Netns != nil {
+		s.Netns = nsmgr.ID{Dev: f.V1Netns.Dev, Ino: f.V1Netns.Ino}
+	}
+	return s
+}
+
+func statePath(name string) string { return filepath.Join(runDir, name+".json") }
 
 // ReadyPath is the marker that exec checks: it exists only while NAME is ready, and holds the
 // namespace's ID so a namespace swapped under the same name is not entered.
-func ReadyPath(name string) string { return filepath.Join(RunDir, name+".ready") }
+func ReadyPath(name string) string { return filepath.Join(runDir, name+".ready") }
 
 // LogPath is where a detached embedded-WireGuard process writes its messages.
-func LogPath(name string) string { return filepath.Join(RunDir, name+".log") }
+func LogPath(name string) string { return filepath.Join(runDir, name+".log") }
 
-func lockPath(name string) string { return filepath.Join(RunDir, name+".lock") }
+func lockPath(name string) string { return filepath.Join(runDir, name+".lock") }
 
 // ReadState reads NAME's state; the error wraps fs.ErrNotExist when wgns has no record of NAME.
 func ReadState(name string) (*State, error) {
 	b, err := os.ReadFile(statePath(name))
 	if err != nil {
-		return nil, fmt.Errorf("reading state of %q: %w", name, err)
+		return nil, fmt.Errorf("reading the state of tunnel %q: %w", name, err)
 	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading state of %q: %s: %w", name, statePath(name), err)
+	return parseState(name, b)
+}
+
+func parseState(name string, b []byte) (*State, error) {
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("reading the state of tunnel %q: %s: %w", name, statePath(name), err)
 	}
-	return &s, nil
+	if f.Version > stateVersion {
+		return nil, fmt.Errorf("reading the state of tunnel %q: %s has format version %d; this wgns reads up to %d", name, statePath(name), f.Version, stateVersion)
+	}
+	return f.state(), nil
 }
 
 func writeState(s *State) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	b, err := json.MarshalIndent(s.file(), "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(statePath(s.Name), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("recording state of %q: %w", s.Name, err)
+	if err := atomicfile.Write(statePath(s.Name), append(b, '\n'), 0o600, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("recording the state of tunnel %q: %w", s.Name, err)
 	}
 	return nil
 }
@@ -87,9 +154,23 @@ func removeState(name string) error {
 	return errors.Join(errs...)
 }
 
-func writeReady(name string, id nsmgr.ID) error {
-	return writeFileAtomic(ReadyPath(name), []byte(idString(id)+"\n"), 0o644)
+// readReady returns the namespace ID that NAME's ready marker holds, "" if there is none.
+func readReady(name string) string {
+	b, err := os.ReadFile(ReadyPath(name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
+
+func writeReady(name string, id nsmgr.ID) error {
+	if err := atomicfile.Write(ReadyPath(name), []byte(idString(id)+"\n"), 0o644, atomicfile.Options{}); err != nil {
+		return fmt.Errorf("marking tunnel %q ready: %w", name, err)
+	}
+	return nil
+}
+
+func removeReady(name string) { os.Remove(ReadyPath(name)) }
 
 // CheckReady reports, cheaply enough for the exec path, whether NAME is up and ready and its
 // namespace file is still the namespace wgns made.
@@ -99,7 +180,7 @@ func CheckReady(name string) error {
 		if _, serr := os.Stat(statePath(name)); serr == nil {
 			return fmt.Errorf("tunnel %q is not ready (being set up, or left half-made: run `wgns repair %s`)", name, name)
 		}
-		return fmt.Errorf("tunnel %q is not up: %w", name, ErrNotUp)
+		return fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return fmt.Errorf("checking tunnel %q: %w", name, err)
@@ -117,73 +198,57 @@ func CheckReady(name string) error {
 // ErrNotUp is returned when a named tunnel is not up.
 var ErrNotUp = errors.New("not up")
 
-// lock takes the per-NAME lock, creating RunDir if needed. The caller must call the returned
-// unlock function.
+// lockWait bounds how long lock waits for another wgns process working on the same tunnel.
+var lockWait = 60 * time.Second
+
+// lock takes the per-NAME lock, creating RunDir if needed; the caller must call the returned
+// unlock function. RunDir is root's alone (0700), so only wgns itself can hold the lock; still,
+// the wait is bounded, and the error names the process that holds it (each holder writes its
+// PID and command into the lock file).
 func lock(name string) (unlock func(), err error) {
-	if err := os.MkdirAll(RunDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", RunDir, err)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(lockPath(name), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock of %q: %w", name, err)
+		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
+	deadline := time.Now().Add(lockWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
 			break
 		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			f.Close()
+			return nil, fmt.Errorf("locking tunnel %q (%s): %w", name, lockPath(name), err)
+		}
+		if time.Now().After(deadline) {
+			holder, _ := io.ReadAll(io.LimitReader(f, 512))
+			f.Close()
+			return nil, fmt.Errorf("tunnel %q is busy: %s has held its lock for %s", name, lockOwner(holder), lockWait)
+		}
+		time.Sleep(pause)
 	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %q: %w", name, err)
-	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+strings.Join(os.Args, " ")), 0)
 	return func() { f.Close() }, nil
 }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
+// lockOwner describes the process a lock file names, if it still runs.
+func lockOwner(content []byte) string {
+	pidText, cmd, _ := strings.Cut(strings.TrimSpace(string(content)), " ")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || nsmgr.StartTime(pid) == 0 {
+		return "another wgns process"
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// procStart returns a process's start time (field 22 of /proc/PID/stat), or 0 if it is gone or
-// a zombie (which holds no device any more).
-func procStart(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
+	return fmt.Sprintf("process %d (%s)", pid, cmd)
 }
 
 // holderAlive reports whether the process recorded as holding the tunnel still runs, and is
 // not about to die of a SIGKILL already sent to it (kill returns before its target is gone).
 func (s *State) holderAlive() bool {
-	return s.PID > 0 && s.Start != 0 && procStart(s.PID) == s.Start && !killPending(s.PID)
+	return s.PID > 0 && s.Start != 0 && nsmgr.StartTime(s.PID) == s.Start && !killPending(s.PID)
 }
 
 // killPending reports whether pid has a SIGKILL pending (SigPnd or ShdPnd in /proc/PID/status).

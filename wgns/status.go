@@ -4,17 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/wgns/wgns/firewall"
 	"github.com/wgns/wgns/nsmgr"
-	"github.com/wgns/wgns/wgns/config"
 )
 
 // Status is what `wgns status` shows of one tunnel. Its JSON shape is part of the contract:
@@ -30,10 +25,10 @@ type Status struct {
 	PublicKey  string       `json:"public_key,omitempty"`
 	ListenPort int          `json:"listen_port,omitempty"`
 	Addresses  []string     `json:"addresses"`
-	DNS        []string     `json:"dns"`
-	Firewall   string       `json:"firewall"` // "on", "off", "missing", "altered"
-	Processes  int          `json:"processes"`
-	Peers      []PeerStatus `json:"peers"`
+	DNS        []string     `json:"dns,omitzero"`        // left out by list, which does not read it
+	Firewall   string       `json:"firewall,omitzero"`   // "on", "off", "missing", "altered"; left out by list
+	Processes  *int         `json:"processes,omitempty"` // left out by list
+	Peers      []PeerStatus `json:"peers,omitzero"`      // left out by list
 }
 
 // PeerStatus is one peer of a tunnel, as `wg show` shows it.
@@ -41,7 +36,7 @@ type PeerStatus struct {
 	PublicKey     string    `json:"public_key"`
 	Endpoint      string    `json:"endpoint,omitempty"`
 	AllowedIPs    []string  `json:"allowed_ips"`
-	LastHandshake time.Time `json:"latest_handshake,omitempty"`
+	LastHandshake time.Time `json:"latest_handshake,omitzero"`
 	RxBytes       int64     `json:"transfer_rx"`
 	TxBytes       int64     `json:"transfer_tx"`
 	Keepalive     int       `json:"persistent_keepalive,omitempty"`
@@ -65,67 +60,68 @@ func Names() ([]string, error) {
 }
 
 // GetStatus reads a tunnel's status; the error wraps ErrNotUp when wgns has no record of it.
-// With brief, only what `list` shows is read (no wgctrl, firewall or process scan).
-func GetStatus(name string, brief bool) (*Status, error) {
+// With brief, only what `list` shows is read (no wgctrl, firewall or process scan), and the
+// fields it does not fill are left out of its JSON.
+func GetStatus(name string, brief bool) (*Status, error) { return getStatus(hostSystem{}, name, brief) }
+
+func getStatus(sys system, name string, brief bool) (*Status, error) {
 	if err := nsmgr.ValidateName(name); err != nil {
 		return nil, err
 	}
-	st, err := ReadState(name)
+	st, err := sys.readState(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("tunnel %q: %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Status{Name: name, Mode: st.Mode, Namespace: nsmgr.Path(name), Config: st.Config, Since: st.Since,
-		PID: st.PID, Addresses: []string{}, DNS: []string{}, Peers: []PeerStatus{}}
+	s := &Status{Name: name, Mode: st.Mode, Namespace: nsmgr.Path(name), Config: st.Config, Since: st.Since, PID: st.PID}
+	if !brief {
+		s.Addresses, s.DNS, s.Peers = []string{}, []string{}, []PeerStatus{}
+	}
+	holderAlive := sys.holderAlive(st)
 	switch {
+	case !st.Ready && st.Mode == ModeUserspace && !holderAlive:
+		s.State = "broken: a crashed up left it at step " + string(st.Step)
 	case !st.Ready:
-		s.State = "starting (step " + st.Step + ")"
-		if st.Mode == ModeUserspace && !st.holderAlive() {
-			s.State = "broken: a crashed up left it at step " + st.Step
-		}
-	case st.Mode == ModeUserspace && !st.holderAlive():
+		s.State = "starting (step " + string(st.Step) + ")"
+	case st.Mode == ModeUserspace && !holderAlive:
 		s.State = "broken: the WireGuard process is gone"
 	default:
 		s.State = "ready"
 	}
-	id, err := nsmgr.IDByName(name)
+	id, err := sys.nsID(name)
 	if err != nil || id != st.Netns {
 		s.State = "broken: the namespace is gone or replaced"
 		return s, nil
 	}
-	ns, err := nsmgr.Open(name)
+	ns, err := sys.nsOpen(name)
 	if err != nil {
 		s.State = "broken: " + err.Error()
 		return s, nil
 	}
-	defer ns.Close()
-	if h, err := netlink.NewHandleAt(ns); err == nil {
-		if l, err := h.LinkByName(name); err == nil {
-			addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
-			for _, a := range addrs {
-				if p, ok := netip.AddrFromSlice(a.IP); ok {
-					ones, _ := a.Mask.Size()
-					s.Addresses = append(s.Addresses, netip.PrefixFrom(p.Unmap(), ones).String())
-				}
+	defer ns.close()
+	if _, ok := ns.link(name); ok {
+		addrs, _ := ns.addrs(name)
+		for _, a := range addrs {
+			if !a.Addr().IsLinkLocalUnicast() {
+				s.Addresses = append(s.Addresses, a.String())
 			}
-		} else if s.State == "ready" {
-			s.State = "broken: interface " + name + " is gone"
 		}
-		h.Close()
+	} else if s.State == "ready" {
+		s.State = "broken: interface " + name + " is gone"
 	}
 	if brief {
 		return s, nil
 	}
-	if cfg, err := config.Load(st.Config); err == nil {
+	if cfg, err := sys.loadConfig(st.Config); err == nil {
 		for _, d := range cfg.Interface.DNS {
 			s.DNS = append(s.DNS, d.String())
 		}
 		s.DNS = append(s.DNS, cfg.Interface.Search...)
 		if !cfg.Namespace.Firewall {
 			s.Firewall = "off"
-		} else if fs, err := firewall.Inspect(int(ns), firewallRules(name, cfg)); err == nil {
+		} else if fs, err := ns.firewallState(firewallRules(name, cfg)); err == nil {
 			switch {
 			case !fs.Present:
 				s.Firewall = "missing"
@@ -136,10 +132,12 @@ func GetStatus(name string, brief bool) (*Status, error) {
 			}
 		}
 	}
-	if procs, err := nsmgr.ProcessLeaders(id); err == nil {
-		s.Processes = len(procs)
+	if procs, err := sys.inside(id); err == nil {
+		n := len(procs)
+		s.Processes = &n
+		closeAll(procs)
 	}
-	d, err := readDevice(ns, name)
+	d, err := ns.device(name)
 	if err == nil {
 		s.PublicKey = d.PublicKey.String()
 		s.ListenPort = d.ListenPort

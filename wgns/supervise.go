@@ -3,14 +3,11 @@ package wgns
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/wgns/config"
 )
 
@@ -18,33 +15,30 @@ import (
 // resolved again (wg-quick's reresolve-dns uses the same 135 s: REJECT_AFTER_TIME + 15 s).
 var ReresolveAfter = 135 * time.Second
 
-// Recover makes a new embedded WireGuard device for a tunnel this process holds, after the old
-// one stopped (its interface was deleted, say), and puts it into the same namespace. The
-// namespace and its firewall stay in place throughout, so nothing inside gets a path out
-// meanwhile. It reports what it did.
+// Recover makes a new WireGuard device for a tunnel this process holds, after the old one
+// stopped (its interface was deleted, say), and puts it into the same namespace, configured
+// from the config the tunnel was brought up from (not the file as it may be now: a user who
+// could change that file must not change a running tunnel). The namespace and its firewall stay
+// in place throughout, so nothing inside gets a path out meanwhile. It reports what it did.
 func (t *Tunnel) Recover() ([]string, error) {
-	unlock, err := lock(t.Name)
+	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := ReadState(t.Name)
+	st, err := t.sys.readState(t.Name)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(st.Config)
-	if err != nil {
-		return nil, fmt.Errorf("recovering %q: %w", t.Name, err)
-	}
 	t.dev.close()
-	dev := wgDevice(kernelDevice{})
-	if st.Mode == ModeUserspace {
-		dev = &userspaceDevice{}
-	}
-	r := &reconciler{name: t.Name, cfg: cfg, st: st, dev: dev, ns: netns.None()}
+	dev := t.sys.backend(st.Mode)
+	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
 	defer r.close()
 	err = r.run()
-	t.dev, t.state, t.cfg = dev, st, cfg
+	t.dev, t.state = dev, st
+	if err == nil {
+		err = dev.watch(t.Name, r.ns)
+	}
 	return r.actions, err
 }
 
@@ -62,14 +56,12 @@ func (t *Tunnel) NamedEndpoints() bool {
 // handshake is older than ReresolveAfter, and points those peers at the new address when it
 // changed. It reports the peers it moved.
 func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
-	cfg := t.cfg
-	var stale []config.Peer
-	ns, err := nsmgr.Open(t.Name)
+	ns, err := t.sys.nsOpen(t.Name)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Close()
-	dev, err := readDevice(ns, t.Name)
+	defer ns.close()
+	dev, err := ns.device(t.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +69,8 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	for _, p := range dev.Peers {
 		current[p.PublicKey] = p
 	}
-	for _, p := range cfg.Peers {
+	var stale []config.Peer
+	for _, p := range t.cfg.Peers {
 		if _, err := netip.ParseAddr(p.EndpointHost); err == nil || p.EndpointHost == "" {
 			continue // an IP literal never changes
 		}
@@ -88,18 +81,10 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	var moved []string
 	var update wgtypes.Config
 	for _, p := range stale {
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.EndpointHost)
-		if err != nil || len(ips) == 0 {
+		ep, err := t.sys.lookup(ctx, p)
+		if err != nil {
 			continue // try again next time; the old address stays
 		}
-		pick := ips[0]
-		for _, ip := range ips {
-			if ip.Unmap().Is4() {
-				pick = ip
-				break
-			}
-		}
-		ep := net.UDPAddrFromAddrPort(netip.AddrPortFrom(pick.Unmap(), uint16(p.EndpointPort)))
 		if cur := current[p.PublicKey].Endpoint; cur != nil && cur.String() == ep.String() {
 			continue
 		}
@@ -109,8 +94,96 @@ func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := configureDevice(ns, t.Name, update); err != nil {
-		return nil, fmt.Errorf("updating endpoints of %q: %w", t.Name, err)
+	if err := ns.configure(t.Name, update); err != nil {
+		return nil, fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
 	}
 	return moved, nil
+}
+
+// peerConfigOf is the configuration that makes a peer again as p is now.
+func peerConfigOf(p wgtypes.Peer) wgtypes.PeerConfig {
+	pc := wgtypes.PeerConfig{PublicKey: p.PublicKey, Endpoint: p.Endpoint, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+	if p.PresharedKey != (wgtypes.Key{}) {
+		psk := p.PresharedKey
+		pc.PresharedKey = &psk
+	}
+	ka := p.PersistentKeepaliveInterval
+	pc.PersistentKeepaliveInterval = &ka
+	return pc
+}
+
+// Rebind points every peer at its endpoint afresh after the host's network changed (an address
+// gone, an uplink replaced, the default route moved): WireGuard keeps the source address it last
+// sent from, which may no longer exist, and setting the endpoint again makes the next packet pick
+// its source by the routes as they are now. Host names are resolved again first. It reports what
+// it changed.
+func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
+	ns, err := t.sys.nsOpen(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	dev, err := ns.device(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	var update wgtypes.Config
+	var done []string
+	for _, p := range dev.Peers {
+		ep := p.Endpoint
+		if cp, ok := t.configPeer(p.PublicKey); ok && cp.EndpointHost != "" {
+			if fresh, err := t.sys.lookup(ctx, cp); err == nil {
+				ep = fresh
+			}
+		}
+		if ep == nil {
+			continue // a roaming peer: it will find us
+		}
+		update.Peers = append(update.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: ep})
+		done = append(done, "endpoint "+ep.String())
+	}
+	if len(update.Peers) == 0 {
+		return nil, nil
+	}
+	if err := ns.configure(t.Name, update); err != nil {
+		return nil, fmt.Errorf("setting the endpoints of tunnel %q again: %w", t.Name, err)
+	}
+	return done, nil
+}
+
+// Rehandshake makes the tunnel start new sessions with its peers at once, after their endpoints
+// were set afresh (Rebind): after a resume from sleep the peers have dropped the old sessions,
+// which this side may still think valid (the embedded WireGuard's timers do not count the time
+// asleep), and would otherwise send into the void until its timers ran out.
+func (t *Tunnel) Rehandshake(ctx context.Context) ([]string, error) {
+	done, err := t.Rebind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := t.sys.nsOpen(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	dev, err := ns.device(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.dev.rehandshake(ns, dev.Peers); err != nil {
+		return nil, fmt.Errorf("starting new sessions on tunnel %q: %w", t.Name, err)
+	}
+	for _, p := range dev.Peers {
+		done = append(done, "new handshake with "+p.PublicKey.String())
+	}
+	return done, nil
+}
+
+// configPeer is the config's peer with key k.
+func (t *Tunnel) configPeer(k wgtypes.Key) (config.Peer, bool) {
+	for _, p := range t.cfg.Peers {
+		if p.PublicKey == k {
+			return p, true
+		}
+	}
+	return config.Peer{}, false
 }

@@ -16,7 +16,7 @@ type CheckCmd struct {
 
 // Run audits the tunnel and exits 1 if any check fails.
 func (c *CheckCmd) Run() error {
-	if err := needRoot("wgns check"); err != nil {
+	if err := needRoot("check", "it reads the namespace's interfaces, routes, firewall and processes"); err != nil {
 		return err
 	}
 	r, err := wgns.CheckWith(c.Name, wgns.CheckOptions{MaxHandshakeAge: c.MaxHandshakeAge})

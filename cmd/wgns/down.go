@@ -16,7 +16,7 @@ type DownCmd struct {
 
 // Run tears the tunnel down.
 func (c *DownCmd) Run() error {
-	if err := needRoot("wgns down"); err != nil {
+	if err := needRoot("down", "it removes a network namespace and its WireGuard interface"); err != nil {
 		return err
 	}
 	wasUp, err := wgns.Down(c.Name, wgns.DownOptions{Force: c.Force, Grace: c.Grace})

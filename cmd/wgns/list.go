@@ -19,6 +19,9 @@ type ListCmd struct {
 
 // Run lists the tunnels.
 func (c *ListCmd) Run() error {
+	if err := needRoot("list", "it reads the tunnels' records in /run/wgns"); err != nil {
+		return err
+	}
 	names, err := wgns.Names()
 	if err != nil {
 		return err
@@ -57,7 +60,7 @@ type StatusCmd struct {
 
 // Run shows one tunnel or all.
 func (c *StatusCmd) Run() error {
-	if err := needRoot("wgns status"); err != nil {
+	if err := needRoot("status", "it reads the tunnels' records in /run/wgns and their WireGuard devices"); err != nil {
 		return err
 	}
 	names, err := nameOrAll(c.Name)
@@ -110,7 +113,9 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	fmt.Fprintf(&b, "  addresses: %s\n", orNone(s.Addresses))
 	fmt.Fprintf(&b, "  dns: %s\n", orNone(s.DNS))
 	fmt.Fprintf(&b, "  firewall: %s\n", s.Firewall)
-	fmt.Fprintf(&b, "  processes inside: %d\n", s.Processes)
+	if s.Processes != nil {
+		fmt.Fprintf(&b, "  processes inside: %d\n", *s.Processes)
+	}
 	for _, p := range s.Peers {
 		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
 		if p.Endpoint != "" {

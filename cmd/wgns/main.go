@@ -86,9 +86,10 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func needRoot(what string) error {
+// needRoot refuses command cmd to a user who is not root, saying why it needs root.
+func needRoot(cmd, why string) error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("%s needs root (it creates namespaces and interfaces); run it with sudo", what)
+		return fmt.Errorf("wgns %s needs root (%s): run it with sudo", cmd, why)
 	}
 	return nil
 }

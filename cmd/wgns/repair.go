@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wgns/wgns/supervisor"
 	"github.com/wgns/wgns/wgns"
 )
 
@@ -15,7 +16,7 @@ type RepairCmd struct {
 
 // Run repairs one tunnel or all.
 func (c *RepairCmd) Run() error {
-	if err := needRoot("wgns repair"); err != nil {
+	if err := needRoot("repair", "it remakes namespaces, interfaces and firewalls"); err != nil {
 		return err
 	}
 	names, err := nameOrAll(c.Name)
@@ -53,10 +54,12 @@ func (c *RepairCmd) repair(name string) error {
 		if err != nil {
 			return err
 		}
-		if err := startHolder(name, st.Config); err != nil {
+		warnings, err := supervisor.Start(supervisor.StartOptions{Name: name, ConfigPath: st.Config, Mode: st.Mode})
+		warnAll(warnings)
+		if err != nil {
 			return fmt.Errorf("repairing %q: %w", name, err)
 		}
-		fmt.Printf("%s: the embedded WireGuard runs again; %s is ready\n", name, name)
+		fmt.Printf("%s: its supervisor runs again; %s is ready\n", name, name)
 	}
 	return nil
 }

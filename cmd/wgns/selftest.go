@@ -21,7 +21,7 @@ type SelftestCmd struct{}
 
 // Run runs the self-test; it fails (exit 1) if any step failed.
 func (SelftestCmd) Run() error {
-	if err := needRoot("wgns selftest"); err != nil {
+	if err := needRoot("selftest", "it builds a private network world of namespaces"); err != nil {
 		return err
 	}
 	failed, err := selftest.Run(os.Stdout)

@@ -9,7 +9,14 @@
 // The format is wg-quick's: [Interface] (exactly one), [Peer] (one or more),
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
-// UTF-8 byte order mark are accepted.
+// UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
+// AllowInbound) take entries separated by commas or white space, as
+// wg-quick splits Address and DNS. Hooks (PreUp, PostUp, PreDown, PostDown)
+// are never run, and Table, FwMark and SaveConfig mean nothing inside a
+// namespace: each such line draws a warning, or an error with [Strict].
+//
+// A configuration and its key files are trusted only when no one but root
+// can change them, as ssh checks its files (see [Load]).
 //
 // All functions are safe for concurrent use.
 package config
@@ -23,7 +30,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"syscall"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -82,7 +88,8 @@ type Config struct {
 	Namespace Namespace
 	// Warnings lists accepted-but-ignored settings and similar notes, each
 	// "FILE:LINE: ...", e.g. "FILE:LINE: Table means nothing inside a
-	// namespace; ignored". They never contain key material.
+	// namespace; ignored", or "FILE: ..." about the file as a whole. They
+	// never contain key material.
 	Warnings []string
 }
 
@@ -191,64 +198,115 @@ func minMTU(ipv6 bool) int {
 	return 576
 }
 
-// Load reads and parses the configuration file at path; see Parse. A symbolic
-// link to a regular file is followed; anything else that is not a regular
-// file is refused without being read ("PATH: not a regular file (directory)"),
-// as is a file larger than MaxSize. If the file cannot be opened the error
-// is "reading config PATH: CAUSE" and wraps the cause, so
+// Option changes how Load and Parse read a configuration.
+type Option func(*loader)
+
+// Strict makes lines wgns would ignore (PreUp, PostUp, PreDown, PostDown,
+// Table, FwMark, SaveConfig) errors instead of warnings.
+func Strict() Option { return func(l *loader) { l.strict = true } }
+
+// Load reads and parses the configuration file at path; see Parse.
+//
+// The file must be one that only root can change, as ssh checks its files:
+// owned by root and not writable by group or others, and reached only
+// through directories owned by root that group and others cannot write
+// (sticky directories such as /tmp excepted: no one else can rename or
+// remove root's entries in them) and through symbolic links owned by root.
+// Anything else is refused with what is wrong ("PATH: owned by uid 1000, not
+// root; chown root it"). The same holds for PrivateKeyFile and
+// PresharedKeyFile, which must not be accessible by group or others at all.
+// Run by another user (a dry run, say), Load also trusts that user's own
+// files and directories, and warns about each thing root would refuse, so
+// that the user learns what a real `wgns up` would say.
+//
+// Symbolic links are followed; anything else that is not a regular file is
+// refused without being read ("PATH: not a regular file (directory)"), as is
+// a file larger than MaxSize. If the file cannot be reached the error is
+// "reading config PATH: CAUSE" and wraps the cause, so
 // errors.Is(err, fs.ErrNotExist) works. Key files named by the config are
 // read too.
-func Load(path string) (*Config, error) {
-	return newLoader(osKeyFS{}).load(path)
+func Load(path string, opts ...Option) (*Config, error) {
+	return newLoader(osFS{}, uint32(os.Geteuid()), opts...).load(path)
 }
 
 // Parse parses and validates a configuration. name is used as FILE in error
 // messages and warnings and becomes Config.Path; a relative PrivateKeyFile or
 // PresharedKeyFile is taken relative to name's directory and read from the
-// file system.
-func Parse(name string, data []byte) (*Config, error) {
-	return newLoader(osKeyFS{}).parse(name, data)
+// file system, with the same trust rules as Load.
+func Parse(name string, data []byte, opts ...Option) (*Config, error) {
+	return newLoader(osFS{}, uint32(os.Geteuid()), opts...).parse(name, data)
 }
 
-// loader parses configurations, reading key files through fs.
+// loader parses configurations, reading files through fs.
 type loader struct {
-	fs keyFS
+	fs     fileSystem
+	trust  trust // whose files are trusted
+	strict bool  // refuse what would be ignored
 }
 
-func newLoader(fs keyFS) *loader { return &loader{fs: fs} }
+// newLoader returns a loader that reads through fsys and trusts root's and
+// uid's files.
+func newLoader(fsys fileSystem, uid uint32, opts ...Option) *loader {
+	l := &loader{fs: fsys, trust: trust{uid: uid}}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// rootWould returns what root would refuse about the file at path, which
+// walk resolved for t and which fi describes, or "" when root would take it
+// or t is root's anyway. problem is the check of the file itself.
+func rootWould(fsys fileSystem, t trust, path string, follow bool, fi fileInfo, problem func(fileInfo, trust) string) string {
+	if t.uid == 0 {
+		return ""
+	}
+	root := trust{}
+	if _, p, err := walk(fsys, path, follow, root); err != nil || p != "" {
+		return p
+	}
+	return problem(fi, root)
+}
 
 func (l *loader) load(path string) (*Config, error) {
-	fi, err := os.Stat(path)
+	resolved, problem, err := walk(l.fs, path, true, l.trust)
 	if err != nil {
 		return nil, fmt.Errorf("reading config %q: %w", path, causeOf(err))
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
+	if problem != "" {
+		return nil, fmt.Errorf("%s: %s", path, problem)
 	}
-	if fi.Size() > MaxSize {
-		return nil, tooLarge(path, fi.Size())
-	}
-	// O_NONBLOCK: should the file be swapped for a FIFO after the Stat, the
-	// open must not hang; the Fstat below catches the swap.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
+	fi, data, err := l.fs.ReadFile(resolved, MaxSize)
+	defer clear(data)
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("reading config %q: %w", path, causeOf(err))
+	case !fi.Mode.IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode))
+	case fi.Size > MaxSize || len(data) > MaxSize:
+		return nil, tooLarge(path, max(fi.Size, int64(len(data))))
 	}
-	defer f.Close()
-	fi, err = f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading config %q: %w", path, causeOf(err))
+	if p := configProblem(fi, l.trust); p != "" {
+		return nil, fmt.Errorf("%s: %s", path, p)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
+	p := l.newParser(path)
+	p.perm = fi.Mode.Perm()
+	if would := rootWould(l.fs, l.trust, path, true, fi, configProblem); would != "" {
+		p.warnf(0, "as root, wgns would refuse it: %s", would)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config %q: %w", path, causeOf(err))
+	return p.run(data)
+}
+
+// configProblem says why a config file described by fi is not trusted; ""
+// if it is.
+func configProblem(fi fileInfo, t trust) string {
+	switch perm := fi.Mode.Perm(); {
+	case !t.owner(fi.UID):
+		return t.notOwner(fi.UID) + "; chown root it"
+	case perm&0o022 != 0:
+		return fmt.Sprintf("writable by group or others (mode %04o); chmod 600 it", perm)
 	}
-	cfg, err := l.parseMode(path, data, fi.Mode().Perm())
-	clear(data)
-	return cfg, err
+	return ""
 }
 
 func tooLarge(name string, size int64) error {

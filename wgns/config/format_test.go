@@ -110,21 +110,57 @@ func setOrNot(set bool) string {
 	return "none"
 }
 
-// fakeFS is a keyFS serving files from a map.
-type fakeFS map[string]keyFile
+// fakeFile is a file of a fakeFS: a regular file holding Data, a directory,
+// or a symbolic link (Mode has fs.ModeSymlink) to Data.
+type fakeFile struct {
+	Mode fs.FileMode
+	UID  uint32
+	Data []byte
+}
 
-func (f fakeFS) ReadKeyFile(path string) (keyFile, error) {
-	kf, ok := f[path]
-	if !ok {
-		return keyFile{}, &fs.PathError{Op: "lstat", Path: path, Err: syscall.ENOENT}
+// fakeFS is a fileSystem serving files from a map of absolute paths. A
+// directory that holds a listed path but is not listed itself is root's,
+// mode 0755.
+type fakeFS map[string]fakeFile
+
+func (f fakeFS) lookup(path string) (fakeFile, error) {
+	if ff, ok := f[path]; ok {
+		return ff, nil
 	}
-	kf.Data = append([]byte(nil), kf.Data...) // the parser clears what it read
-	return kf, nil
+	prefix := strings.TrimSuffix(path, "/") + "/"
+	for p := range f {
+		if strings.HasPrefix(p, prefix) {
+			return fakeFile{Mode: fs.ModeDir | 0o755}, nil
+		}
+	}
+	return fakeFile{}, &fs.PathError{Op: "lstat", Path: path, Err: syscall.ENOENT}
+}
+
+func (f fakeFS) Lstat(path string) (fileInfo, error) {
+	ff, err := f.lookup(path)
+	return fileInfo{Mode: ff.Mode, UID: ff.UID, Size: int64(len(ff.Data))}, err
+}
+
+func (f fakeFS) Readlink(path string) (string, error) {
+	ff, err := f.lookup(path)
+	if err == nil && ff.Mode&fs.ModeSymlink == 0 {
+		err = &fs.PathError{Op: "readlink", Path: path, Err: syscall.EINVAL}
+	}
+	return string(ff.Data), err
+}
+
+func (f fakeFS) ReadFile(path string, limit int64) (fileInfo, []byte, error) {
+	fi, err := f.Lstat(path)
+	if err != nil || !fi.Mode.IsRegular() {
+		return fi, nil, err
+	}
+	data := []byte(string(f[path].Data)) // a copy: the parser clears what it read
+	return fi, data[:min(int64(len(data)), limit+1)], nil
 }
 
 // rootFile is a key file as it should be: root's, mode 0600.
-func rootFile(data string) keyFile {
-	return keyFile{Mode: 0o600, UID: 0, Data: []byte(data)}
+func rootFile(data string) fakeFile {
+	return fakeFile{Mode: 0o600, UID: 0, Data: []byte(data)}
 }
 
 // keyWindows returns every 43-character window of every run of base64
@@ -185,7 +221,7 @@ func TestFormatRoundTrip(t *testing.T) {
 		}},
 		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false},
 	}
-	got, err := newLoader(fakeFS{}).parse("rt.conf", []byte(format(c)))
+	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,35 +34,45 @@ func (s section) String() string {
 	return "no section"
 }
 
+// keyKind says how a key's lines are read.
+type keyKind int
+
+const (
+	keySingle  keyKind = iota // once per section
+	keyList                   // repeatable; entries separated by commas or white space, as wg-quick splits Address and DNS
+	keyHook                   // repeatable; never run, so ignored with a warning
+	keyIgnored                // means nothing inside a namespace: ignored with a warning
+)
+
 // keySpec describes a key a section accepts.
 type keySpec struct {
 	name string // canonical spelling
 	sec  section
-	list bool // repeatable, with comma lists
+	kind keyKind
 }
 
 var keySpecs = []keySpec{
-	{"PrivateKey", secInterface, false},
-	{"PrivateKeyFile", secInterface, false},
-	{"Address", secInterface, true},
-	{"DNS", secInterface, true},
-	{"MTU", secInterface, false},
-	{"ListenPort", secInterface, false},
-	{"Table", secInterface, false},
-	{"FwMark", secInterface, false},
-	{"SaveConfig", secInterface, false},
-	{"PreUp", secInterface, false},
-	{"PostUp", secInterface, false},
-	{"PreDown", secInterface, false},
-	{"PostDown", secInterface, false},
-	{"PublicKey", secPeer, false},
-	{"PresharedKey", secPeer, false},
-	{"PresharedKeyFile", secPeer, false},
-	{"Endpoint", secPeer, false},
-	{"AllowedIPs", secPeer, true},
-	{"PersistentKeepalive", secPeer, false},
-	{"AllowInbound", secNamespace, true},
-	{"Firewall", secNamespace, false},
+	{"PrivateKey", secInterface, keySingle},
+	{"PrivateKeyFile", secInterface, keySingle},
+	{"Address", secInterface, keyList},
+	{"DNS", secInterface, keyList},
+	{"MTU", secInterface, keySingle},
+	{"ListenPort", secInterface, keySingle},
+	{"Table", secInterface, keyIgnored},
+	{"FwMark", secInterface, keyIgnored},
+	{"SaveConfig", secInterface, keyIgnored},
+	{"PreUp", secInterface, keyHook},
+	{"PostUp", secInterface, keyHook},
+	{"PreDown", secInterface, keyHook},
+	{"PostDown", secInterface, keyHook},
+	{"PublicKey", secPeer, keySingle},
+	{"PresharedKey", secPeer, keySingle},
+	{"PresharedKeyFile", secPeer, keySingle},
+	{"Endpoint", secPeer, keySingle},
+	{"AllowedIPs", secPeer, keyList},
+	{"PersistentKeepalive", secPeer, keySingle},
+	{"AllowInbound", secNamespace, keyList},
+	{"Firewall", secNamespace, keySingle},
 }
 
 var keysByLower = func() map[string]keySpec {
@@ -94,8 +104,9 @@ type warning struct {
 type peerState struct {
 	Peer
 	pubLine     int
+	pskLine     int // PresharedKey or PresharedKeyFile
 	pskFile     string
-	pskFileLine int
+	pskFromFile bool
 }
 
 // allowedAt records where an AllowedIPs prefix was first listed.
@@ -106,10 +117,12 @@ type allowedAt struct {
 
 // parser reads one configuration. It is used once.
 type parser struct {
-	name string
-	dir  string
-	fs   keyFS
-	perm fs.FileMode // the config file's permissions; 0 when unknown
+	name   string
+	dir    string
+	fs     fileSystem
+	trust  trust
+	strict bool
+	perm   fs.FileMode // the config file's permissions; 0 when unknown
 
 	cfg   Config
 	warns []warning
@@ -135,17 +148,17 @@ type parser struct {
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
-	return l.parseMode(name, data, 0)
+	return l.newParser(name).run(data)
 }
 
-// parseMode is parse for a file whose permission bits are perm, so that an
-// inline key in a file others can read draws a warning.
-func (l *loader) parseMode(name string, data []byte, perm fs.FileMode) (*Config, error) {
+// newParser returns a parser for one configuration named name.
+func (l *loader) newParser(name string) *parser {
 	p := &parser{
 		name:     name,
 		dir:      filepath.Dir(name),
 		fs:       l.fs,
-		perm:     perm,
+		trust:    l.trust,
+		strict:   l.strict,
 		addrs:    map[netip.Addr]int{},
 		dnsLines: map[netip.Addr]int{},
 		allowed:  map[netip.Prefix]allowedAt{},
@@ -154,10 +167,7 @@ func (l *loader) parseMode(name string, data []byte, perm fs.FileMode) (*Config,
 	}
 	p.cfg.Path = name
 	p.cfg.Namespace.Firewall = true
-	if err := p.run(data); err != nil {
-		return nil, err
-	}
-	return &p.cfg, nil
+	return p
 }
 
 func (p *parser) errf(line int, format string, args ...any) error {
@@ -168,7 +178,15 @@ func (p *parser) warnf(line int, format string, args ...any) {
 	p.warns = append(p.warns, warning{line, fmt.Sprintf(format, args...)})
 }
 
-func (p *parser) run(data []byte) error {
+// run parses data, the whole configuration.
+func (p *parser) run(data []byte) (*Config, error) {
+	if err := p.read(data); err != nil {
+		return nil, err
+	}
+	return &p.cfg, nil
+}
+
+func (p *parser) read(data []byte) error {
 	if len(data) > MaxSize {
 		return tooLarge(p.name, int64(len(data)))
 	}
@@ -271,29 +289,35 @@ func (p *parser) line(n int, s string) error {
 	if spec.sec != p.sec {
 		return p.errf(n, "%s belongs in %v, not in %v", spec.name, spec.sec, p.sec)
 	}
-	if !spec.list {
-		if first, dup := p.seen[spec.name]; dup {
-			return p.errf(n, "duplicate %s (first on line %d)", spec.name, first)
-		}
-		if other, ok := p.seen[exclusive[spec.name]]; ok {
-			return p.errf(n, "%s conflicts with %s on line %d; use one of them", spec.name, exclusive[spec.name], other)
-		}
-		p.seen[spec.name] = n
-	}
-	switch spec.name {
-	case "PreUp", "PostUp", "PreDown", "PostDown":
-		return p.errf(n, "%s: hooks are not supported: they would run as root; run commands with `wgns exec` instead", spec.name)
-	case "Table", "FwMark", "SaveConfig":
-		p.warnf(n, "%s means nothing inside a namespace; ignored", spec.name)
-		return nil
-	}
-	if spec.list {
+	switch spec.kind {
+	case keyHook:
+		return p.ignore(n, "%s is not run: hooks would run as root on the host, and the namespace already fails closed", spec.name)
+	case keyIgnored:
+		return p.ignore(n, "%s means nothing inside a namespace", spec.name)
+	case keyList:
 		return p.list(n, spec.name, v)
 	}
+	if first, dup := p.seen[spec.name]; dup {
+		return p.errf(n, "duplicate %s (first on line %d)", spec.name, first)
+	}
+	if other, ok := p.seen[exclusive[spec.name]]; ok {
+		return p.errf(n, "%s conflicts with %s on line %d; use one of them", spec.name, exclusive[spec.name], other)
+	}
+	p.seen[spec.name] = n
 	if v == "" {
 		return p.errf(n, "%s has no value", spec.name)
 	}
 	return p.single(n, spec.name, v)
+}
+
+// ignore warns that line n is ignored, for the reason format says, or
+// refuses it in strict mode.
+func (p *parser) ignore(n int, format string, args ...any) error {
+	if p.strict {
+		return p.errf(n, format+"; refused (--strict)", args...)
+	}
+	p.warnf(n, format+"; ignored", args...)
+	return nil
 }
 
 func validKeyName(k string) bool {
@@ -381,10 +405,11 @@ func (p *parser) single(n int, key, v string) error {
 		if why != "" {
 			return p.errf(n, "invalid PresharedKey: %s", why)
 		}
-		p.peer().PresharedKey = &Secret{k: k}
+		p.peer().PresharedKey, p.peer().pskLine = &Secret{k: k}, n
 		p.warnInline(n, key)
 	case "PresharedKeyFile":
-		p.peer().pskFile, p.peer().pskFileLine = v, n
+		peer := p.peer()
+		peer.pskFile, peer.pskLine, peer.pskFromFile = v, n, true
 	case "Endpoint":
 		ep, why := parseEndpoint(v)
 		if why != "" {
@@ -421,14 +446,12 @@ func (p *parser) warnInline(n int, key string) {
 	}
 }
 
-// list handles a comma list of a repeatable key. Empty entries are skipped,
-// like wg-quick does.
+// list handles a line of a repeatable key: entries separated by commas or
+// white space (or both), as wg-quick reads Address and DNS; empty entries are
+// skipped. wg(8) itself would refuse AllowedIPs separated by spaces only,
+// but no entry of any list can hold a space, so nothing else can be meant.
 func (p *parser) list(n int, key, v string) error {
-	for e := range strings.SplitSeq(v, ",") {
-		e = trim(e)
-		if e == "" {
-			continue
-		}
+	for _, e := range strings.FieldsFunc(v, isListSeparator) {
 		var err error
 		switch key {
 		case "Address":
@@ -448,6 +471,9 @@ func (p *parser) list(n int, key, v string) error {
 	}
 	return nil
 }
+
+// isListSeparator reports whether r separates the entries of a list.
+func isListSeparator(r rune) bool { return r == ',' || r == ' ' || r == '\t' }
 
 func (p *parser) address(n int, e string) error {
 	pfx, why := parsePrefix(e)
@@ -561,24 +587,23 @@ func (p *parser) finish() error {
 		c.Interface.PrivateKey = Secret{k: k}
 	}
 	for _, peer := range p.peers {
-		if peer.pskFileLine == 0 {
+		if !peer.pskFromFile {
 			continue
 		}
-		k, err := p.readKeyFile(peer.pskFileLine, "PresharedKeyFile", peer.pskFile)
+		k, err := p.readKeyFile(peer.pskLine, "PresharedKeyFile", peer.pskFile)
 		if err != nil {
 			return err
 		}
 		peer.PresharedKey = &Secret{k: k}
 	}
+	if err := p.checkSecrets(); err != nil {
+		return err
+	}
 
 	c.Interface.PublicKey = c.Interface.PrivateKey.k.PublicKey()
 	if own, ok := p.peerKeys[c.Interface.PublicKey]; ok {
-		from := "PrivateKey"
-		if !p.privSet {
-			from = "PrivateKeyFile"
-		}
 		return p.errf(own.pubLine, "PublicKey is this interface's own public key (from %s on line %d); a peer is the other end of the tunnel",
-			from, p.privLine)
+			p.privKey(), p.privLine)
 	}
 
 	for _, peer := range p.peers {
@@ -598,7 +623,56 @@ func (p *parser) finish() error {
 	}
 	slices.SortStableFunc(p.warns, func(a, b warning) int { return a.line - b.line })
 	for _, w := range p.warns {
+		if w.line == 0 { // about the file as a whole
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s", p.name, w.msg))
+			continue
+		}
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: %s", p.name, w.line, w.msg))
+	}
+	return nil
+}
+
+// privKey names the key the interface's private key came from.
+func (p *parser) privKey() string {
+	if p.privSet {
+		return "PrivateKey"
+	}
+	return "PrivateKeyFile"
+}
+
+// pskKey names the key peer's preshared key came from.
+func (peer *peerState) pskKey() string {
+	if peer.pskFromFile {
+		return "PresharedKeyFile"
+	}
+	return "PresharedKey"
+}
+
+// checkSecrets refuses a secret written where a public or another secret
+// key belongs. A private or preshared key pasted as a peer's PublicKey would
+// be shown by `up --dry-run` and `status`, which print public keys; a
+// preshared key that is the private key is a mistake that can only fail the
+// handshake. The keys themselves are never named, only their lines.
+func (p *parser) checkSecrets() error {
+	priv := p.cfg.Interface.PrivateKey
+	for _, peer := range p.peers {
+		pub := NewSecret(peer.PublicKey)
+		if pub.Equal(priv) {
+			return p.errf(peer.pubLine, "PublicKey is this interface's private key (from %s on line %d): a peer's PublicKey is the other end's public key; replace a private key that anyone else has seen",
+				p.privKey(), p.privLine)
+		}
+		for _, other := range p.peers {
+			if other.PresharedKey != nil && pub.Equal(*other.PresharedKey) {
+				return p.errf(peer.pubLine, "PublicKey is a preshared key (from %s on line %d): a peer's PublicKey is the other end's public key; replace a preshared key that anyone else has seen",
+					other.pskKey(), other.pskLine)
+			}
+		}
+	}
+	for _, peer := range p.peers {
+		if peer.PresharedKey != nil && peer.PresharedKey.Equal(priv) {
+			return p.errf(peer.pskLine, "%s holds this interface's private key (from %s on line %d); a preshared key is a secret of its own, shared with the peer (wg genpsk makes one)",
+				peer.pskKey(), p.privKey(), p.privLine)
+		}
 	}
 	return nil
 }
@@ -624,31 +698,37 @@ func (p *parser) hasIPv6() bool {
 }
 
 // readKeyFile reads the key in a PrivateKeyFile or PresharedKeyFile, which
-// must be a regular file owned by root and not accessible by group or others.
+// must be a regular file that only root can change or read (see trust and
+// keyProblem); a final symbolic link is not followed.
 func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(p.dir, path)
+	if !filepath.IsAbs(path) && p.dir != "." {
+		// Not filepath.Join: it would take "a/../b" lexically, and so
+		// differently from the kernel when a is a symbolic link.
+		path = strings.TrimSuffix(p.dir, "/") + "/" + path
 	}
 	what := key + " " + p.show(path)
-	kf, err := p.fs.ReadKeyFile(path)
-	defer clear(kf.Data)
-	switch perm := kf.Mode.Perm(); {
+	resolved, problem, err := walk(p.fs, path, false, p.trust)
+	if err != nil {
+		return wgtypes.Key{}, p.errf(n, "%s: %w", what, causeOf(err))
+	}
+	if problem != "" {
+		return wgtypes.Key{}, p.errf(n, "%s: %s", what, problem)
+	}
+	fi, data, err := p.fs.ReadFile(resolved, maxKeyFile)
+	defer clear(data)
+	switch {
 	case err != nil:
 		return wgtypes.Key{}, p.errf(n, "%s: %w", what, causeOf(err))
-	case !kf.Mode.IsRegular():
-		return wgtypes.Key{}, p.errf(n, "%s: not a regular file (%s)", what, fileType(kf.Mode))
-	case kf.UID != 0:
-		return wgtypes.Key{}, p.errf(n, "%s: owned by uid %d, not root; chown root it", what, kf.UID)
-	case perm&0o044 != 0:
-		return wgtypes.Key{}, p.errf(n, "%s: readable by group or others (mode %04o); chmod 600 it", what, perm)
-	case perm&0o022 != 0:
-		return wgtypes.Key{}, p.errf(n, "%s: writable by group or others (mode %04o); chmod 600 it", what, perm)
-	case perm&0o011 != 0:
-		return wgtypes.Key{}, p.errf(n, "%s: accessible by group or others (mode %04o); chmod 600 it", what, perm)
-	case len(kf.Data) > maxKeyFile:
+	case !fi.Mode.IsRegular():
+		return wgtypes.Key{}, p.errf(n, "%s: not a regular file (%s)", what, fileType(fi.Mode))
+	}
+	if problem := keyProblem(fi, p.trust); problem != "" {
+		return wgtypes.Key{}, p.errf(n, "%s: %s", what, problem)
+	}
+	if len(data) > maxKeyFile {
 		return wgtypes.Key{}, p.errf(n, "%s: too large to hold a key", what)
 	}
-	text := bytes.TrimSpace(kf.Data)
+	text := bytes.TrimSpace(data)
 	if len(text) == 0 {
 		return wgtypes.Key{}, p.errf(n, "%s: empty; it must hold a key", what)
 	}
@@ -656,5 +736,25 @@ func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
 	if why != "" {
 		return wgtypes.Key{}, p.errf(n, "%s: does not hold a key: %s", what, why)
 	}
+	if would := rootWould(p.fs, p.trust, path, false, fi, keyProblem); would != "" {
+		p.warnf(n, "%s: as root, wgns would refuse it: %s", what, would)
+	}
 	return k, nil
+}
+
+// keyProblem says why a key file described by fi is not trusted; "" if it
+// is: it must be owned by a trusted user and not accessible by group or
+// others at all.
+func keyProblem(fi fileInfo, t trust) string {
+	switch perm := fi.Mode.Perm(); {
+	case !t.owner(fi.UID):
+		return t.notOwner(fi.UID) + "; chown root it"
+	case perm&0o044 != 0:
+		return fmt.Sprintf("readable by group or others (mode %04o); chmod 600 it", perm)
+	case perm&0o022 != 0:
+		return fmt.Sprintf("writable by group or others (mode %04o); chmod 600 it", perm)
+	case perm&0o011 != 0:
+		return fmt.Sprintf("accessible by group or others (mode %04o); chmod 600 it", perm)
+	}
+	return ""
 }

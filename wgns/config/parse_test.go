@@ -56,11 +56,13 @@ const (
 
 func TestParseInvalid(t *testing.T) {
 	tests := []struct {
-		name string
-		file string // config name; default wg0.conf
-		conf string
-		fs   fakeFS
-		want string
+		name   string
+		file   string // config name; default wg0.conf
+		conf   string
+		fs     fakeFS
+		strict bool
+		uid    uint32 // the user wgns runs as; root by default
+		want   string
 	}{
 		// Structure.
 		{name: "empty file", conf: "", want: "wg0.conf: no [Interface] section"},
@@ -111,10 +113,13 @@ func TestParseInvalid(t *testing.T) {
 			want: "wg0.conf:8: duplicate PresharedKey (first on line 7)"},
 		{name: "duplicate Firewall", conf: ifc + peerB + "[Namespace]\nFirewall = on\nFirewall = off\n",
 			want: "wg0.conf:9: duplicate Firewall (first on line 8)"},
-		{name: "hook PostUp", conf: ifc + "PostUp = iptables -A FORWARD -i %i -j ACCEPT\n" + peerB,
-			want: "wg0.conf:4: PostUp: hooks are not supported: they would run as root; run commands with `wgns exec` instead"},
-		{name: "hook predown in any case", conf: ifc + "predown = true\n" + peerB,
-			want: "wg0.conf:4: PreDown: hooks are not supported: they would run as root; run commands with `wgns exec` instead"},
+		{name: "strict: hook PostUp", conf: ifc + "PostUp = iptables -A FORWARD -i %i -j ACCEPT\n" + peerB, strict: true,
+			want: "wg0.conf:4: PostUp is not run: hooks would run as root on the host, and the namespace already fails closed; refused (--strict)"},
+		{name: "strict: hook predown in any case", conf: ifc + "predown = true\n" + peerB, strict: true,
+			want: "wg0.conf:4: PreDown is not run: hooks would run as root on the host, and the namespace already fails closed; refused (--strict)"},
+		{name: "strict: first ignored line", conf: ifc + "Table = off\nPostUp = true\n" + peerB, strict: true,
+			want: "wg0.conf:4: Table means nothing inside a namespace; refused (--strict)"},
+		{name: "hook in a Peer", conf: ifc + peerB + "PostUp = true\n", want: "wg0.conf:7: PostUp belongs in [Interface], not in [Peer]"},
 		{name: "empty single value", conf: ifc + "MTU =\n" + peerB, want: "wg0.conf:4: MTU has no value"},
 
 		// Keys.
@@ -146,6 +151,18 @@ func TestParseInvalid(t *testing.T) {
 		{name: "peer is ourselves, key from file", conf: "[Interface]\nPrivateKeyFile = /etc/wgns/wg0.key\nAddress = 192.0.2.2/32\n[Peer]\nPublicKey = {PA}\n",
 			fs:   fakeFS{"/etc/wgns/wg0.key": rootFile(keyA + "\n")},
 			want: "wg0.conf:5: PublicKey is this interface's own public key (from PrivateKeyFile on line 2); a peer is the other end of the tunnel"},
+		{name: "PublicKey is the PrivateKey", conf: ifc + peerB + "[Peer]\nPublicKey = {A}\nAllowedIPs = 198.51.100.0/24\n",
+			want: "wg0.conf:8: PublicKey is this interface's private key (from PrivateKey on line 2): a peer's PublicKey is the other end's public key; replace a private key that anyone else has seen"},
+		{name: "PublicKey is the key in PrivateKeyFile", conf: "[Interface]\nPrivateKeyFile = /etc/wgns/wg0.key\nAddress = 192.0.2.2/32\n[Peer]\nPublicKey = {A}\n",
+			fs:   fakeFS{"/etc/wgns/wg0.key": rootFile(keyA + "\n")},
+			want: "wg0.conf:5: PublicKey is this interface's private key (from PrivateKeyFile on line 2): a peer's PublicKey is the other end's public key; replace a private key that anyone else has seen"},
+		{name: "PublicKey is its own PresharedKey", conf: ifc + "[Peer]\nPublicKey = {PSK}\nPresharedKey = {PSK}\n",
+			want: "wg0.conf:5: PublicKey is a preshared key (from PresharedKey on line 6): a peer's PublicKey is the other end's public key; replace a preshared key that anyone else has seen"},
+		{name: "PublicKey is another peer's PresharedKeyFile", conf: ifc + peerB + "PresharedKeyFile = /etc/wgns/psk\n[Peer]\nPublicKey = {PSK}\nAllowedIPs = 198.51.100.0/24\n",
+			fs:   fakeFS{"/etc/wgns/psk": rootFile(keyPSK)},
+			want: "wg0.conf:9: PublicKey is a preshared key (from PresharedKeyFile on line 7): a peer's PublicKey is the other end's public key; replace a preshared key that anyone else has seen"},
+		{name: "PresharedKey is the PrivateKey", conf: ifc + peerB + "PresharedKey = {A}\n",
+			want: "wg0.conf:7: PresharedKey holds this interface's private key (from PrivateKey on line 2); a preshared key is a secret of its own, shared with the peer (wg genpsk makes one)"},
 		{name: "same peer twice", conf: ifc + peerB + "[Peer]\nPublicKey = {PB}\n",
 			want: "wg0.conf:8: same PublicKey as the [Peer] on line 4; list each peer once"},
 		{name: "PresharedKey invalid", conf: ifc + peerB + "PresharedKey = {PSK}{PSK}\n",
@@ -187,6 +204,42 @@ func TestParseInvalid(t *testing.T) {
 			conf: "[Interface]\nPrivateKeyFile = keys/work.key\nAddress = 192.0.2.2/32\n" + peerB,
 			fs:   fakeFS{"/etc/wgns/keys/work.key": {Mode: 0o644, Data: []byte(keyA)}},
 			want: `/etc/wgns/work.conf:2: PrivateKeyFile "/etc/wgns/keys/work.key": readable by group or others (mode 0644); chmod 600 it`},
+		{name: "PrivateKeyFile in a user's directory", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/home/alice/wg0.key", 1),
+			fs:   fakeFS{"/home/alice": {Mode: fs.ModeDir | 0o755, UID: 1000}, "/home/alice/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/home/alice/wg0.key": in directory /home/alice, owned by uid 1000, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns`},
+		{name: "PrivateKeyFile below a user's directory", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/home/alice/vpn/wg0.key", 1),
+			fs:   fakeFS{"/home/alice": {Mode: fs.ModeDir | 0o700, UID: 1000}, "/home/alice/vpn/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/home/alice/vpn/wg0.key": in directory /home/alice, owned by uid 1000, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns`},
+		{name: "PrivateKeyFile in a group-writable directory", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/srv/vpn/wg0.key", 1),
+			fs:   fakeFS{"/srv/vpn": {Mode: fs.ModeDir | fs.ModeSetgid | 0o775}, "/srv/vpn/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/srv/vpn/wg0.key": in directory /srv/vpn, writable by group or others (mode 2775): they could replace the file; chmod go-w /srv/vpn, or move the file to a directory only root can change`},
+		{name: "PrivateKeyFile in a user's directory under /tmp", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/tmp/alice/wg0.key", 1),
+			fs: fakeFS{"/tmp": {Mode: fs.ModeDir | fs.ModeSticky | 0o777}, "/tmp/alice": {Mode: fs.ModeDir | 0o700, UID: 1000},
+				"/tmp/alice/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/tmp/alice/wg0.key": in directory /tmp/alice, owned by uid 1000, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns`},
+		{name: "PrivateKeyFile in a world-writable directory that is not sticky", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/tmp/wg0.key", 1),
+			fs:   fakeFS{"/tmp": {Mode: fs.ModeDir | 0o777}, "/tmp/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/tmp/wg0.key": in directory /tmp, writable by group or others (mode 0777): they could replace the file; chmod go-w /tmp, or move the file to a directory only root can change`},
+		{name: "PrivateKeyFile through a user's symbolic link", conf: strings.Replace(keyAt, "/etc/wgns/wg0.key", "/tmp/keys/wg0.key", 1),
+			fs: fakeFS{"/tmp": {Mode: fs.ModeDir | fs.ModeSticky | 0o777}, "/tmp/keys": {Mode: fs.ModeSymlink | 0o777, UID: 1000, Data: []byte("/etc/wgns")},
+				"/etc/wgns/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/tmp/keys/wg0.key": through symbolic link /tmp/keys, owned by uid 1000, not root: that user could point it elsewhere`},
+		{name: "PrivateKeyFile through root's link into a user's directory", conf: keyAt,
+			fs: fakeFS{"/etc/wgns": {Mode: fs.ModeSymlink | 0o777, Data: []byte("../home/alice/wgns")}, "/home/alice": {Mode: fs.ModeDir | 0o755, UID: 1000},
+				"/home/alice/wgns/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/etc/wgns/wg0.key": in directory /home/alice, owned by uid 1000, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns`},
+		{name: "PrivateKeyFile under a writable root directory", conf: keyAt,
+			fs:   fakeFS{"/": {Mode: fs.ModeDir | 0o757}, "/etc/wgns/wg0.key": rootFile(keyA)},
+			want: `wg0.conf:2: PrivateKeyFile "/etc/wgns/wg0.key": in directory /, writable by group or others (mode 0757): they could replace the file; chmod go-w /, or move the file to a directory only root can change`},
+		{name: "PrivateKeyFile under a file", conf: keyAt,
+			fs:   fakeFS{"/etc/wgns": rootFile("not a directory")},
+			want: `wg0.conf:2: PrivateKeyFile "/etc/wgns/wg0.key": not a directory`},
+		{name: "PrivateKeyFile through a loop", conf: keyAt,
+			fs:   fakeFS{"/etc/wgns": {Mode: fs.ModeSymlink | 0o777, Data: []byte("wgns")}},
+			want: `wg0.conf:2: PrivateKeyFile "/etc/wgns/wg0.key": too many levels of symbolic links`},
+		{name: "PrivateKeyFile of another user, run as a user", conf: keyAt, uid: 1000,
+			fs:   fakeFS{"/etc/wgns/wg0.key": {Mode: 0o600, UID: 1002, Data: []byte(keyA)}},
+			want: `wg0.conf:2: PrivateKeyFile "/etc/wgns/wg0.key": owned by uid 1002, neither root nor you (uid 1000); chown root it`},
 		{name: "PresharedKeyFile readable", conf: ifc + peerB + "PresharedKeyFile = /etc/wgns/psk\n",
 			fs:   fakeFS{"/etc/wgns/psk": {Mode: 0o640, Data: []byte(keyPSK)}},
 			want: `wg0.conf:7: PresharedKeyFile "/etc/wgns/psk": readable by group or others (mode 0640); chmod 600 it`},
@@ -207,6 +260,10 @@ func TestParseInvalid(t *testing.T) {
 			want: `wg0.conf:4: invalid Address "fe80::1%eth0/64": IPv6 zones are not allowed`},
 		{name: "Address IPv4-mapped", conf: ifc + "Address = ::ffff:192.0.2.9\n" + peerB,
 			want: `wg0.conf:4: invalid Address "::ffff:192.0.2.9": IPv4-mapped IPv6 address; write it as IPv4`},
+		{name: "Address separated by semicolons", conf: ifc + "Address = 192.0.2.3;fd00::3\n" + peerB,
+			want: `wg0.conf:4: invalid Address "192.0.2.3;fd00::3": not an IP address or prefix (separate entries with commas or spaces)`},
+		{name: "Address space-separated, second bad", conf: ifc + "Address = 192.0.2.3/32 fd00::3/129\n" + peerB,
+			want: `wg0.conf:4: invalid Address "fd00::3/129": prefix length must be 0-128 for IPv6`},
 		{name: "Address twice", conf: ifc + "Address = fd00::2, 192.0.2.2/24\n" + peerB,
 			want: "wg0.conf:4: Address 192.0.2.2 is listed twice (first on line 3)"},
 		{name: "DNS neither IP nor domain", conf: ifc + "DNS = 192.0.2.1, bad_domain\n" + peerB,
@@ -235,8 +292,14 @@ func TestParseInvalid(t *testing.T) {
 		// Peer values.
 		{name: "AllowedIPs not a prefix", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/24, example.com\n",
 			want: `wg0.conf:7: invalid AllowedIPs "example.com": not an IP address or prefix`},
-		{name: "AllowedIPs bad length", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/024\n",
-			want: `wg0.conf:7: invalid AllowedIPs "198.51.100.0/024": prefix length must be 0-32 for IPv4`},
+		{name: "AllowedIPs prefix too long", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/33\n",
+			want: `wg0.conf:7: invalid AllowedIPs "198.51.100.0/33": prefix length must be 0-32 for IPv4`},
+		{name: "AllowedIPs prefix not a number", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/2x\n",
+			want: `wg0.conf:7: invalid AllowedIPs "198.51.100.0/2x": the prefix length after "/" is not a number`},
+		{name: "AllowedIPs no prefix length", conf: ifc + peerB + "AllowedIPs = fd00::/\n",
+			want: `wg0.conf:7: invalid AllowedIPs "fd00::/": no prefix length after "/"`},
+		{name: "AllowedIPs separated by semicolons", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/24;fd00::/64\n",
+			want: `wg0.conf:7: invalid AllowedIPs "198.51.100.0/24;fd00::/64": the prefix length after "/" is not a number (separate entries with commas or spaces)`},
 		{name: "AllowedIPs in two peers", conf: ifc + peerB + "[Peer]\nPublicKey = {PC}\nAllowedIPs = 198.51.100.0/24, 0.0.0.7/0\n",
 			want: "wg0.conf:9: AllowedIPs 0.0.0.0/0 is already allowed for the [Peer] on line 4 (AllowedIPs on line 6); a prefix can belong to one peer only"},
 		{name: "AllowedIPs twice in a peer", conf: ifc + peerB + "AllowedIPs = 0.0.0.0/0\n",
@@ -295,7 +358,11 @@ func TestParseInvalid(t *testing.T) {
 				name = "wg0.conf"
 			}
 			input := expand(t, tt.conf)
-			cfg, err := newLoader(tt.fs).parse(name, []byte(input))
+			var opts []Option
+			if tt.strict {
+				opts = append(opts, Strict())
+			}
+			cfg, err := newLoader(tt.fs, tt.uid, opts...).parse(name, []byte(input))
 			if err == nil {
 				t.Fatalf("parse succeeded, want error %q; got\n%s", tt.want, dump(cfg))
 			}
@@ -312,7 +379,7 @@ func TestParseInvalid(t *testing.T) {
 }
 
 func TestParseKeyFileErrorIsNotExist(t *testing.T) {
-	_, err := newLoader(fakeFS{}).parse("wg0.conf", []byte(expand(t, keyAt)))
+	_, err := newLoader(fakeFS{}, 0).parse("wg0.conf", []byte(expand(t, keyAt)))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v: want errors.Is(err, fs.ErrNotExist)", err)
 	}
@@ -320,7 +387,7 @@ func TestParseKeyFileErrorIsNotExist(t *testing.T) {
 
 func TestParseTooLarge(t *testing.T) {
 	data := []byte(expand(t, ifc+peerB) + strings.Repeat("#", MaxSize))
-	_, err := newLoader(fakeFS{}).parse("wg0.conf", data)
+	_, err := newLoader(fakeFS{}, 0).parse("wg0.conf", data)
 	want := fmt.Sprintf("wg0.conf: too large (%d bytes; the limit is 1048576)", len(data))
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)

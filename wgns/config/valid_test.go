@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -11,6 +12,7 @@ func TestParseValid(t *testing.T) {
 		file string // config name; default wg0.conf
 		conf string
 		fs   fakeFS
+		uid  uint32 // the user wgns runs as; root by default
 		want string // dump, with {P*} keys expanded
 		psk  []string
 	}{
@@ -112,6 +114,96 @@ warning /etc/wgns/work.conf:20: [Peer] has no AllowedIPs; nothing will be sent t
 `,
 		},
 		{
+			name: "hooks and ignored keys, each line warned about",
+			conf: `[Interface]
+PrivateKey = {A}
+Address = 192.0.2.2/32
+PreUp = iptables -I OUTPUT -j REJECT # kill switch
+PostUp = iptables -I OUTPUT ! -o %i -m mark ! --mark $(wg show %i fwmark) -m addrtype ! --dst-type LOCAL -j REJECT && ip6tables -I OUTPUT ! -o %i -j REJECT
+PostUp = resolvectl dns %i 192.0.2.1; resolvectl domain %i "~."
+PreDown = iptables -D OUTPUT ! -o %i -j REJECT
+postdown = touch /tmp/wgns-hook-ran
+Table = off
+Table = 1234
+FwMark = 51820
+SaveConfig = true
+
+[Peer]
+PublicKey = {PB}
+AllowedIPs = 0.0.0.0/0
+`,
+			want: `path wg0.conf
+interface private=set public={PA}
+  addresses=[192.0.2.2/32] dns=[] search=[] mtu=0 listenport=0
+peer line=14 public={PB} psk=none keepalive=0
+  endpoint="" host="" port=0 allowed=[0.0.0.0/0]
+namespace firewall=true inbound=[]
+warning wg0.conf:4: PreUp is not run: hooks would run as root on the host, and the namespace already fails closed; ignored
+warning wg0.conf:5: PostUp is not run: hooks would run as root on the host, and the namespace already fails closed; ignored
+warning wg0.conf:6: PostUp is not run: hooks would run as root on the host, and the namespace already fails closed; ignored
+warning wg0.conf:7: PreDown is not run: hooks would run as root on the host, and the namespace already fails closed; ignored
+warning wg0.conf:8: PostDown is not run: hooks would run as root on the host, and the namespace already fails closed; ignored
+warning wg0.conf:9: Table means nothing inside a namespace; ignored
+warning wg0.conf:10: Table means nothing inside a namespace; ignored
+warning wg0.conf:11: FwMark means nothing inside a namespace; ignored
+warning wg0.conf:12: SaveConfig means nothing inside a namespace; ignored
+`,
+		},
+		{
+			name: "wg-quick separators: spaces, tabs and commas",
+			conf: "[Interface]\nPrivateKey = {A}\nAddress = 192.0.2.2/32 fd00::2/128\n" +
+				"DNS = 192.0.2.53 fd00::53\t, corp.example.com example.org\n" +
+				"[Peer]\nPublicKey = {PB}\nAllowedIPs = 192.0.2.0/024 ,fd00::/8\t198.51.100.0/24\n",
+			want: `path wg0.conf
+interface private=set public={PA}
+  addresses=[192.0.2.2/32 fd00::2/128] dns=[192.0.2.53 fd00::53] search=["corp.example.com" "example.org"] mtu=0 listenport=0
+peer line=5 public={PB} psk=none keepalive=0
+  endpoint="" host="" port=0 allowed=[192.0.2.0/24 fd00::/8 198.51.100.0/24]
+namespace firewall=true inbound=[]
+`,
+		},
+		{
+			name: "key files in places only root can change",
+			file: "/etc/wgns/work.conf",
+			conf: "[Interface]\nPrivateKeyFile = /tmp/wgns-keys/work.key\nAddress = 192.0.2.2/32\n" +
+				"[Peer]\nPublicKey = {PB}\nPresharedKeyFile = keys/../../wireguard/./work.psk\nAllowedIPs = 0.0.0.0/0\n",
+			fs: fakeFS{
+				"/tmp":                    {Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+				"/tmp/wgns-keys":          {Mode: fs.ModeDir | 0o700},
+				"/tmp/wgns-keys/work.key": rootFile(keyA),
+				"/etc/wgns":               {Mode: fs.ModeSymlink | 0o777, Data: []byte("/srv/wgns")},
+				"/srv/wgns/keys":          {Mode: fs.ModeDir | 0o700},
+				"/srv/wireguard/work.psk": rootFile(keyPSK),
+			},
+			psk: []string{keyPSK},
+			want: `path /etc/wgns/work.conf
+interface private=set public={PA}
+  addresses=[192.0.2.2/32] dns=[] search=[] mtu=0 listenport=0
+peer line=4 public={PB} psk=set keepalive=0
+  endpoint="" host="" port=0 allowed=[0.0.0.0/0]
+namespace firewall=true inbound=[]
+`,
+		},
+		{
+			name: "run as a user: the user's own key file, and what root would say",
+			file: "/home/alice/vpn/work.conf",
+			uid:  1000,
+			conf: "[Interface]\nPrivateKeyFile = work.key\nAddress = 192.0.2.2/32\n[Peer]\nPublicKey = {PB}\nAllowedIPs = 0.0.0.0/0\n",
+			fs: fakeFS{
+				"/home/alice":              {Mode: fs.ModeDir | 0o755, UID: 1000},
+				"/home/alice/vpn":          {Mode: fs.ModeDir | 0o700, UID: 1000},
+				"/home/alice/vpn/work.key": {Mode: 0o600, UID: 1000, Data: []byte(keyA)},
+			},
+			want: `path /home/alice/vpn/work.conf
+interface private=set public={PA}
+  addresses=[192.0.2.2/32] dns=[] search=[] mtu=0 listenport=0
+peer line=4 public={PB} psk=none keepalive=0
+  endpoint="" host="" port=0 allowed=[0.0.0.0/0]
+namespace firewall=true inbound=[]
+warning /home/alice/vpn/work.conf:2: PrivateKeyFile "/home/alice/vpn/work.key": as root, wgns would refuse it: in directory /home/alice, owned by uid 1000, not root: that user could replace the file; move it to a directory only root can change, such as /etc/wgns
+`,
+		},
+		{
 			name: "firewall off and inbound ports",
 			conf: ifc + peerB + "PersistentKeepalive = 0\n[Namespace]\nAllowInbound = 22/tcp\nFirewall = off\n",
 			want: `path wg0.conf
@@ -166,7 +258,7 @@ namespace firewall=true inbound=[]
 				name = "wg0.conf"
 			}
 			input := expand(t, tt.conf)
-			cfg, err := newLoader(tt.fs).parse(name, []byte(input))
+			cfg, err := newLoader(tt.fs, tt.uid).parse(name, []byte(input))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +276,7 @@ namespace firewall=true inbound=[]
 			for _, w := range cfg.Warnings {
 				assertNoKeys(t, w, input, keyA, keyPSK)
 			}
-			again, err := newLoader(nil).parse(name, []byte(format(cfg)))
+			again, err := newLoader(nil, 0).parse(name, []byte(format(cfg)))
 			if err != nil {
 				t.Fatalf("parsing the formatted config: %v\n%s", err, format(cfg))
 			}
@@ -212,7 +304,7 @@ func TestHasIPv6AndEffectiveMTU(t *testing.T) {
 		{conf: ifc + "MTU = 1300\n" + peerB, v6: false, uplink: 0, want: 1300},
 	}
 	for i, tt := range tests {
-		cfg, err := newLoader(nil).parse("wg0.conf", []byte(expand(t, tt.conf)))
+		cfg, err := newLoader(nil, 0).parse("wg0.conf", []byte(expand(t, tt.conf)))
 		if err != nil {
 			t.Fatalf("%d: %v", i, err)
 		}

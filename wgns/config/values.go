@@ -110,8 +110,17 @@ func family(a netip.Addr) string {
 }
 
 // parsePrefix parses "addr/bits" or a bare address (a host prefix). It
-// returns a non-empty reason when s is not one.
+// returns a non-empty reason, which names what is wrong, when s is not one.
+// Like wg(8), it takes a prefix length with leading zeros ("/024").
 func parsePrefix(s string) (netip.Prefix, string) {
+	pfx, why := parsePrefixOnly(s)
+	if why != "" && strings.ContainsAny(s, ";|") {
+		why += " (separate entries with commas or spaces)"
+	}
+	return pfx, why
+}
+
+func parsePrefixOnly(s string) (netip.Prefix, string) {
 	addrPart, bitsPart, hasBits := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addrPart)
 	if err != nil {
@@ -123,7 +132,12 @@ func parsePrefix(s string) (netip.Prefix, string) {
 	bits := a.BitLen()
 	if hasBits {
 		n, ok := parseUint(bitsPart)
-		if !ok || n > a.BitLen() || len(bitsPart) > 1 && bitsPart[0] == '0' {
+		switch {
+		case bitsPart == "":
+			return netip.Prefix{}, `no prefix length after "/"`
+		case !ok:
+			return netip.Prefix{}, `the prefix length after "/" is not a number`
+		case n > a.BitLen():
 			return netip.Prefix{}, fmt.Sprintf("prefix length must be 0-%d for %s", a.BitLen(), family(a))
 		}
 		bits = n

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -22,38 +23,23 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// wgDevice is one WireGuard implementation. Its encrypted UDP must use the host's uplink, and
-// nothing else of it may leave the tunnel namespace:
-//   - kernel WireGuard binds its UDP socket in the namespace the interface is created in, so
-//     create makes it in the host namespace and moves it into the tunnel's;
-//   - the embedded WireGuard's UDP socket belongs to this process (which runs in the host
-//     namespace), not to its TUN, so create makes the TUN directly inside the tunnel namespace:
-//     no move (about 14 ms here), and wireguard-go's link monitor watches the right namespace.
-type wgDevice interface {
-	mode() Mode
-	// create makes interface name with the given MTU so that it ends up inside ns.
-	create(name string, mtu int, ns netns.NsHandle) error
-	// configure applies cfg; handled reports false when the device has no faster way than
-	// wgctrl (the caller then uses wgctrl).
-	configure(cfg wgtypes.Config) (handled bool, err error)
-	// start is called once the interface is configured inside its namespace.
-	start() error
-	// dead is closed when the device stops by itself (nil if it cannot tell).
-	dead() <-chan struct{}
-	// close releases what create made that the namespace's deletion does not.
-	close() error
-}
-
 // ErrNoKernelWireGuard is returned when the kernel cannot make WireGuard interfaces.
 var ErrNoKernelWireGuard = errors.New("the kernel has no WireGuard support")
 
-type kernelDevice struct{}
+// kernelBackend is the kernel's WireGuard: made in the host namespace, moved into the tunnel's,
+// configured there through wgctrl. It needs no process once made.
+type kernelBackend struct {
+	name   string
+	ns     netnsView     // during create and configure only
+	deadCh chan struct{} // closed when the interface is deleted (see watch)
+	stop   chan struct{} // ends the watch
+}
 
-var _ wgDevice = kernelDevice{}
+var _ backend = (*kernelBackend)(nil)
 
-func (kernelDevice) mode() Mode { return ModeKernel }
+func (*kernelBackend) mode() Mode { return ModeKernel }
 
-func (kernelDevice) create(name string, mtu int, ns netns.NsHandle) error {
+func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return ErrNoKernelWireGuard
@@ -64,7 +50,7 @@ func (kernelDevice) create(name string, mtu int, ns netns.NsHandle) error {
 	crashPoint("move")
 	l, err := netlink.LinkByName(name)
 	if err == nil {
-		err = netlink.LinkSetNsFd(l, int(ns))
+		err = netlink.LinkSetNsFd(l, ns.fd())
 	}
 	if err != nil {
 		if l != nil {
@@ -72,14 +58,82 @@ func (kernelDevice) create(name string, mtu int, ns netns.NsHandle) error {
 		}
 		return fmt.Errorf("moving it into its namespace: %w", err)
 	}
+	k.name, k.ns = name, ns
 	return nil
 }
 
-func (kernelDevice) configure(wgtypes.Config) (bool, error) { return false, nil }
+func (k *kernelBackend) configure(c wgtypes.Config) error { return k.ns.configure(k.name, c) }
 
-func (kernelDevice) start() error          { return nil }
-func (kernelDevice) dead() <-chan struct{} { return nil }
-func (kernelDevice) close() error          { return nil }
+func (*kernelBackend) start() error { return nil }
+
+// watch subscribes to the namespace's link events (the netlink socket is opened inside it) and
+// closes the dead channel when interface name is deleted, or when the subscription ends (the
+// loop then checks the tunnel again, which for a live interface does nothing, and watches anew).
+func (k *kernelBackend) watch(name string, ns netnsView) error {
+	k.name, k.deadCh, k.stop = name, make(chan struct{}), make(chan struct{})
+	updates := make(chan netlink.LinkUpdate, 64)
+	err := nsmgr.Do(netns.NsHandle(ns.fd()), func() error {
+		return netlink.LinkSubscribeWithOptions(updates, k.stop, netlink.LinkSubscribeOptions{})
+	})
+	if err != nil {
+		return fmt.Errorf("watching interface %q: %w", name, err)
+	}
+	dead, stop := k.deadCh, k.stop
+	if _, ok := ns.link(name); !ok { // deleted before the watch began
+		close(dead)
+		return nil
+	}
+	go func() {
+		defer close(dead)
+		for u := range updates {
+			if u.Header.Type == unix.RTM_DELLINK && u.Attrs().Name == name {
+				return
+			}
+		}
+		select {
+		case <-stop: // closed on purpose: dead stays open for no one
+		default:
+		}
+	}()
+	return nil
+}
+
+func (k *kernelBackend) dead() <-chan struct{} { return k.deadCh }
+
+func (k *kernelBackend) close() error {
+	if k.stop != nil {
+		close(k.stop)
+		k.stop = nil
+	}
+	return nil
+}
+
+// rehandshake makes the kernel start new sessions with peers: it has no call for that, so each
+// peer is removed and added again as it was (key, preshared key, endpoint, allowed IPs,
+// keepalive), which drops its session; the keepalive that a peer gets when its interval goes
+// from 0 to non-zero then starts the handshake at once. The peers' transfer counts start over.
+func (k *kernelBackend) rehandshake(ns netnsView, peers []wgtypes.Peer) error {
+	var readd, restore wgtypes.Config
+	for _, p := range peers {
+		readd.Peers = append(readd.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+		pc := peerConfigOf(p)
+		ka := p.PersistentKeepaliveInterval
+		if ka == 0 {
+			one := time.Second
+			pc.PersistentKeepaliveInterval = &one // sends the keepalive; set back to 0 below
+			zero := time.Duration(0)
+			restore.Peers = append(restore.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &zero})
+		}
+		readd.Peers = append(readd.Peers, pc)
+	}
+	if err := ns.configure(k.name, readd); err != nil {
+		return err
+	}
+	if len(restore.Peers) > 0 {
+		return ns.configure(k.name, restore)
+	}
+	return nil
+}
 
 // KernelWireGuard reports whether the running kernel can make WireGuard interfaces, without
 // making one: the generic netlink family is registered (built in or loaded), or a module exists
@@ -100,20 +154,20 @@ func KernelWireGuard() bool {
 	return len(m) > 0
 }
 
-// userspaceDevice is the embedded wireguard-go. It lives as long as this process: the process
+// userspaceBackend is the embedded wireguard-go. It lives as long as this process: the process
 // holding it is the tunnel's holder.
-type userspaceDevice struct {
+type userspaceBackend struct {
 	name string
 	dev  *device.Device
 	uapi net.Listener
 	once sync.Once
 }
 
-var _ wgDevice = (*userspaceDevice)(nil)
+var _ backend = (*userspaceBackend)(nil)
 
-func (*userspaceDevice) mode() Mode { return ModeUserspace }
+func (*userspaceBackend) mode() Mode { return ModeUserspace }
 
-func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error {
+func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 	logger := &device.Logger{
 		Verbosef: device.DiscardLogf,
 		Errorf: func(format string, args ...any) {
@@ -131,7 +185,7 @@ func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error 
 	// goroutines they start do not inherit the namespace: they only use those descriptors. The
 	// UDP sockets are opened later, when the device goes up, in the host namespace.
 	var dev *device.Device
-	err := nsmgr.Do(ns, func() error {
+	err := nsmgr.Do(netns.NsHandle(view.fd()), func() error {
 		t, err := tun.CreateTUN(name, mtu)
 		if err != nil {
 			return err
@@ -171,27 +225,35 @@ func (u *userspaceDevice) create(name string, mtu int, ns netns.NsHandle) error 
 	return nil
 }
 
+func (*userspaceBackend) watch(string, netnsView) error { return nil } // dead is the device's own
+
+// rehandshake expires each peer's session and sends it a handshake initiation at once.
+func (u *userspaceBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error {
+	for _, p := range peers {
+		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil {
+			peer.ExpireCurrentKeypairs()
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+	return nil
+}
+
 // configure applies cfg through the device's own UAPI handler, in this process: what wgctrl
 // would send over the socket, without the socket and wgctrl's probing.
-func (u *userspaceDevice) configure(cfg wgtypes.Config) (bool, error) {
-	if err := u.dev.IpcSet(uapiConfig(cfg)); err != nil {
-		return true, err
-	}
-	return true, nil
-}
+func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapiConfig(cfg)) }
 
 // start brings the device up: its own link watcher stays in the host namespace after the move,
 // so it never sees the link come up there.
-func (u *userspaceDevice) start() error { return u.dev.Up() }
+func (u *userspaceBackend) start() error { return u.dev.Up() }
 
-func (u *userspaceDevice) dead() <-chan struct{} {
+func (u *userspaceBackend) dead() <-chan struct{} {
 	if u.dev == nil {
 		return nil
 	}
 	return u.dev.Wait()
 }
 
-func (u *userspaceDevice) close() error {
+func (u *userspaceBackend) close() error {
 	u.once.Do(func() {
 		if u.uapi != nil {
 			u.uapi.Close()

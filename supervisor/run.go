@@ -1,0 +1,246 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wgns/wgns/units"
+	"github.com/wgns/wgns/wgns"
+	"github.com/wgns/wgns/wgns/config"
+)
+
+// RunOptions says which tunnel Run brings up and supervises.
+type RunOptions struct {
+	Name       string
+	ConfigPath string
+	Mode       wgns.Mode // "" picks kernel WireGuard when the kernel has it
+	Strict     bool      // refuse a config with lines wgns would ignore
+	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
+	// started the supervisor.
+	ReadyFD int
+}
+
+// reresolveEvery is how often the supervisor checks endpoints given as host names.
+var reresolveEvery = 15 * time.Second
+
+// Run is the supervisor: it brings the tunnel up, says it is ready (on the readiness pipe, and
+// READY=1 to systemd), and supervises it until SIGTERM, SIGINT or SIGHUP, when it tears it down.
+// It returns nil after a clean teardown. Errors before readiness are also sent on the pipe.
+func Run(o RunOptions) error {
+	rep := newReporter(o.ReadyFD)
+	defer rep.close()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	warn := func(s string) {
+		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
+		rep.warn(s)
+	}
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
+	if err != nil {
+		rep.fail(err)
+		return err
+	}
+	for _, w := range cfg.Warnings {
+		warn(w)
+	}
+	t, err := wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
+	if err != nil {
+		rep.fail(err)
+		return err
+	}
+	n := units.NewNotifier()
+	n.Ready()
+	rep.ready()
+
+	stopStatus := func() {}
+	if n.Enabled() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { reportStatus(ctx, n, o.Name); close(done) }()
+		stopStatus = func() { cancel(); <-done }
+	}
+	logf := log.New(os.Stderr, "", 0).Printf
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan eventKind, 2)
+	t.UplinkChanged() // remember the way to the peers as it is now
+	if err := wgns.WatchNetwork(ctx, networkSettle, func() { post(events, networkChanged) }); err != nil {
+		logf("wgns: %s: %v (a new uplink will be noticed by WireGuard's own timers only)", o.Name, err)
+	}
+	go watchSleep(ctx, events, logf)
+	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
+		logf: logf, beforeDown: stopStatus}
+	return l.run()
+}
+
+// tunnel is what the loop supervises: a *wgns.Tunnel held by this process.
+type tunnel interface {
+	Mode() wgns.Mode
+	Dead() <-chan struct{}
+	Recover() ([]string, error)
+	NamedEndpoints() bool
+	Reresolve(ctx context.Context) ([]string, error)
+	UplinkChanged() bool
+	Rebind(ctx context.Context) ([]string, error)
+	Rehandshake(ctx context.Context) ([]string, error)
+	Down() error
+}
+
+var _ tunnel = (*wgns.Tunnel)(nil)
+
+// clock is the loop's time: the real one, or a fake in tests.
+type clock interface {
+	now() time.Time
+	after(d time.Duration) <-chan time.Time
+	ticker(d time.Duration) (c <-chan time.Time, stop func())
+}
+
+type realClock struct{}
+
+func (realClock) now() time.Time { return time.Now() }
+
+func (realClock) after(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func (realClock) ticker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// notifier is the service manager's side (units.Notifier; without systemd it does nothing).
+type notifier interface {
+	Status(string) error
+	Stopping() error
+}
+
+// loop is the supervisor's decisions: what it does on each event, one at a time.
+type loop struct {
+	name           string
+	t              tunnel
+	clk            clock
+	n              notifier
+	sigs           <-chan os.Signal
+	events         <-chan eventKind // from the watchers
+	reresolveEvery time.Duration
+	logf           func(format string, args ...any)
+	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
+
+	lastResume time.Time
+}
+
+// resumeEvery is how often a resume is acted on at most: a flood of forged or repeated signals
+// costs one new handshake per interval.
+const resumeEvery = 5 * time.Second
+
+// maxBackoff bounds the wait between two failed attempts to recover the device.
+const maxBackoff = 30 * time.Second
+
+// run handles events until a signal tears the tunnel down.
+func (l *loop) run() error {
+	// Endpoints given as host names are resolved again when handshakes stop; a tunnel with
+	// literal addresses only has nothing to check, and its supervisor sleeps.
+	var reresolve <-chan time.Time
+	if l.t.NamedEndpoints() {
+		c, stop := l.clk.ticker(l.reresolveEvery)
+		defer stop()
+		reresolve = c
+	}
+	for {
+		select {
+		case sig := <-l.sigs:
+			return l.down(sig)
+		case <-l.t.Dead():
+			if sig := l.recover(); sig != nil {
+				return l.down(sig)
+			}
+		case <-reresolve:
+			l.reresolve()
+		case ev := <-l.events:
+			l.handle(ev)
+		}
+	}
+}
+
+// handle acts on what a watcher saw: after a change of the host's network that moved the way
+// to the peers, it points them at their endpoints afresh (WireGuard would keep sending from a
+// source address that may be gone); after a resume, it also starts new sessions at once.
+func (l *loop) handle(ev eventKind) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var done []string
+	var err error
+	switch ev {
+	case networkChanged:
+		if !l.t.UplinkChanged() {
+			return
+		}
+		done, err = l.t.Rebind(ctx)
+	case resumed:
+		if now := l.clk.now(); !l.lastResume.IsZero() && now.Sub(l.lastResume) < resumeEvery {
+			return
+		} else {
+			l.lastResume = now
+		}
+		done, err = l.t.Rehandshake(ctx)
+	}
+	if err != nil {
+		l.logf("wgns: %s: %s: %v", l.name, ev, err)
+		return
+	}
+	l.logf("wgns: %s: %s: %s", l.name, ev, strings.Join(done, "; "))
+}
+
+// recover makes the device again after it stopped, retrying with a growing pause until it
+// works. Meanwhile the namespace and its firewall stay: nothing inside gets a path out. It
+// returns the signal that interrupted it, if one did.
+func (l *loop) recover() os.Signal {
+	l.n.Status(fmt.Sprintf("%s: WireGuard device stopped; recreating it", l.name))
+	for attempt := 1; ; attempt++ {
+		actions, err := l.t.Recover()
+		if err == nil {
+			l.logf("wgns: %s: WireGuard device stopped; recovered: %s", l.name, strings.Join(actions, "; "))
+			l.n.Status(fmt.Sprintf("%s is up (%s WireGuard), recovered", l.name, l.t.Mode()))
+			return nil
+		}
+		pause := min(time.Duration(attempt)*time.Second, maxBackoff)
+		l.logf("wgns: %s: recovering the WireGuard device (attempt %d, next in %s): %v", l.name, attempt, pause, err)
+		select {
+		case sig := <-l.sigs:
+			return sig
+		case <-l.clk.after(pause):
+		}
+	}
+}
+
+func (l *loop) reresolve() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	moved, err := l.t.Reresolve(ctx)
+	switch {
+	case err != nil:
+		l.logf("wgns: %s: re-resolving endpoints: %v", l.name, err)
+	case len(moved) > 0:
+		l.logf("wgns: %s: endpoint moved: %s", l.name, strings.Join(moved, ", "))
+	}
+}
+
+func (l *loop) down(sig os.Signal) error {
+	if l.beforeDown != nil {
+		l.beforeDown()
+	}
+	l.n.Stopping()
+	if err := l.t.Down(); err != nil {
+		return fmt.Errorf("tearing down on %v: %w", sig, err)
+	}
+	return nil
+}

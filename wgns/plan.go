@@ -1,0 +1,54 @@
+package wgns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/wgns/wgns/wgns/config"
+)
+
+// Plan is what `wgns up --dry-run` prints: the reconciler's own dry run of bringing up tunnel
+// name from cfg, one numbered line per action. It changes nothing, resolves no endpoint and
+// needs no root; without root, it plans from nothing (the tunnel's record is root's).
+func Plan(name string, cfg *config.Config, mode Mode) (string, error) {
+	return plan(hostSystem{}, name, cfg, mode)
+}
+
+func plan(sys system, name string, cfg *config.Config, mode Mode) (string, error) {
+	if mode == "" {
+		mode = ModeUserspace
+		if KernelWireGuard() {
+			mode = ModeKernel
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s is valid; ", cfg.Path)
+	st, err := sys.readState(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		st = &State{Name: name, Step: StepNamespace}
+	case errors.Is(err, fs.ErrPermission):
+		st = &State{Name: name, Step: StepNamespace}
+		b.WriteString("planned from nothing (only root can read what is up now); ")
+	case err != nil:
+		return "", err
+	case healthy(sys, st):
+		fmt.Fprintf(&b, "%s is already up (since %s): up would change nothing (`wgns repair --dry-run %s` lists what differs from the config)\n",
+			name, st.Since.Format(time.RFC3339), name)
+		return b.String(), nil
+	}
+	st.Mode = mode
+	r := &reconciler{name: name, cfg: cfg, st: st, sys: sys, dev: sys.backend(mode), dryRun: true}
+	defer r.close()
+	if err := r.run(); err != nil {
+		return "", err
+	}
+	b.WriteString("up would:\n")
+	for i, a := range r.actions {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, a)
+	}
+	return b.String(), nil
+}
