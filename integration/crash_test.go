@@ -27,8 +27,7 @@ func TestIntegrationCrashAtEveryStep(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("up killed at %s reported success", step)
 			}
-			// The process that crashed is up itself or, with the embedded WireGuard, its holder.
-			// KERNEL-SUPERVISOR: a kernel tunnel's supervisor will be such a process too.
+			// The process that crashed is up itself or the tunnel's supervisor.
 			waitFor(t, 5*time.Second, "the killed wgns process to be gone", func() bool { return len(wgnsPIDsFor(name)) == 0 })
 			if i%2 == 0 {
 				mustWgns(t, "up", p.ConfigPath)
@@ -58,9 +57,8 @@ func TestIntegrationCrashAtRandomMoments(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// A random moment within up's first ~40 ms: kill the holder if it already exists, else
-		// the up that is starting it (always up, for a kernel tunnel: KERNEL-SUPERVISOR, its
-		// supervisor is to be a victim too once it exists).
+		// A random moment within up's first ~40 ms: kill the tunnel's supervisor if it already
+		// exists, else the up that is starting it.
 		time.Sleep(time.Duration(rand.IntN(40_000)) * time.Microsecond)
 		victim := cmd.Process.Pid
 		for _, pid := range wgnsPIDsFor(name) {
@@ -90,7 +88,7 @@ func TestIntegrationCrashAtRandomMoments(t *testing.T) {
 }
 
 // TestIntegrationConcurrentUp: ten concurrent ups of one NAME; exactly one succeeds, and there is
-// one interface, one firewall table and one holder (none for a kernel tunnel, today).
+// one interface, one firewall table and one supervisor.
 func TestIntegrationConcurrentUp(t *testing.T) {
 	const name = "tu"
 	p := newPeer(t, name)
@@ -123,9 +121,8 @@ func TestIntegrationConcurrentUp(t *testing.T) {
 	if n := strings.Count(mustRun(t, "ip", "netns", "exec", name, "nft", "list", "tables"), "table inet wgns"); n != 1 {
 		t.Errorf("%d wgns tables", n)
 	}
-	// KERNEL-SUPERVISOR: once kernel tunnels have a supervisor, want exactly one in both modes.
-	if pids := wgnsPIDsFor(name); len(pids) > 1 || (len(pids) == 0 && !kernelMode()) {
-		t.Errorf("holders: %v, want one", pids)
+	if pids := wgnsPIDsFor(name); len(pids) != 1 {
+		t.Errorf("supervisors: %v, want one", pids)
 	}
 	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 }
@@ -136,10 +133,9 @@ func TestIntegrationRepair(t *testing.T) {
 	const name = "tp"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	// The WireGuard device gone: the embedded one goes with its holder (killed); kernel WireGuard
-	// has no process to kill, so its interface is deleted. KERNEL-SUPERVISOR: once a supervisor
-	// recreates a deleted kernel interface by itself, stop it (SIGSTOP) during this case, as
-	// TestIntegrationLeak does, or expect it to have repaired the interface already.
+	// The WireGuard device gone, and no process to bring it back: the embedded one goes with its
+	// holder (killed); kernel WireGuard outlives its process (killed too, if the tunnel has one),
+	// so its interface is deleted.
 	gone, goneRepair := "holder killed", "start the embedded WireGuard"
 	if kernelMode() {
 		gone, goneRepair = "kernel interface deleted", "create WireGuard interface "+name+" (kernel"
@@ -150,10 +146,12 @@ func TestIntegrationRepair(t *testing.T) {
 		want   string
 	}{
 		{gone, func(t *testing.T) {
+			if pid := status(t, name).PID; pid != 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+				waitFor(t, 5*time.Second, "the tunnel's process to be gone", func() bool { return !processLives(pid) })
+			}
 			if kernelMode() {
 				mustRun(t, "ip", "-n", name, "link", "del", name)
-			} else {
-				syscall.Kill(status(t, name).PID, syscall.SIGKILL)
 			}
 			waitFor(t, 5*time.Second, "the interface to vanish", func() bool {
 				out, _ := run("ip", "-n", name, "link", "show", name)
@@ -205,14 +203,12 @@ func TestIntegrationRepair(t *testing.T) {
 	}
 }
 
-// TestIntegrationHolderRecoversDeletedInterface: the holder makes a deleted interface again in
-// the same namespace, by itself.
+// TestIntegrationHolderRecoversDeletedInterface: the tunnel's supervisor makes a deleted
+// interface again in the same namespace, by itself (kernel or embedded WireGuard).
 func TestIntegrationHolderRecoversDeletedInterface(t *testing.T) {
 	const name = "tv"
 	p := newPeer(t, name)
-	// KERNEL-SUPERVISOR: the embedded WireGuard's holder, in both modes; once a kernel tunnel's
-	// supervisor recovers its interface too, drop --userspace.
-	tunnelUp(t, p, name, "--userspace")
+	tunnelUp(t, p, name)
 	before := status(t, name)
 	mustRun(t, "ip", "-n", name, "link", "del", name)
 	waitFor(t, 10*time.Second, "the holder to recreate the interface", func() bool {
@@ -252,6 +248,12 @@ func TestIntegrationDownWithProcessesInside(t *testing.T) {
 		t.Fatal("the process inside survived down --force")
 	}
 	assertNoTrace(t, name)
+}
+
+// processLives reports whether pid runs (and is not a zombie waiting to be reaped).
+func processLives(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
 // diagnose gathers what a failed tunnel test needs to be understood.

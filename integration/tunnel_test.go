@@ -124,10 +124,8 @@ func TestIntegrationTunnelDownLeavesNothing(t *testing.T) {
 	p := newPeer(t, name)
 	mustWgns(t, "up", p.ConfigPath)
 	st := status(t, name)
-	// KERNEL-SUPERVISOR: a kernel tunnel has no process yet; once it has a supervisor, require
-	// a PID in both modes.
-	if st.PID == 0 && !kernelMode() {
-		t.Fatal("no holder PID in status")
+	if st.PID == 0 {
+		t.Fatal("no supervisor PID in status")
 	}
 	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 
@@ -136,7 +134,7 @@ func TestIntegrationTunnelDownLeavesNothing(t *testing.T) {
 		t.Errorf("down said %q", out)
 	}
 	assertNoTrace(t, name)
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.PID)); st.PID != 0 && err == nil {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.PID)); err == nil {
 		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.PID)); !strings.Contains(string(b), ") Z ") {
 			t.Errorf("holder process %d still runs after down", st.PID)
 		}
