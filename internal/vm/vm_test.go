@@ -247,3 +247,73 @@ echo 3 >"$S/status"; echo "reboot: Power down"`,
 		})
 	}
 }
+
+// TestKeepImageAndModules: an unpacked kernel package keeps its image and modules tree, found
+// under lib or, for a merged-/usr package, under usr/lib; anything else is an error.
+func TestKeepImageAndModules(t *testing.T) {
+	const rel = "6.1.0-0-amd64"
+	for _, tc := range []struct {
+		name  string
+		files []string
+		err   string
+	}{
+		{name: "lib", files: []string{"boot/vmlinuz-" + rel, "lib/modules/" + rel + "/modules.order", "usr/share/doc/x"}},
+		{name: "merged /usr", files: []string{"boot/vmlinuz-" + rel, "usr/lib/modules/" + rel + "/modules.order"}},
+		{name: "no modules", files: []string{"boot/vmlinuz-" + rel}, err: "has no lib/modules/" + rel},
+		{name: "no image", files: []string{"lib/modules/" + rel + "/modules.order"}, err: "has no boot/vmlinuz-" + rel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, f := range tc.files {
+				os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+				if err := os.WriteFile(filepath.Join(root, f), []byte(f), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := keepImageAndModules(root, rel)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "lib/modules", rel, "modules.order")); err != nil {
+				t.Errorf("modules tree not under lib: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "usr")); err == nil {
+				t.Errorf("usr is left")
+			}
+		})
+	}
+}
+
+// TestNewestCached: offline, the kernel unpacked last is used, and half-unpacked entries are not.
+func TestNewestCached(t *testing.T) {
+	cache := t.TempDir()
+	mk := func(rel string, complete bool, age time.Duration) {
+		dir := filepath.Join(cache, rel)
+		os.MkdirAll(filepath.Join(dir, "boot"), 0o755)
+		os.MkdirAll(filepath.Join(dir, "lib/modules", rel), 0o755)
+		os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-"+rel), nil, 0o644)
+		os.WriteFile(filepath.Join(dir, "lib/modules", rel, "modules.dep"), nil, 0o644)
+		if complete {
+			mark := filepath.Join(dir, completeMark)
+			os.WriteFile(mark, nil, 0o644)
+			when := time.Now().Add(-age)
+			os.Chtimes(mark, when, when)
+		}
+	}
+	if _, err := newestCached(cache); err == nil {
+		t.Fatal("an empty cache gave a kernel")
+	}
+	mk("6.1.0-9-amd64", true, time.Hour)
+	mk("6.1.0-10-amd64", true, time.Minute)
+	mk("6.1.0-11-amd64", false, 0)
+	k, err := newestCached(cache)
+	if err != nil || k.Release != "6.1.0-10-amd64" {
+		t.Fatalf("newestCached: %+v, %v; want 6.1.0-10-amd64", k, err)
+	}
+}
