@@ -111,8 +111,8 @@ func assertHostUDP(t *testing.T, port int) {
 		switch owned := strings.Contains(l, "users:"); {
 		case kernelMode() && owned:
 			t.Errorf("kernel WireGuard's UDP socket on port %d belongs to a process: %s", port, l)
-		case !kernelMode() && !strings.Contains(l, `"wgns"`):
-			t.Errorf("the UDP socket on port %d does not belong to wgns: %s", port, l)
+		case !kernelMode() && !strings.Contains(l, fmt.Sprintf("((%q,", filepath.Base(wgnsBin))):
+			t.Errorf("the UDP socket on port %d does not belong to %s: %s", port, filepath.Base(wgnsBin), l)
 		}
 	}
 }
