@@ -6,17 +6,35 @@
 
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# wgns is two programs (README, "How exec stays as cheap as ip netns exec"): BIN, the front that
+# users run, which runs exec itself, and CORE, the full wgns, which the front runs for every other
+# command. The front finds it at ../libexec/wgns/ under its own name: PREFIX/bin/wgns and
+# PREFIX/libexec/wgns/wgns once installed.
 BIN     := bin/wgns
+CORE    := libexec/wgns/wgns
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 FUZZTIME ?= 30s
 
-# Debian packages the tests use as independent witnesses and real peers; QEMU and a static
-# busybox boot the kernel-mode guest.
+# Debian packages the tests use as independent witnesses and real peers; podman (with crun), the
+# CNI plugins (ptp, host-local) and a static busybox (the image the podman tests build) for the
+# CNI tests; QEMU and that busybox boot the kernel-mode guest.
 TEST_DEPS := wireguard-tools wireguard-go nftables iproute2 iputils-ping iperf3 dnsmasq-base \
-             tcpdump systemd-container nscd netcat-openbsd socat qemu-system-x86 busybox-static
-TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat \
+             tcpdump systemd-container nscd netcat-openbsd socat podman crun \
+             containernetworking-plugins busybox-static qemu-system-x86
+TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat podman crun \
               qemu-system-x86_64
+# The package's tests: building it, lintian, man pages and the three shells' completions.
+TEST_DEPS  += debhelper dpkg-dev lintian man-db bash-completion zsh fish
+TEST_TOOLS += dh dpkg-buildpackage lintian man zsh fish
+
+# The unit files wgns ships, as `wgns unit template` prints them: make install and make deb
+# install each of these (and the package enables and starts those that are not templates).
+UNITS   := wgns@.service wgns-netns@.service
+DOCS    := bin/doc
+DEB_OUT ?= bin/deb
+DEB_VERSION = $(shell packaging/debversion "$(VERSION)" "$$(git rev-list --count HEAD 2>/dev/null || echo 0)")
+DOC_DATE    = $(shell git log -1 --format=%cs 2>/dev/null)
 
 # The kernel-mode run (test-kernel): where Debian's kernel package is downloaded and unpacked
 # (never installed), which root tests it skips (KERNEL_SKIP, a -test.skip pattern: by default
@@ -27,12 +45,13 @@ KERNEL_CACHE ?= /var/cache/wgns-test/kernel
 KERNEL_SKIP ?= ^TestIntegrationDNSEnterCost$$
 KERNEL_TIME_SCALE ?= 4
 
-.PHONY: all build testbuild demo test unit integration test-kernel fuzz deps install uninstall bench clean vet
+.PHONY: all build testbuild demo test unit integration test-kernel fuzz deps install uninstall bench clean vet docs deb lintian
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(CORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/wgns-front
 
 demo: build
 	./$(BIN) selftest
@@ -43,6 +62,7 @@ demo: build
 # change what it boots).
 deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	test -x /usr/lib/cni/ptp || missing="$$missing containernetworking-plugins"; \
 	dpkg-query -W -f '$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing test dependencies (missing:$$missing)"; \
@@ -58,44 +78,74 @@ unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 # The root tests run a test build of wgns: the same code plus the WGNS_TEST_* hooks (a crash at a
-# chosen step, a shorter endpoint check), which a production build does not have.
-TESTBIN := bin/wgns-test
+# chosen step, a shorter endpoint check), which a production build does not have. It is a pair
+# too: the front bin/wgns-test runs libexec/wgns/wgns-test. The package test installs the .deb of
+# the production build.
+TESTBIN  := bin/wgns-test
+TESTCORE := libexec/wgns/wgns-test
 
 testbuild:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTBIN) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -ldflags "-X main.version=$(VERSION)-test" -o $(TESTCORE) ./cmd/wgns
+	CGO_ENABLED=0 $(GO) build -trimpath -tags wgnstest -o $(TESTBIN) ./cmd/wgns-front
 
-integration: build testbuild
-	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+integration: build testbuild deb
+	WGNS_BIN=$(CURDIR)/$(TESTBIN) WGNS_PROD_BIN=$(CURDIR)/$(BIN) WGNS_DEB=$$(ls $(CURDIR)/$(DEB_OUT)/wgns_*.deb) $(GO) test -count=1 -timeout 20m ./integration/
 
 # test-kernel runs the root tests (but KERNEL_SKIP) in a QEMU guest (TCG) booting Debian's
 # kernel, where wgns up picks kernel WireGuard by itself; the guest's console log stays in
 # bin/vm-run/console.log. The guest sees this machine's files (read-only, with its writes in
 # memory): the Go caches given to it let the tests build their helpers there from this
 # machine's build cache, without a network.
-test-kernel: build testbuild
+test-kernel: build testbuild deb
 	$(GO) build -o bin/vm ./integration/vm
 	$(GO) test -c -o bin/integration.test ./integration/
 	bin/vm -cache $(KERNEL_CACHE) -dir $(CURDIR)/bin/vm-run -C $(CURDIR)/integration \
 		-env PATH=$$PATH -env GOCACHE=$$($(GO) env GOCACHE) -env GOMODCACHE=$$($(GO) env GOMODCACHE) \
-		-env WGNS_BIN=$(CURDIR)/$(TESTBIN) -env WGNS_PROD_BIN=$(CURDIR)/$(BIN) -env WGNS_TEST_MODE=kernel -env WGNS_TEST_TIME_SCALE=$(KERNEL_TIME_SCALE) \
+		-env WGNS_BIN=$(CURDIR)/$(TESTBIN) -env WGNS_PROD_BIN=$(CURDIR)/$(BIN) -env WGNS_DEB=$$(ls $(CURDIR)/$(DEB_OUT)/wgns_*.deb) \
+		-env WGNS_TEST_MODE=kernel -env WGNS_TEST_TIME_SCALE=$(KERNEL_TIME_SCALE) \
 		-- $(CURDIR)/bin/integration.test -test.count=1 -test.timeout 20m -test.v -test.skip '$(KERNEL_SKIP)'
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./wgns/config/
 
-test: deps vet unit integration test-kernel fuzz
+test: deps vet unit lintian integration test-kernel fuzz
 
-install: build
+install: build docs
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgns
-	install -d -m 0755 $(DESTDIR)/etc/wgns
+	install -D -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/libexec/wgns/wgns
+	install -d -m 0700 $(DESTDIR)/etc/wgns
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
-	./$(BIN) unit template --binary $(PREFIX)/bin/wgns wgns@.service > $(DESTDIR)$(UNITDIR)/wgns@.service
-	./$(BIN) unit template --binary $(PREFIX)/bin/wgns wgns-netns@.service > $(DESTDIR)$(UNITDIR)/wgns-netns@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	for u in $(UNITS); do ./$(BIN) unit template --binary $(PREFIX)/bin/wgns $$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -D -m 0644 $(DOCS)/wgns.8 $(DESTDIR)$(PREFIX)/share/man/man8/wgns.8
+	install -D -m 0644 $(DOCS)/wgns.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/wgns.conf.5
+	install -D -m 0644 $(DOCS)/wgns.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wgns
+	install -D -m 0644 $(DOCS)/_wgns $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wgns
+	install -D -m 0644 $(DOCS)/wgns.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wgns.fish
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(UNITDIR)/wgns@.service $(DESTDIR)$(UNITDIR)/wgns-netns@.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/wgns $(DESTDIR)$(PREFIX)/libexec/wgns/wgns $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(PREFIX)/share/man/man8/wgns.8 $(DESTDIR)$(PREFIX)/share/man/man5/wgns.conf.5 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/wgns \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wgns $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wgns.fish
+	-rmdir $(DESTDIR)$(PREFIX)/libexec/wgns
+
+# docs writes the man pages and the shell completions from the command-line model (wgns __gen).
+docs: build
+	@mkdir -p $(DOCS)
+	./$(BIN) __gen wgns.8 --date "$(DOC_DATE)" > $(DOCS)/wgns.8
+	./$(BIN) __gen wgns.conf.5 --date "$(DOC_DATE)" > $(DOCS)/wgns.conf.5
+	./$(BIN) __gen bash > $(DOCS)/wgns.bash
+	./$(BIN) __gen zsh > $(DOCS)/_wgns
+	./$(BIN) __gen fish > $(DOCS)/wgns.fish
+
+# deb builds $(DEB_OUT)/wgns_VERSION_ARCH.deb with debhelper (packaging/mkdeb; packaging/debian).
+deb: docs
+	GO=$(GO) packaging/mkdeb $(DEB_OUT) $(BIN) $(DOCS) "$(DEB_VERSION)" $(UNITS)
+
+# lintian: no error and no warning (overrides, each with its reason, are in packaging/debian).
+lintian: deb
+	lintian --fail-on error,warning --display-info $(DEB_OUT)/wgns_*.deb
 
 # bench measures wgns against ip netns exec, wg-quick and plain wireguard-go, as root in a
 # private world, and writes BENCHMARKS.md (extra flags: BENCHFLAGS="-only exec -exec-rounds 100").
@@ -103,4 +153,4 @@ bench: build
 	$(GO) run ./bench -go $(GO) -wgns $(BIN) -out BENCHMARKS.md $(BENCHFLAGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin libexec

@@ -8,8 +8,27 @@ import (
 // RootPath is the PATH of a command run as root (Debian's for root, sudo's secure_path).
 const RootPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// UserPath is the PATH of a command run as another user (Debian's login.defs ENV_PATH).
+// UserPath is the system part of the PATH of a command run as a user other than root (Debian's
+// login.defs ENV_PATH); Target.Path puts the user's own directories before it.
 const UserPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+
+// Path returns the PATH of a command run as t. For root it is RootPath. For anyone else it is
+// what a login shell of t gets on Debian: UserPath, after HOME/.local/bin and HOME/bin (which
+// Debian's ~/.profile adds when they exist; they are listed whether or not they exist yet, so
+// that no file of t's home is looked at before wgns runs as t). sudo replaces the caller's PATH
+// with its secure_path, so the caller's own PATH is not known; this is the one a login of the
+// user would have. It is safe to take from the user's home: the command is looked up as t, so a
+// PATH t chose gives t nothing t could not run anyway.
+func (t *Target) Path() string {
+	if t.Root {
+		return RootPath
+	}
+	if len(t.Home) < 2 || t.Home[0] != '/' {
+		return UserPath // no home, or "/": nothing of the user's own
+	}
+	home := strings.TrimSuffix(t.Home, "/")
+	return home + "/.local/bin:" + home + "/bin:" + UserPath
+}
 
 // NoSessionBus is the DBUS_SESSION_BUS_ADDRESS of every command: an address of no transport, on
 // which every D-Bus library fails to connect. Leaving the variable unset would not do: libdbus,
@@ -19,28 +38,24 @@ const UserPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 // act on the host's network on the command's behalf.
 const NoSessionBus = "disabled:"
 
-// dropped are variables removed from the caller's environment, besides SUDO_* and the ones Env
-// sets: those that change how the dynamic loader or libc of the command behave (glibc ignores
-// them in setuid programs), including the resolver's (LOCALDOMAIN, RES_OPTIONS, HOSTALIASES
-// would override the namespace's resolv.conf), and MAIL (the caller's mailbox).
-var dropped = map[string]bool{
-	"GCONV_PATH":       true,
-	"GETCONF_DIR":      true,
-	"HOSTALIASES":      true,
-	"LOCALDOMAIN":      true,
-	"LOCPATH":          true,
-	"MALLOC_TRACE":     true,
-	"NIS_PATH":         true,
-	"NLSPATH":          true,
-	"RESOLV_HOST_CONF": true,
-	"RES_OPTIONS":      true,
-	"MAIL":             true,
+// dropped reports whether the variable k is removed from the caller's environment, besides
+// SUDO_* and the ones Env sets: those that change how the dynamic loader or libc of the command
+// behave (glibc ignores them in setuid programs), including the resolver's (LOCALDOMAIN,
+// RES_OPTIONS, HOSTALIASES would override the namespace's resolv.conf), and MAIL (the caller's
+// mailbox). (A switch, not a map: no initialisation at every start of wgns.)
+func dropped(k string) bool {
+	switch k {
+	case "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE", "NIS_PATH",
+		"NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "MAIL":
+		return true
+	}
+	return false
 }
 
 // Env returns the environment of a command run as t, built from the caller's environ:
 //
-//   - HOME, SHELL, USER and LOGNAME come from passwd, PATH is RootPath for root and UserPath
-//     for anyone else, and DBUS_SESSION_BUS_ADDRESS is NoSessionBus;
+//   - HOME, SHELL, USER and LOGNAME come from passwd, PATH is t.Path(), and
+//     DBUS_SESSION_BUS_ADDRESS is NoSessionBus;
 //   - SUDO_*, LD_* and the other variables that change the loader, libc or the resolver are
 //     removed, and so is MAIL;
 //   - XDG_RUNTIME_DIR is kept only if it is /run/user/UID of t (Wayland, PipeWire and
@@ -59,11 +74,8 @@ func (t *Target) Env(environ []string) []string {
 		"SHELL=" + t.Shell,
 		"USER=" + t.Name,
 		"LOGNAME=" + t.Name,
-		"PATH=" + UserPath,
+		"PATH=" + t.Path(),
 		"DBUS_SESSION_BUS_ADDRESS=" + NoSessionBus,
-	}
-	if t.Root {
-		set[4] = "PATH=" + RootPath
 	}
 	ours := make(map[string]bool, len(set))
 	for _, kv := range set {
@@ -74,7 +86,7 @@ func (t *Target) Env(environ []string) []string {
 
 	keep := func(k, v string) bool {
 		switch {
-		case ours[k], dropped[k], strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
+		case ours[k], dropped(k), strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
 			return false
 		case k == "XDG_RUNTIME_DIR":
 			return v == runtimeDir

@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,5 +145,85 @@ func TestIntegrationOwnership(t *testing.T) {
 	// A second tunnel does not take over the name either.
 	if _, e, code := wgnsRun(t, "up", p.ConfigPath); code == 0 || !strings.Contains(e, "not the namespace wgns made") {
 		t.Errorf("up over a foreign namespace: exit %d, %q", code, e)
+	}
+}
+
+// TestIntegrationAdversarialExecIdentity: a user allowed to run `wgns exec` through sudo tries
+// to run a command as someone else: every spelling of --user that names root or another user,
+// an alias that shares the user's uid with root's group, odd values, and a tampered sudo
+// environment. Each is refused before the command runs (exit 125, nothing run, the world as
+// before), or runs as the user itself with its own groups. (Real sudo is in
+// TestIntegrationExecUnderSudoRunsOnlyAsCaller; here wgns gets the variables sudo sets.)
+func TestIntegrationAdversarialExecIdentity(t *testing.T) {
+	const name = "advid"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	alice := addUser(t, "wgnsalice")
+	bob := addUser(t, "wgnsbob")
+	// Another passwd entry with alice's uid and root's group.
+	mustRun(t, "useradd", "--no-log-init", "--non-unique", "--uid", strconv.Itoa(alice.UID), "--gid", "0", "--no-create-home", "--no-user-group", "wgnsalias")
+	t.Cleanup(func() { run("userdel", "wgnsalias") })
+	sudo := []string{"SUDO_UID=" + strconv.Itoa(alice.UID), "SUDO_GID=" + strconv.Itoa(alice.GID), "SUDO_USER=wgnsalice",
+		"SUDO_COMMAND=" + wgnsBin + " exec"}
+	out := filepath.Join(worldDir(t), "ran")
+	record := []string{"sh", "-c", `echo "$(id -u) $(id -G)" > "$0"`, out}
+	ranAs := func() string {
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return "(did not run)"
+		}
+		return strings.TrimSpace(string(b))
+	}
+
+	refused := []struct {
+		name  string
+		env   []string
+		flags []string
+		want  string // in stderr
+	}{
+		{"--user root", sudo, []string{"--user", "root"}, "not permitted"},
+		{"--user 0", sudo, []string{"--user", "0"}, "not permitted"},
+		{"--user 00", sudo, []string{"--user", "00"}, "not permitted"},
+		{"--user 000000000000000000000", sudo, []string{"--user", "000000000000000000000"}, "not permitted"},
+		{"--user=0", sudo, []string{"--user=0"}, "not permitted"},
+		{"-u root", sudo, []string{"-u", "root"}, "not permitted"},
+		{"-uroot", sudo, []string{"-uroot"}, "not permitted"},
+		{"--user another user", sudo, []string{"--user", "wgnsbob"}, "not permitted"},
+		{"--user another uid", sudo, []string{"--user", strconv.Itoa(bob.UID)}, "not permitted"},
+		{"--user twice, root last", sudo, []string{"--user", "wgnsalice", "--user", "root"}, "not permitted"},
+		{"--user 2^32 (wraps to root)", sudo, []string{"--user", "4294967296"}, "no such user"},
+		{"--user +0", sudo, []string{"--user", "+0"}, "no such user"},
+		{"--user ' root'", sudo, []string{"--user", " root"}, "no such user"},
+		{"--user root with a newline", sudo, []string{"--user", "root\n"}, "no such user"},
+		{"SUDO_UID 0 with the user's name", []string{"SUDO_UID=0", "SUDO_USER=wgnsalice"}, []string{"--user", "root"}, `SUDO_USER "wgnsalice" is not user "root"`},
+		{"SUDO_UID of another user", []string{"SUDO_UID=" + strconv.Itoa(alice.UID), "SUDO_USER=wgnsbob"}, nil, `SUDO_USER "wgnsbob" is not user "wgnsalice"`},
+		{"SUDO_GID of root's group", []string{"SUDO_UID=" + strconv.Itoa(alice.UID), "SUDO_GID=0"}, nil, `SUDO_GID 0 is not a group of user "wgnsalice"`},
+	}
+	before := snapshot(t, name)
+	for _, c := range refused {
+		t.Run("refused/"+c.name, func(t *testing.T) {
+			os.Remove(out)
+			args := append(append(append([]string{"exec"}, c.flags...), name, "--"), record...)
+			o, e, code := wgnsRunEnv(t, xdEnv(c.env...), args...)
+			if code != 125 || !strings.Contains(e, c.want) {
+				t.Errorf("wgns %q with %q: exit %d, stderr %q; want 125 and %q\n%s", args, c.env, code, e, c.want, o)
+			}
+			if got := ranAs(); got != "(did not run)" {
+				t.Errorf("the command ran, as %s", got)
+			}
+			if after := snapshot(t, name); after != before {
+				t.Errorf("the world changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+	aliceIDs := fmt.Sprintf("%d %d", alice.UID, alice.GID)
+	for _, flags := range [][]string{nil, {"--user", "wgnsalias"}, {"--user", strconv.Itoa(alice.UID)}, {"--user="}} {
+		t.Run(fmt.Sprintf("as the user itself/%q", flags), func(t *testing.T) {
+			os.Remove(out)
+			args := append(append(append([]string{"exec"}, flags...), name, "--"), record...)
+			if _, e, code := wgnsRunEnv(t, xdEnv(sudo...), args...); code != 0 || ranAs() != aliceIDs {
+				t.Errorf("wgns %q: exit %d, ran as %q, want %q (the user's own groups)\n%s", args, code, ranAs(), aliceIDs, e)
+			}
+		})
 	}
 }

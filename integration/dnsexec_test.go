@@ -647,8 +647,9 @@ func xdFDs(t *testing.T, out string) map[string]string {
 
 // TestIntegrationExecIdentity: who `wgns exec`'s program runs as, and with what, as the contract
 // says: under sudo (real uid 0, SUDO_*) as the invoking user with its groups from /etc/group and
-// HOME, SHELL, USER, LOGNAME from passwd; --user NAME and --user UID name another (and win over
-// sudo's); plain root and sudo by root stay root, with wgns's own groups. The dropped variables
+// HOME, SHELL, USER, LOGNAME from passwd, and the PATH of that user's login; root may name
+// another user with --user NAME or --user UID, the sudo user only itself; plain root and sudo by
+// root stay root, with wgns's own groups. The dropped variables
 // are gone, a kept one is there. Only fds 0-2 reach the program, though wgns inherited a fourth
 // (which `ip netns exec` passes on: the control). A bad sudo environment or user is refused
 // with a clear error and exit 125 before the command runs.
@@ -673,9 +674,11 @@ func TestIntegrationExecIdentity(t *testing.T) {
 	const userPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 	const rootPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	wgnsexec := xdWho{Uid: "4711 4711 4711 4711", Gid: "4711 4711 4711 4711", Groups: "4711 4712 4713",
-		Env: map[string]string{"HOME": "/home/wgnsexec", "SHELL": "/bin/bash", "USER": "wgnsexec", "LOGNAME": "wgnsexec", "PATH": userPath}}
+		Env: map[string]string{"HOME": "/home/wgnsexec", "SHELL": "/bin/bash", "USER": "wgnsexec", "LOGNAME": "wgnsexec",
+			"PATH": "/home/wgnsexec/.local/bin:/home/wgnsexec/bin:" + userPath}}
 	wgnsother := xdWho{Uid: "4720 4720 4720 4720", Gid: "4714 4714 4714 4714", Groups: "4712 4714",
-		Env: map[string]string{"HOME": "/srv/wgnsother", "SHELL": "/bin/sh", "USER": "wgnsother", "LOGNAME": "wgnsother", "PATH": userPath}}
+		Env: map[string]string{"HOME": "/srv/wgnsother", "SHELL": "/bin/sh", "USER": "wgnsother", "LOGNAME": "wgnsother",
+			"PATH": "/srv/wgnsother/.local/bin:/srv/wgnsother/bin:" + userPath}}
 	root := xdWho{Uid: "0 0 0 0", Gid: "0 0 0 0", Groups: rootGroups,
 		Env: map[string]string{"HOME": "/root", "SHELL": "/bin/bash", "USER": "root", "LOGNAME": "root", "PATH": rootPath}}
 	sudo := []string{"SUDO_UID=4711", "SUDO_GID=4711", "SUDO_USER=wgnsexec", "SUDO_COMMAND=/usr/local/bin/wgns exec"}
@@ -690,8 +693,8 @@ func TestIntegrationExecIdentity(t *testing.T) {
 		{"sudo with SUDO_UID only", []string{"SUDO_UID=4711"}, nil, wgnsexec},
 		{"--user NAME", nil, []string{"--user", "wgnsexec"}, wgnsexec},
 		{"--user UID", nil, []string{"--user", "4720"}, wgnsother},
-		{"--user=NAME under sudo", sudo, []string{"--user=wgnsother"}, wgnsother},
-		{"-u root under sudo", sudo, []string{"-u", "root"}, root},
+		{"--user=NAME under sudo, naming the sudo user", sudo, []string{"--user=wgnsexec"}, wgnsexec},
+		{"-u UID under sudo, naming the sudo user", sudo, []string{"-u", "4711"}, wgnsexec},
 		{"plain root", nil, nil, root},
 		{"sudo by root", []string{"SUDO_UID=0", "SUDO_GID=0", "SUDO_USER=root"}, nil, root},
 	}
@@ -762,6 +765,12 @@ func TestIntegrationExecIdentity(t *testing.T) {
 			`wgns exec: SUDO_GID 4715 is not a group of user "wgnsexec"`},
 		{"--user unknown", nil, []string{"--user", "nosuchuser"}, `wgns exec: user "nosuchuser": no such user`},
 		{"--user unknown uid", sudo, []string{"--user", "99999"}, `wgns exec: user "99999": no such user`},
+		// Under sudo, only the sudo user may be named (TestIntegrationExecUnderSudoRunsOnlyAsCaller
+		// has every spelling, with real sudo).
+		{"--user=NAME under sudo", sudo, []string{"--user=wgnsother"},
+			`wgns exec: user "wgnsother": not permitted: "wgnsexec", who ran wgns through sudo, may run commands only as "wgnsexec" (only root may name another user)`},
+		{"-u root under sudo", sudo, []string{"-u", "root"},
+			`wgns exec: user "root": not permitted: "wgnsexec", who ran wgns through sudo, may run commands only as "wgnsexec" (only root may name another user)`},
 	}
 	for _, tc := range refused {
 		t.Run("refused/"+tc.name, func(t *testing.T) {

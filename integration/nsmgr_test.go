@@ -919,7 +919,7 @@ func TestIntegrationNsmgrExecFailureLeavesNoThread(t *testing.T) {
 	}
 	var inside nsmgr.ID
 	var insideMnt string
-	err = nsmgr.Exec(name, nsmgr.ExecOptions{
+	err = nsmgr.Exec(name, h, nsmgr.ExecOptions{
 		Path: "/bin/true",
 		Mounts: func() error {
 			inside, _ = nsmgrThreadNS()

@@ -32,9 +32,10 @@ import (
 
 // Paths inside the container.
 const (
-	ctrWgns   = "/opt/wgns/wgns" // the binary under test; /usr (where the default lives) is read-only
-	ctrProbe  = "/srv/probe"     // written by the probe services, read by the test in the world
-	ctrTarget = "wgns-test.target"
+	ctrWgns     = "/opt/wgns/wgns"         // the binary under test; /usr (where the default lives) is read-only
+	ctrWgnsCore = "/opt/libexec/wgns/wgns" // the full wgns it runs for every command but exec
+	ctrProbe    = "/srv/probe"             // written by the probe services, read by the test in the world
+	ctrTarget   = "wgns-test.target"
 )
 
 // nspawnLauncher boots the container from a mount namespace of its own (unshare runs it): tmpfs on
@@ -150,22 +151,32 @@ func bootContainer(t *testing.T, extra map[string]string) *container {
 			t.Fatal(err)
 		}
 	}
+	launchContainer(t, c, "-D", "/", "--volatile=yes",
+		"--bind="+c.unitDir+":/etc/systemd/system",
+		"--bind-ro="+wgnsBin+":"+ctrWgns,
+		"--bind-ro="+wgnsCore()+":"+ctrWgnsCore,
+		"--bind-ro=/etc/wgns",
+		"--bind=/dev/net/tun",
+		"--bind="+c.probeDir+":"+ctrProbe)
+	return c
+}
+
+// launchContainer boots an OS tree in c with systemd as PID 1 into ctrTarget (which c.unitDir
+// must hold), with the systemd-nspawn arguments nspawnArgs besides those every container has
+// (the tree: -D, --volatile=, binds); t.Cleanup halts it.
+func launchContainer(t *testing.T, c *container, nspawnArgs ...string) {
+	t.Helper()
 	idFile := filepath.Join(t.TempDir(), "machine-id")
 	if err := os.WriteFile(idFile, []byte(mustRun(t, "systemd-id128", "new")), 0o444); err != nil {
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(t.TempDir(), "nspawn.pid")
 	args := []string{"--mount", "--propagation", "private", "sh", "-c", nspawnLauncher, "sh", pidFile,
-		"-q", "-D", "/", "--volatile=yes", "-M", "wgnstest", "--register=no", "--keep-unit",
+		"-q", "-M", "wgnstest", "--register=no", "--keep-unit",
 		"--console=pipe", "--capability=CAP_NET_ADMIN",
-		"--bind-ro=" + idFile + ":/etc/machine-id",
-		"--bind=" + c.unitDir + ":/etc/systemd/system",
-		"--bind-ro=" + wgnsBin + ":" + ctrWgns,
-		"--bind-ro=/etc/wgns",
-		"--bind=/dev/net/tun",
-		"--bind=" + c.probeDir + ":" + ctrProbe,
-		"-b", "systemd.unit=" + ctrTarget, "systemd.mask=systemd-machine-id-commit.service",
-	}
+		"--bind-ro=" + idFile + ":/etc/machine-id"}
+	args = append(append(args, nspawnArgs...),
+		"-b", "systemd.unit="+ctrTarget, "systemd.mask=systemd-machine-id-commit.service")
 	launcher := exec.Command("unshare", args...)
 	launcher.Stdout, launcher.Stderr = c.console, c.console
 	launcher.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -216,7 +227,6 @@ func bootContainer(t *testing.T, extra map[string]string) *container {
 		t.Fatalf("the container booted %s, want running:\n%s\n%s", state, out, c.console)
 	}
 	t.Logf("container booted in %v", time.Since(start).Round(time.Millisecond))
-	return c
 }
 
 // containerInit returns the PID of the container's systemd: the child of nspawn that runs

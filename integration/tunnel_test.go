@@ -243,13 +243,14 @@ func assertNoTrace(t *testing.T, name string) {
 	}
 }
 
-// wgnsPIDsFor lists live wgns processes whose command line names the tunnel.
+// wgnsPIDsFor lists live wgns processes (the front or the full wgns, which starts the holders)
+// whose command line names the tunnel.
 func wgnsPIDsFor(name string) []int {
 	var pids []int
 	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range m {
 		b, err := os.ReadFile(f)
-		if err != nil || !strings.HasPrefix(string(b), wgnsBin+"\x00") {
+		if err != nil || !strings.HasPrefix(string(b), wgnsBin+"\x00") && !strings.HasPrefix(string(b), wgnsCore()+"\x00") {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")

@@ -42,8 +42,15 @@ const (
 // timeScale stretches the time limits of waitFor and the few other helpers that wait.
 var timeScale = 1.0
 
-// wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN).
+// wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN):
+// the front that users run.
 var wgnsBin string
+
+// wgnsCore returns the path of the full wgns that the front wgnsBin runs for every command but
+// exec (and that starts the holders): ../libexec/wgns/ under the front's name.
+func wgnsCore() string {
+	return filepath.Join(filepath.Dir(wgnsBin), "..", "libexec", "wgns", filepath.Base(wgnsBin))
+}
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(worldEnv) {
@@ -136,7 +143,41 @@ func defaultMode() string {
 // scaled is a time limit stretched by WGNS_TEST_TIME_SCALE.
 func scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * timeScale) }
 
-// buildWgns builds the binary under test unless WGNS_BIN names one.
+// copyWgns copies the binary under test, the front and the full wgns as they sit together, into
+// a new directory of the world's /run that every user can enter (the originals may sit in one
+// only root can), removed when the test ends, and returns the copy of the front.
+func copyWgns(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/run", "wgns-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	front := filepath.Join(dir, "bin", "wgns")
+	for _, f := range []struct{ from, to string }{
+		{wgnsBin, front},
+		{wgnsCore(), filepath.Join(dir, "libexec", "wgns", "wgns")},
+	} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(f.to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.to, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return front
+}
+
+// buildWgns builds the binary under test (a test build, with the WGNS_TEST_* hooks) unless
+// WGNS_BIN names one: the front that users run (DIR/bin/wgns) and the full wgns it hands every
+// command but exec to (DIR/libexec/wgns/wgns).
 func buildWgns() error {
 	if p := os.Getenv("WGNS_BIN"); p != "" {
 		abs, err := filepath.Abs(p)
@@ -147,12 +188,16 @@ func buildWgns() error {
 	if err != nil {
 		return err
 	}
-	wgnsBin = filepath.Join(dir, "wgns")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "wgnstest", "-o", wgnsBin, "../cmd/wgns")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v\n%s", err, out)
+	wgnsBin = filepath.Join(dir, "bin", "wgns")
+	for _, b := range []struct{ out, pkg string }{
+		{filepath.Join(dir, "libexec", "wgns", "wgns"), "../cmd/wgns"},
+		{wgnsBin, "../cmd/wgns-front"},
+	} {
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "wgnstest", "-o", b.out, b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,10 +27,13 @@ type Credential struct {
 	Groups   []uint32 // the complete list of supplementary groups; empty means none
 }
 
-// ExecOptions says what Exec runs and how.
+// ExecOptions says what Exec and Start run and how.
 type ExecOptions struct {
-	// Path is the executable, already resolved (see LookPath). A relative Path is relative to
-	// Dir if Dir is set.
+	// Path is the executable. If empty, Argv[0] is looked up as LookPath does, in the PATH of
+	// Env, on Exec's thread after the credential switch, so that what the lookup can see, and
+	// the errors it gives, are those of the user the program runs as (a command in a directory
+	// that user cannot search is "permission denied" whether it exists or not). A relative Path
+	// is relative to Dir if Dir is set.
 	Path string
 	// Argv is the argument list, Argv[0] included; nil means []string{Path}.
 	Argv []string
@@ -49,15 +53,26 @@ type ExecOptions struct {
 	// NoNewPrivs sets no_new_privs, so that the program and its children cannot gain
 	// privileges through set-user-ID files or file capabilities.
 	NoNewPrivs bool
-	// Final says the caller exits as soon as Exec fails: Exec then runs on the calling
-	// goroutine, locking it to its thread for good, instead of starting a thread of its own.
-	// It saves `wgns exec` a thread start; a caller that goes on after a failure must not set it.
+	// Final (Exec only) says the caller exits as soon as Exec fails: Exec then runs on the
+	// calling goroutine, locking it to its thread for good, instead of starting a thread of its
+	// own. It saves `wgns exec` a thread start; a caller that goes on after a failure must not
+	// set it.
 	Final bool
 }
 
-// ExecError is the error of Exec and LookPath. Code is the exit status a runner of programs
-// should use: 127 if the command was not found, 126 if it was found but could not be executed
-// (permissions, a directory, a bad format), 125 for any other failure.
+// Child says how Start runs the program as a child of this process: Files are its descriptors
+// 0, 1, 2, ... (a nil entry is closed in the child); with Setsid it is the leader of a new
+// session, whose controlling terminal is Files[Ctty] when Ctty >= 0 (Ctty is ignored without
+// Setsid; use -1 for none).
+type Child struct {
+	Files  []*os.File
+	Setsid bool
+	Ctty   int
+}
+
+// ExecError is the error of Exec, Start and LookPath. Code is the exit status a runner of
+// programs should use: 127 if the command was not found, 126 if it was found but could not be
+// executed (permissions, a directory, a bad format), 125 for any other failure.
 type ExecError struct {
 	Code int
 	Err  error
@@ -69,25 +84,84 @@ func (e *ExecError) Error() string { return e.Err.Error() }
 // Unwrap returns Err.
 func (e *ExecError) Unwrap() error { return e.Err }
 
-// Exec replaces this process with the program opts.Path, running inside the named network
-// namespace as `ip netns exec` would. On a goroutine locked to a thread that is never unlocked
-// (and is not the main thread, so that a failure leaves nothing behind), it enters the namespace
-// (setns), gives the thread a mount namespace of its own (unshare(CLONE_NEWNS)) with "/" a
-// recursive slave so that nothing propagates back, mounts a /sys that describes the namespace,
-// runs opts.Mounts, marks every file descriptor above 2 close-on-exec, switches credentials
-// (supplementary groups, then group, then user, for every thread of the process), sets
-// no_new_privs if asked, changes directory, and calls execve from that thread: the new program
-// keeps the thread's namespaces and this process's PID.
+// Exec replaces this process with a program running inside the network namespace ns (open, for
+// instance, by Open; name labels it in messages and in /proc/mounts) as `ip netns exec` would.
+// On a goroutine locked to a thread that is never unlocked (and is not the main thread, so that
+// a failure leaves nothing behind), it enters ns (setns), gives the thread a mount namespace of
+// its own (unshare(CLONE_NEWNS)) with "/" a recursive slave so that nothing propagates back,
+// mounts a /sys that describes the namespace, runs opts.Mounts, marks every file descriptor
+// above 2 close-on-exec, switches the thread's credentials (supplementary groups, then group,
+// then user), sets no_new_privs if asked, changes directory, looks the program up (as the new
+// user) unless opts.Path says where it is, and calls execve from that thread: the new program
+// keeps the thread's namespaces and credentials and this process's PID.
 //
-// The calling goroutine's thread is never switched. Exec returns only on failure, with an
-// *ExecError; by then credentials may already have been dropped for the whole process, so the
+// Credentials are switched for Exec's thread only, not for the whole process: the thread either
+// becomes the program (execve ends every other thread) or ends. The calling goroutine's thread
+// is never switched. Exec does not close ns. It returns only on failure, with an *ExecError; the
 // caller should only report the error and exit with its Code.
-func Exec(name string, opts ExecOptions) error {
-	if opts.Path == "" {
+func Exec(name string, ns netns.NsHandle, opts ExecOptions) error {
+	if err := checkOptions(name, &opts); err != nil {
+		return err
+	}
+	if opts.Final {
+		runtime.LockOSThread() // never unlocked: the caller exits if this returns
+		return execLocked(name, ns, &opts)
+	}
+	var err error
+	onDisposableThread(func() {
+		// Never unlocked: this thread either becomes the program or ends with this goroutine.
+		if e := execLocked(name, ns, &opts); e != nil {
+			err = e
+		}
+	})
+	return err
+}
+
+// Start runs a program inside the network namespace ns as a child of this process, prepared
+// exactly as Exec prepares it (opts.Final aside), with its files and session as child says. The
+// child is forked from the prepared thread, which then ends: this process's other threads stay
+// in their own namespaces, with their own credentials (the caller can go on signalling and
+// waiting for the child as the user it is). Start does not close ns or the files of child. The
+// error is an *ExecError.
+func Start(name string, ns netns.NsHandle, opts ExecOptions, child Child) (*os.Process, error) {
+	if err := checkOptions(name, &opts); err != nil {
+		return nil, err
+	}
+	var (
+		p   *os.Process
+		err error
+	)
+	onDisposableThread(func() {
+		// Never unlocked: this thread ends with this goroutine.
+		path, e := prepareLocked(name, ns, &opts)
+		if e != nil {
+			err = e
+			return
+		}
+		sys := &syscall.SysProcAttr{Setsid: child.Setsid}
+		if child.Setsid && child.Ctty >= 0 {
+			sys.Setctty, sys.Ctty = true, child.Ctty
+		}
+		var serr error
+		p, serr = os.StartProcess(path, opts.Argv, &os.ProcAttr{Env: opts.Env, Files: child.Files, Sys: sys})
+		if serr != nil {
+			var pe *os.PathError
+			if errors.As(serr, &pe) {
+				serr = pe.Err
+			}
+			err = &ExecError{failureCode(serr), fmt.Errorf("executing %q in network namespace %q: %w", path, name, serr)}
+		}
+	})
+	return p, err
+}
+
+// checkOptions checks name and fills opts' defaults.
+func checkOptions(name string, opts *ExecOptions) error {
+	if opts.Path == "" && len(opts.Argv) == 0 {
 		return &ExecError{codeNotFound, errors.New("running a command in a network namespace: no command given")}
 	}
 	if err := ValidateName(name); err != nil {
-		return &ExecError{codeFailed, fmt.Errorf("running %q in a network namespace: %w", opts.Path, err)}
+		return &ExecError{codeFailed, fmt.Errorf("running a command in a network namespace: %w", err)}
 	}
 	if opts.Argv == nil {
 		opts.Argv = []string{opts.Path}
@@ -95,85 +169,108 @@ func Exec(name string, opts ExecOptions) error {
 	if opts.Env == nil {
 		opts.Env = syscall.Environ()
 	}
-	if opts.Final {
-		runtime.LockOSThread() // never unlocked: the caller exits if this returns
-		return execLocked(name, &opts)
-	}
-	var err error
-	onDisposableThread(func() {
-		// Never unlocked: this thread either becomes the program or ends with this goroutine.
-		if e := execLocked(name, &opts); e != nil {
-			err = e
-		}
-	})
-	return err
+	return nil
 }
 
 // execLocked does Exec's work on a thread that is locked and never unlocked. It returns only on
 // failure.
-func execLocked(name string, opts *ExecOptions) *ExecError {
+func execLocked(name string, ns netns.NsHandle, opts *ExecOptions) *ExecError {
+	path, e := prepareLocked(name, ns, opts)
+	if e != nil {
+		return e
+	}
+	err := syscall.Exec(path, opts.Argv, opts.Env)
+	return &ExecError{failureCode(err), fmt.Errorf("executing %q in network namespace %q: %w", path, name, err)}
+}
+
+// prepareLocked does the work of Exec up to execve on the calling thread, which must be locked
+// and never unlocked, and returns the program's path.
+func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *ExecError) {
+	cmd := opts.Path
+	if cmd == "" {
+		cmd = opts.Argv[0]
+	}
 	fail := func(act string, err error) *ExecError {
-		return &ExecError{codeFailed, fmt.Errorf("running %q in network namespace %q: %s: %w", opts.Path, name, act, err)}
+		return &ExecError{codeFailed, fmt.Errorf("running %q in network namespace %q: %s: %w", cmd, name, act, err)}
 	}
-	path := Path(name)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fail("opening "+path, err)
-	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err == unix.EINVAL {
-		return fail("entering "+path, errors.New("not a network namespace"))
-	}
-	if err != nil {
-		return fail("entering "+path, err)
+	if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err == unix.EINVAL {
+		return "", fail("entering it", errors.New("not a network namespace"))
+	} else if err != nil {
+		return "", fail("entering it", err)
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fail("unsharing the mount namespace", err)
+		return "", fail("unsharing the mount namespace", err)
 	}
 	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fail("making / a recursive slave mount", err)
+		return "", fail("making / a recursive slave mount", err)
 	}
 	if err := remountSys(name); err != nil {
-		return fail("mounting /sys", err)
+		return "", fail("mounting /sys", err)
 	}
 	if opts.Mounts != nil {
 		if err := opts.Mounts(); err != nil {
-			return fail("setting up mounts", err)
+			return "", fail("setting up mounts", err)
 		}
 	}
 	if err := cloexecAbove2(); err != nil {
-		return fail("marking file descriptors close-on-exec", err)
+		return "", fail("marking file descriptors close-on-exec", err)
 	}
 	if c := opts.Cred; c != nil {
-		groups := make([]int, len(c.Groups))
-		for i, g := range c.Groups {
-			groups[i] = int(g)
-		}
-		if err := syscall.Setgroups(groups); err != nil {
-			return fail(fmt.Sprintf("setting supplementary groups %v", c.Groups), err)
-		}
-		if err := syscall.Setgid(int(c.GID)); err != nil {
-			return fail(fmt.Sprintf("setting group ID %d", c.GID), err)
-		}
-		if err := syscall.Setuid(int(c.UID)); err != nil {
-			return fail(fmt.Sprintf("setting user ID %d", c.UID), err)
+		if err := switchThreadCred(c); err != nil {
+			return "", fail("switching to user "+strconv.FormatUint(uint64(c.UID), 10), err)
 		}
 	}
 	if opts.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fail("setting no_new_privs", err)
+			return "", fail("setting no_new_privs", err)
 		}
 	}
 	if opts.Dir != "" {
 		// unix.Chdir, not os.Chdir: only this thread (which has its own working directory
 		// since the unshare) changes directory.
 		if err := unix.Chdir(opts.Dir); err != nil {
-			return fail("changing directory to "+opts.Dir, err)
+			return "", fail("changing directory to "+opts.Dir, err)
 		}
 	}
-	err = syscall.Exec(opts.Path, opts.Argv, opts.Env)
-	return &ExecError{failureCode(err), fmt.Errorf("executing %q in network namespace %q: %w", opts.Path, name, err)}
+	if opts.Path != "" {
+		return opts.Path, nil
+	}
+	path, err := LookPath(opts.Argv[0], envValue(opts.Env, "PATH"))
+	if err != nil {
+		return "", err.(*ExecError)
+	}
+	return path, nil
+}
+
+// switchThreadCred gives the calling thread the credential c: supplementary groups, then group,
+// then user (real, effective and saved), with the raw system calls, which act on the calling
+// thread only (the syscall package's act on every thread of the process).
+func switchThreadCred(c *Credential) error {
+	groups := make([]int, len(c.Groups))
+	for i, g := range c.Groups {
+		groups[i] = int(g)
+	}
+	if err := unix.Setgroups(groups); err != nil { // a raw setgroups: this thread only
+		return fmt.Errorf("setting supplementary groups %v: %w", c.Groups, err)
+	}
+	gid, uid := uintptr(c.GID), uintptr(c.UID)
+	if _, _, e := unix.RawSyscall(sysSetresgid, gid, gid, gid); e != 0 {
+		return fmt.Errorf("setting group ID %d: %w", c.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(sysSetresuid, uid, uid, uid); e != 0 {
+		return fmt.Errorf("setting user ID %d: %w", c.UID, e)
+	}
+	return nil
+}
+
+// envValue returns the last value of key in env ("" if none), as getenv would.
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // remountSys replaces /sys with a sysfs of the thread's network namespace, as iproute2 does: a
@@ -230,11 +327,11 @@ func failureCode(err error) int {
 }
 
 // LookPath finds the executable for file as exec.LookPath does, but searching the directories of
-// path (a PATH value) rather than this process's PATH. A file containing a slash is not searched
+// path (a PATH value) rather than this process's PATH, with the rights of the calling thread. A file containing a slash is not searched
 // for; it is made absolute against the current directory. Entries of path that are not absolute
 // (including empty ones, which mean the current directory to a shell) are skipped, as sudo's
 // ignore_dot does. The error is an *ExecError: Code 127 if nothing was found, 126 if only files
-// that cannot be executed were.
+// that cannot be executed were; it shows the PATH searched.
 func LookPath(file, path string) (string, error) {
 	if file == "" {
 		return "", &ExecError{codeNotFound, fmt.Errorf("finding a command: no command given: %w", unix.ENOENT)}
@@ -264,9 +361,9 @@ func LookPath(file, path string) (string, error) {
 		}
 	}
 	if denied != nil {
-		return "", &ExecError{codeNotExecutable, fmt.Errorf("finding command %q in PATH: %w", file, denied)}
+		return "", &ExecError{codeNotExecutable, fmt.Errorf("finding command %q in PATH %s: %w", file, path, denied)}
 	}
-	return "", &ExecError{codeNotFound, fmt.Errorf("finding command %q in PATH: %w", file, unix.ENOENT)}
+	return "", &ExecError{codeNotFound, fmt.Errorf("finding command %q in PATH %s: %w", file, path, unix.ENOENT)}
 }
 
 // checkExecutable returns nil if p is a file (not a directory) that this process could execute.

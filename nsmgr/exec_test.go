@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 func TestLookPath(t *testing.T) {
@@ -87,8 +89,9 @@ func TestLookPathMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ file, path, want string }{
-		{"nope", "/nonexistent", `finding command "nope" in PATH: no such file or directory`},
-		{"f", dir, `finding command "f" in PATH: ` + dir + `/f: permission denied`},
+		{"nope", "/nonexistent:/usr/x", `finding command "nope" in PATH /nonexistent:/usr/x: no such file or directory`},
+		{"nope", "", `finding command "nope" in PATH : no such file or directory`},
+		{"f", dir, `finding command "f" in PATH ` + dir + `: ` + dir + `/f: permission denied`},
 		{dir + "/g", "", `finding command "` + dir + `/g": ` + dir + `/g: no such file or directory`},
 	}
 	for _, tt := range tests {
@@ -133,7 +136,10 @@ func TestExecError(t *testing.T) {
 
 func TestExecNoCommand(t *testing.T) {
 	var ee *ExecError
-	if err := Exec("work", ExecOptions{}); !errors.As(err, &ee) || ee.Code != 127 {
-		t.Errorf("Exec without a Path = %v, want a 127 ExecError", err)
+	if err := Exec("work", netns.None(), ExecOptions{}); !errors.As(err, &ee) || ee.Code != 127 {
+		t.Errorf("Exec without a Path or Argv = %v, want a 127 ExecError", err)
+	}
+	if _, err := Start("work", netns.None(), ExecOptions{}, Child{}); !errors.As(err, &ee) || ee.Code != 127 {
+		t.Errorf("Start without a Path or Argv = %v, want a 127 ExecError", err)
 	}
 }

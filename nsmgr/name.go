@@ -1,7 +1,7 @@
 // Package nsmgr manages named network namespaces the way iproute2 does (a file in /run/netns
 // with the namespace bind-mounted onto it), and is the one place in wgns that moves an OS thread
 // into another network namespace: Do for code of this process, Exec for a program that replaces
-// it.
+// it, Start for a program that runs as its child.
 //
 // Nothing here switches the namespace of the calling goroutine's thread. Every switch happens on
 // a fresh goroutine locked to its thread, and a thread that could not be brought back is never

@@ -3,6 +3,8 @@ package nsmgr
 import (
 	"errors"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 func TestValidateName(t *testing.T) {
@@ -71,7 +73,7 @@ func TestInvalidNamesRejected(t *testing.T) {
 			t.Errorf("IDByName(%q) = %v, want ErrInvalidName", name, err)
 		}
 		var ee *ExecError
-		if err := Exec(name, ExecOptions{Path: "/bin/true"}); !errors.As(err, &ee) || ee.Code != 125 || !errors.Is(err, ErrInvalidName) {
+		if err := Exec(name, netns.None(), ExecOptions{Path: "/bin/true"}); !errors.As(err, &ee) || ee.Code != 125 || !errors.Is(err, ErrInvalidName) {
 			t.Errorf("Exec(%q) = %v, want a 125 ExecError wrapping ErrInvalidName", name, err)
 		}
 	}

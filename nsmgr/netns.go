@@ -126,6 +126,37 @@ func Open(name string) (netns.NsHandle, error) {
 	return netns.NsHandle(fd), nil
 }
 
+// OpenPath returns a handle to the network namespace at path, one wgns did not make (a
+// container's, which a CNI runtime names by /var/run/netns/..., /proc/PID/ns/net, ...); the
+// caller must Close it. If there is no such file the error wraps fs.ErrNotExist; if the file is
+// not a network namespace, the error says "not a network namespace".
+func OpenPath(path string) (netns.NsHandle, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	isNet, err := isNetNS(fd)
+	if err == nil && !isNet {
+		err = errors.New("not a network namespace")
+	}
+	if err != nil {
+		unix.Close(fd)
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	return netns.NsHandle(fd), nil
+}
+
+// Self returns the ID of the network namespace the calling thread is in (for wgns, the host's:
+// it never runs elsewhere outside Do).
+func Self() (ID, error) {
+	var st unix.Stat_t
+	p := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+	if err := unix.Stat(p, &st); err != nil {
+		return ID{}, fmt.Errorf("identifying this process's network namespace: %w", err)
+	}
+	return ID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
 // isNetNS reports whether fd refers to a network namespace: a file of nsfs (not, say, a plain
 // file left behind by a crash) whose namespace type is CLONE_NEWNET.
 func isNetNS(fd int) (bool, error) {

@@ -61,7 +61,11 @@ func RunPeer(inside bool) int {
 		if err != nil {
 			return fail(fmt.Errorf("finding this program: %w", err))
 		}
-		err = nsmgr.Exec(peerNS, nsmgr.ExecOptions{Path: self, Argv: []string{self, CmdPeer, "--inside"}})
+		ns, err := nsmgr.Open(peerNS)
+		if err != nil {
+			return fail(err)
+		}
+		err = nsmgr.Exec(peerNS, ns, nsmgr.ExecOptions{Path: self, Argv: []string{self, CmdPeer, "--inside"}})
 		return fail(err)
 	}
 	if err := servePeer(os.Stdin, os.Stdout); err != nil {

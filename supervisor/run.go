@@ -24,6 +24,9 @@ type RunOptions struct {
 	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
 	// started the supervisor.
 	ReadyFD int
+	// Attach, when set, is a CNI attachment to make and hold instead of a tunnel (Name,
+	// ConfigPath, Mode and Strict are then unused: its config is already read).
+	Attach *wgns.AttachOptions
 }
 
 // reresolveEvery is how often the supervisor checks endpoints given as host names.
@@ -42,19 +45,7 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	var opts []config.Option
-	if o.Strict {
-		opts = append(opts, config.Strict())
-	}
-	cfg, err := config.Load(o.ConfigPath, opts...)
-	if err != nil {
-		rep.fail(err)
-		return err
-	}
-	for _, w := range cfg.Warnings {
-		warn(w)
-	}
-	t, err := wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
+	t, err := bringUp(o, warn)
 	if err != nil {
 		rep.fail(err)
 		return err
@@ -82,6 +73,27 @@ func Run(o RunOptions) error {
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
 		logf: logf, beforeDown: stopStatus}
 	return l.run()
+}
+
+// bringUp makes the tunnel (or the attachment) this supervisor holds.
+func bringUp(o RunOptions, warn func(string)) (*wgns.Tunnel, error) {
+	if o.Attach != nil {
+		a := *o.Attach
+		a.Warn = warn
+		return wgns.Attach(a)
+	}
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		warn(w)
+	}
+	return wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
 }
 
 // tunnel is what the loop supervises: a *wgns.Tunnel held by this process.

@@ -30,10 +30,14 @@ var ErrNoKernelWireGuard = errors.New("the kernel has no WireGuard support")
 // kernelBackend is the kernel's WireGuard: made in the host namespace, moved into the tunnel's,
 // configured there through wgctrl. It needs no process once made.
 type kernelBackend struct {
-	name   string
-	ns     netnsView     // during create and configure only
-	deadCh chan struct{} // closed when the interface is deleted (see watch)
-	stop   chan struct{} // ends the watch
+	// hostName, when set, is the name the interface is made under in the host namespace, and
+	// renamed from once inside its own: an attachment's, unique on the host (every pod's wg0
+	// would collide there, and two attachments being made at once too).
+	hostName string
+	name     string
+	ns       netnsView     // during create and configure only
+	deadCh   chan struct{} // closed when the interface is deleted (see watch)
+	stop     chan struct{} // ends the watch
 }
 
 var _ backend = (*kernelBackend)(nil)
@@ -41,7 +45,11 @@ var _ backend = (*kernelBackend)(nil)
 func (*kernelBackend) mode() Mode { return ModeKernel }
 
 func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
-	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
+	host := name
+	if k.hostName != "" {
+		host = k.hostName
+	}
+	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: host, MTU: mtu}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return ErrNoKernelWireGuard
 	}
@@ -49,7 +57,7 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 		return err
 	}
 	crashPoint("move")
-	l, err := netlink.LinkByName(name)
+	l, err := netlink.LinkByName(host)
 	if err == nil {
 		err = netlink.LinkSetNsFd(l, ns.fd())
 	}
@@ -58,6 +66,13 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 			netlink.LinkDel(l)
 		}
 		return fmt.Errorf("moving it into its namespace: %w", err)
+	}
+	if host != name {
+		crashPoint("rename")
+		if err := ns.linkRename(host, name); err != nil {
+			ns.linkDel(host)
+			return fmt.Errorf("renaming it from %s inside its namespace: %w", host, err)
+		}
 	}
 	k.name, k.ns = name, ns
 	return nil
@@ -72,7 +87,26 @@ func (k *kernelBackend) configure(c wgtypes.Config) error {
 	})
 }
 
-func (*kernelBackend) start() error { return nil }
+// start greets the peers that have an endpoint: a peer with a persistent keepalive got one (and
+// so a handshake) when it was configured; the others get a keepalive by the same means, the
+// interval set to one second and back to none.
+func (k *kernelBackend) start(c wgtypes.Config) error {
+	var on, off wgtypes.Config
+	one, zero := time.Second, time.Duration(0)
+	for _, p := range c.Peers {
+		if p.Endpoint != nil && (p.PersistentKeepaliveInterval == nil || *p.PersistentKeepaliveInterval == 0) {
+			on.Peers = append(on.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &one})
+			off.Peers = append(off.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: &zero})
+		}
+	}
+	if len(on.Peers) == 0 {
+		return nil
+	}
+	if err := k.ns.configure(k.name, on); err != nil {
+		return err
+	}
+	return k.ns.configure(k.name, off)
+}
 
 // watch subscribes to the namespace's link events (the netlink socket is opened inside it) and
 // closes the dead channel when interface name is deleted, or when the subscription ends (the
@@ -165,6 +199,9 @@ func KernelWireGuard() bool {
 // userspaceBackend is the embedded wireguard-go. It lives as long as this process: the process
 // holding it is the tunnel's holder.
 type userspaceBackend struct {
+	// sock, when set, names the control socket (/var/run/wireguard/SOCK.sock) instead of the
+	// interface: an attachment's, as every pod's wg0 would claim the same socket.
+	sock string
 	name string
 	dev  *device.Device
 	uapi net.Listener
@@ -205,10 +242,13 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 		return fmt.Errorf("creating TUN device: %w", err)
 	}
 	crashPoint("move")
-	f, err := ipc.UAPIOpen(name)
+	if u.sock == "" {
+		u.sock = name
+	}
+	f, err := ipc.UAPIOpen(u.sock)
 	if err != nil {
 		dev.Close()
-		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(name), err)
+		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(u.sock), err)
 	}
 	// A plain listener, not ipc.UAPIListen: that one spends an inotify instance per device (to
 	// notice the socket file being removed), and fs.inotify.max_user_instances (128 by default,
@@ -217,8 +257,8 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 	f.Close()
 	if err != nil {
 		dev.Close()
-		os.Remove(uapiPath(name))
-		return fmt.Errorf("listening on the UAPI socket %s: %w", uapiPath(name), err)
+		os.Remove(uapiPath(u.sock))
+		return fmt.Errorf("listening on the UAPI socket %s: %w", uapiPath(u.sock), err)
 	}
 	go func() {
 		for {
@@ -250,9 +290,20 @@ func (u *userspaceBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error 
 // would send over the socket, without the socket and wgctrl's probing.
 func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapiConfig(cfg)) }
 
-// start brings the device up: its own link watcher stays in the host namespace after the move,
-// so it never sees the link come up there.
-func (u *userspaceBackend) start() error { return u.dev.Up() }
+// start brings the device up (its own link watcher is in the host namespace, so it never sees
+// the link come up in the tunnel's) and sends a handshake initiation to every peer that has an
+// endpoint, so that the tunnel is known to work, or not, at once rather than at the first packet.
+func (u *userspaceBackend) start(c wgtypes.Config) error {
+	if err := u.dev.Up(); err != nil {
+		return err
+	}
+	for _, p := range c.Peers {
+		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil && p.Endpoint != nil {
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+	return nil
+}
 
 func (u *userspaceBackend) dead() <-chan struct{} {
 	if u.dev == nil {
@@ -265,7 +316,7 @@ func (u *userspaceBackend) close() error {
 	u.once.Do(func() {
 		if u.uapi != nil {
 			u.uapi.Close()
-			os.Remove(uapiPath(u.name))
+			os.Remove(uapiPath(u.sock))
 		}
 		if u.dev != nil {
 			u.dev.Close()

@@ -104,10 +104,6 @@ func (f *stateFile) state() *State {
 
 func statePath(name string) string { return filepath.Join(runDir, name+".json") }
 
-// ReadyPath is the marker that exec checks: it exists only while NAME is ready, and holds the
-// namespace's ID so a namespace swapped under the same name is not entered.
-func ReadyPath(name string) string { return filepath.Join(runDir, name+".ready") }
-
 // LogPath is where a detached embedded-WireGuard process writes its messages.
 func LogPath(name string) string { return filepath.Join(runDir, name+".log") }
 
@@ -163,37 +159,7 @@ func readReady(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func writeReady(name string, id nsmgr.ID) error {
-	if err := atomicfile.Write(ReadyPath(name), []byte(idString(id)+"\n"), 0o644, atomicfile.Options{}); err != nil {
-		return fmt.Errorf("marking tunnel %q ready: %w", name, err)
-	}
-	return nil
-}
-
 func removeReady(name string) { os.Remove(ReadyPath(name)) }
-
-// CheckReady reports, cheaply enough for the exec path, whether NAME is up and ready and its
-// namespace file is still the namespace wgns made.
-func CheckReady(name string) error {
-	b, err := os.ReadFile(ReadyPath(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Stat(statePath(name)); serr == nil {
-			return fmt.Errorf("tunnel %q is not ready (being set up, or left half-made: run `wgns repair %s`)", name, name)
-		}
-		return fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
-	}
-	if err != nil {
-		return fmt.Errorf("checking tunnel %q: %w", name, err)
-	}
-	id, err := nsmgr.IDByName(name)
-	if err != nil {
-		return fmt.Errorf("tunnel %q: its namespace is gone (%v); run `wgns repair %s`", name, err, name)
-	}
-	if strings.TrimSpace(string(b)) != idString(id) {
-		return fmt.Errorf("tunnel %q: %s is no longer the namespace wgns made; refusing to enter it", name, nsmgr.Path(name))
-	}
-	return nil
-}
 
 // ErrNotUp is returned when a named tunnel is not up.
 var ErrNotUp = errors.New("not up")

@@ -40,6 +40,10 @@ func (c *ListCmd) Run() error {
 	if c.JSON {
 		return writeJSON(list)
 	}
+	if len(list) == 0 {
+		fmt.Println("no tunnels")
+		return nil
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tMODE\tSTATE\tADDRESS")
 	for _, s := range list {
@@ -81,6 +85,10 @@ func (c *StatusCmd) Run() error {
 	if c.JSON {
 		return writeJSON(list)
 	}
+	if len(list) == 0 {
+		fmt.Println("no tunnels")
+		return nil
+	}
 	for i, s := range list {
 		if i > 0 {
 			fmt.Println()
@@ -101,6 +109,9 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tunnel: %s\n", s.Name)
 	fmt.Fprintf(&b, "  state: %s\n", s.State)
+	if strings.HasPrefix(s.State, "broken") {
+		fmt.Fprintf(&b, "  to fix: wgns repair %s\n", s.Name)
+	}
 	fmt.Fprintf(&b, "  mode: %s\n", s.Mode)
 	fmt.Fprintf(&b, "  namespace: %s\n", s.Namespace)
 	fmt.Fprintf(&b, "  config: %s\n", s.Config)

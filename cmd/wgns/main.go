@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wgns/wgns/cmd/internal/execcmd"
+	"github.com/wgns/wgns/cni"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,7 +30,12 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
+	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
+	Holder  HolderCmd  `cmd:"" name:"cni-holder" hidden:"" help:"The holder of a CNI attachment's embedded WireGuard (started by the CNI ADD)."`
+
+	VersionFlag versionFlag `name:"version" help:"Print wgns's version (as wgns version does) and exit."`
 	selftestCmds
+	docCmds
 }
 
 const description = `wgns confines programs and systemd services to a WireGuard tunnel.
@@ -40,27 +48,32 @@ own firewall. The host's routes, rules and resolver are never touched.
   sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
   sudo wgns status work
   sudo wgns down work
+
+Run by a container runtime with CNI_COMMAND set, wgns is a CNI plugin ("type": "wgns") that
+gives containers and pods the same tunnel namespace (wgns(8), CNI PLUGIN).
 `
 
 func main() {
-	// exec is on the hot path of scripts: it skips the full command-line model.
+	if os.Getenv("CNI_COMMAND") != "" { // a container runtime runs wgns as its CNI plugin
+		os.Exit(cni.Main(version))
+	}
+	// exec is on the hot path of scripts: it skips the full command-line model (as the lean
+	// front does, which normally runs exec before this program is reached).
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
-		if cmd, ok := parseExecFast(os.Args[2:]); ok {
-			os.Exit(cmd.run())
+		if cmd, ok := execcmd.Parse(os.Args[2:]); ok {
+			os.Exit(cmd.Execute())
 		}
 	}
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.Name("wgns"),
-		kong.Description(description),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version},
-	)
+	parser, err := newParser(&cli)
 	if err != nil {
 		panic(err)
 	}
-	ctx, err := parser.Parse(os.Args[1:])
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"--help"} // bare wgns: help, exit 0
+	}
+	ctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wgns: %v\n", err)
 		os.Exit(2)
@@ -76,6 +89,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wgns:", err)
 		os.Exit(1)
 	}
+}
+
+// newParser is wgns's command-line parser, with extra options (tests redirect its output).
+func newParser(cli *CLI, extra ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.Name("wgns"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version},
+	}, extra...)...)
+}
+
+// HelpCmd is `wgns help [CMD...]`: the help of wgns, or of a command.
+type HelpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command (and subcommand) to explain."`
+}
+
+// Run shows the help kong shows for CMD --help, and exits 0.
+func (c *HelpCmd) Run(ctx *kong.Context) error {
+	_, err := ctx.Kong.Parse(append(c.Command, "--help"))
+	return err // only a wrong command comes back here; --help exits
+}
+
+// versionFlag is --version: the output of wgns version.
+type versionFlag bool
+
+// BeforeApply prints the version and exits, as --help does.
+func (versionFlag) BeforeApply(app *kong.Kong) error {
+	VersionCmd{}.Run()
+	app.Exit(0)
+	return nil
 }
 
 // exitError ends wgns with a given status.

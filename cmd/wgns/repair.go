@@ -23,6 +23,10 @@ func (c *RepairCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	if len(names) == 0 {
+		fmt.Println("no tunnels")
+		return nil
+	}
 	var errs []error
 	for _, n := range names {
 		if err := c.repair(n); err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/supervisor"
@@ -14,14 +15,15 @@ import (
 
 // UpCmd is `wgns up`.
 type UpCmd struct {
-	Name       string `help:"Tunnel name (default: the config file's base name)." placeholder:"NAME"`
-	Userspace  bool   `help:"Use the embedded WireGuard even if the kernel has WireGuard." xor:"impl"`
-	Kernel     bool   `help:"Use kernel WireGuard, and fail if the kernel has none." xor:"impl"`
-	Foreground bool   `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
-	DryRun     bool   `help:"Validate the config and print the plan; touch nothing (needs no root)."`
-	Strict     bool   `help:"Refuse a config with lines wgns would ignore (PreUp/PostUp/PreDown/PostDown hooks, Table, FwMark, SaveConfig) instead of warning."`
-	ReadyFD    int    `hidden:"" name:"ready-fd" help:"With --foreground: report readiness on this pipe (how wgns up starts its supervisor)."`
-	Target     string `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
+	Name       string        `help:"Tunnel name (default: the config file's base name)." placeholder:"NAME"`
+	Userspace  bool          `help:"Use the embedded WireGuard even if the kernel has WireGuard." xor:"impl"`
+	Kernel     bool          `help:"Use kernel WireGuard, and fail if the kernel has none." xor:"impl"`
+	Foreground bool          `help:"Stay attached: for systemd Type=notify (READY=1 once ready); tears down on SIGTERM."`
+	DryRun     bool          `help:"Validate the config and print the plan; touch nothing (needs no root)."`
+	Strict     bool          `help:"Refuse a config with lines wgns would ignore (PreUp/PostUp/PreDown/PostDown hooks, Table, FwMark, SaveConfig) instead of warning."`
+	Wait       time.Duration `default:"5s" help:"Once up, wait this long for the first handshake with each peer that has an Endpoint, and warn about a peer that does not answer (0: do not wait)."`
+	ReadyFD    int           `hidden:"" name:"ready-fd" help:"With --foreground: report readiness on this pipe (how wgns up starts its supervisor)."`
+	Target     string        `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
 }
 
 // configDirs are searched, in order, for NAME.conf when up is given a bare NAME.
@@ -112,7 +114,42 @@ func (c *UpCmd) Run() error {
 		return err
 	}
 	fmt.Printf("%s is up (%s WireGuard); run programs in it with: wgns exec %s -- CMD\n", name, st.Mode, name)
+	warnAll(silentPeers(name, c.Wait))
 	return nil
+}
+
+// silentPeers waits up to limit for every peer of tunnel name that has an endpoint to complete a
+// handshake (the supervisor greets them at up), and describes each that did not, with the
+// likely causes. A peer without an endpoint roams to us and is not waited for.
+func silentPeers(name string, limit time.Duration) []string {
+	if limit <= 0 {
+		return nil
+	}
+	var silent []wgns.PeerStatus
+	deadline := time.Now().Add(limit)
+	for {
+		s, err := wgns.GetStatus(name, false)
+		if err != nil {
+			return nil
+		}
+		silent = silent[:0]
+		for _, p := range s.Peers {
+			if p.Endpoint != "" && p.LastHandshake.IsZero() {
+				silent = append(silent, p)
+			}
+		}
+		if len(silent) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var out []string
+	for _, p := range silent {
+		out = append(out, fmt.Sprintf("no handshake with peer %s at %s in %s: nothing gets through until it answers "+
+			"(is its PublicKey right, and does it know this tunnel's public key? is %s reachable over UDP from here?)",
+			p.PublicKey, p.Endpoint, limit, p.Endpoint))
+	}
+	return out
 }
 
 func warnAll(warnings []string) {

@@ -87,12 +87,11 @@ func execInNamespace(name, user string, argv []string) {
 		fail(err)
 	}
 	env := who.Env(os.Environ())
-	path, err := nsmgr.LookPath(argv[0], "/usr/bin:/bin")
+	ns, err := nsmgr.Open(name)
 	if err != nil {
 		fail(err)
 	}
 	opts := nsmgr.ExecOptions{
-		Path:   path,
 		Argv:   argv,
 		Env:    env,
 		Mounts: func() error { return dnsbind.Enter(name) },
@@ -100,7 +99,7 @@ func execInNamespace(name, user string, argv []string) {
 	if !who.Root {
 		opts.Cred = &nsmgr.Credential{UID: who.UID, GID: who.GID, Groups: who.Groups}
 	}
-	fail(nsmgr.Exec(name, opts))
+	fail(nsmgr.Exec(name, ns, opts))
 }
 
 func fail(err error) {

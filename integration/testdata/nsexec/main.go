@@ -80,7 +80,11 @@ func main() {
 	case *mark != "":
 		opts.Mounts = func() error { return writeMark(*mark) }
 	}
-	fail(nsmgr.Exec(*ns, opts))
+	h, err := nsmgr.Open(*ns)
+	if err != nil {
+		fail(&nsmgr.ExecError{Code: 125, Err: err}) // as wgns exec reports a namespace it cannot enter
+	}
+	fail(nsmgr.Exec(*ns, h, opts))
 }
 
 // writeMark mounts a tmpfs on dir and records in dir/mark the process, the thread and the

@@ -1,0 +1,36 @@
+package main
+
+// confKey documents one configuration key in wgns.conf(5).
+type confKey struct {
+	Section string // Interface, Peer or Namespace
+	Key     string // as the parser spells it
+	Value   string // the shape of its value, e.g. "PORT/tcp|udp, ..."
+	Doc     string // what it does, and what the parser refuses
+}
+
+// confKeys are the keys of a wgns configuration, one row per key the parser (wgns/config)
+// accepts, in the order wgns.conf(5) lists them. A key added to the parser needs a row here:
+// TestConfKeysMatchParser fails until it has one, and the manual page picks it up from here.
+var confKeys = []confKey{
+	{"Interface", "PrivateKey", "KEY", "The interface's private key, base64 (as wg genkey prints it). A config file that holds it should be readable by root only: wgns warns when group or others can read it."},
+	{"Interface", "PrivateKeyFile", "PATH", "A file holding the private key instead; relative paths are taken from the config file's directory. The file must be a regular file owned by root that group and others cannot access (like ssh's key check). Only one of PrivateKey and PrivateKeyFile may be given."},
+	{"Interface", "Address", "ADDRESS[/BITS], ...", "The tunnel's own IPv4 and IPv6 addresses (at least one). Repeatable; entries separated by commas and/or spaces, as wg-quick takes them. A bare address gets a host prefix."},
+	{"Interface", "DNS", "SERVER|DOMAIN, ...", "IP addresses are the namespace's DNS servers; anything else is a search domain. Entries are separated by commas and/or spaces. They go into /etc/netns/NAME/resolv.conf, which every process in the namespace sees as /etc/resolv.conf. A server outside every peer's AllowedIPs draws a warning: queries to it cannot go anywhere."},
+	{"Interface", "MTU", "BYTES", "The tunnel's MTU, up to 65535 (at least 1280 with IPv6, else 576). Default: the uplink's MTU minus 80, as wg-quick does, else 1420."},
+	{"Interface", "ListenPort", "PORT", "The UDP port WireGuard listens on in the host's namespace, 0-65535. Default: a random port."},
+	{"Interface", "Table", "VALUE", "Means nothing inside a namespace (its main table is the tunnel's): accepted and ignored, with a warning."},
+	{"Interface", "FwMark", "VALUE", "Means nothing inside a namespace: accepted and ignored, with a warning."},
+	{"Interface", "SaveConfig", "VALUE", "Means nothing to wgns, which never writes the config: accepted and ignored, with a warning."},
+	{"Interface", "PreUp", "COMMAND", "Never run: hooks would run as root on the host, and the namespace already fails closed (a provider's kill-switch lines mean nothing inside it). Ignored with one warning per line naming FILE:LINE; wgns up --strict refuses the config instead. Run commands inside the tunnel with wgns exec."},
+	{"Interface", "PostUp", "COMMAND", "Never run, like PreUp."},
+	{"Interface", "PreDown", "COMMAND", "Never run, like PreUp."},
+	{"Interface", "PostDown", "COMMAND", "Never run, like PreUp."},
+	{"Peer", "PublicKey", "KEY", "The peer's public key (required). No two peers may share one, and it may be neither the interface's own nor a secret of the file (its private key or a preshared key: a key pasted into the wrong line is refused, never printed)."},
+	{"Peer", "PresharedKey", "KEY", "An optional preshared key, base64, mixed into the handshake for post-quantum resistance."},
+	{"Peer", "PresharedKeyFile", "PATH", "A file holding the preshared key instead, checked like PrivateKeyFile. Only one of PresharedKey and PresharedKeyFile may be given."},
+	{"Peer", "Endpoint", "HOST:PORT", "Where the peer is: an IPv4 address, [IPv6] in brackets, or a host name, and a port. Host names are resolved in the host's namespace, with the host's resolver."},
+	{"Peer", "AllowedIPs", "PREFIX, ...", "The addresses the peer may send from and that are routed to it; 0.0.0.0/0, ::/0 sends everything through the tunnel. A prefix may belong to one peer only. Repeatable, and comma lists."},
+	{"Peer", "PersistentKeepalive", "SECONDS|off", "Send a keepalive this often (0-65535 seconds; 0 or off: never), to keep NAT and firewall state open."},
+	{"Namespace", "AllowInbound", "PORT/tcp|udp, ...", "Ports on which connections coming in through the tunnel are accepted (for a service behind a provider's port forward). Everything else that comes in is dropped, except replies. Repeatable, and comma lists."},
+	{"Namespace", "Firewall", "on|off", "The namespace's own nftables table: output only through lo and the tunnel, input only replies and AllowInbound's ports. Default: on. With off, AllowInbound means nothing (a warning says so)."},
+}
