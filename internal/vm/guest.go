@@ -38,6 +38,9 @@ type Guest struct {
 	Output, Log io.Writer
 	// QEMU is the emulator (default qemu-system-x86_64).
 	QEMU string
+	// Hostname is the guest's (default this machine's, which its /etc/hosts, shared with the
+	// guest, resolves; sudo, for one, wants to resolve it).
+	Hostname string
 }
 
 // Command is what the guest runs: Argv in directory Dir (default /), with exactly Env plus a
@@ -87,7 +90,7 @@ func (g *Guest) Run(ctx context.Context, cmd Command) (*Result, error) {
 	if err := os.WriteFile(initrd, ir.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(share, "run.sh"), []byte(runScript(cmd)), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(share, "run.sh"), []byte(runScript(cmd, g.Hostname)), 0o755); err != nil {
 		return nil, err
 	}
 	console, err := os.Create(ConsolePath(g.Dir))
@@ -176,6 +179,9 @@ func (g *Guest) defaults() {
 	if g.QEMU == "" {
 		g.QEMU = "qemu-system-x86_64"
 	}
+	if g.Hostname == "" {
+		g.Hostname, _ = os.Hostname()
+	}
 	if g.Output == nil {
 		g.Output = io.Discard
 	}
@@ -216,10 +222,10 @@ func qemuArgs(g *Guest, initrd, share string) []string {
 }
 
 // runScript is the guest's PID 1 once its root is in place (the host's /bin/sh runs it): it
-// mounts what a root test expects, marks the start, runs the command with its output into the
-// share, writes its exit status there (by rename, so that it is never seen half-written), and
-// powers the guest off.
-func runScript(cmd Command) string {
+// names the guest, mounts what a root test expects, marks the start, runs the command with its
+// output into the share, writes its exit status there (by rename, so that it is never seen
+// half-written), and powers the guest off.
+func runScript(cmd Command, hostname string) string {
 	env := append([]string(nil), cmd.Env...)
 	if !hasVar(env, "PATH") {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
@@ -235,6 +241,7 @@ func runScript(cmd Command) string {
 	fmt.Fprintf(&b, `#!/bin/sh
 # PID 1 of a wgns test guest (written by internal/vm).
 S=%[1]s
+printf '%%s' %[5]s >/proc/sys/kernel/hostname
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 ln -sf pts/ptmx /dev/ptmx
@@ -249,7 +256,7 @@ mv $S/status.new $S/status
 sync
 echo o >/proc/sysrq-trigger
 while :; do sleep 60; done
-`, GuestShare, shellQuote(dir), shellJoin(env), shellJoin(cmd.Argv))
+`, GuestShare, shellQuote(dir), shellJoin(env), shellJoin(cmd.Argv), shellQuote(hostname))
 	return b.String()
 }
 

@@ -125,7 +125,7 @@ func TestScripts(t *testing.T) {
 		Argv: []string{"/work/bin/integration.test", "-test.run", "^TestIntegration(A|B)$"},
 		Dir:  "/work/it's here",
 		Env:  []string{"WGNS_TEST_MODE=kernel", "HOME=/home/x"},
-	}))
+	}, "ci-runner"))
 }
 
 func golden(t *testing.T, file, got string) {
