@@ -114,9 +114,7 @@ func TestIntegrationCheck(t *testing.T) {
 	leakWaitTunnel(t, name)
 	process := fmt.Sprintf(`the embedded WireGuard runs as PID %d`, leakHolderPID(t, name))
 	if kernelMode() {
-		// KERNEL-SUPERVISOR: check does not look at a kernel tunnel's supervisor (it passes with
-		// the supervisor dead); once it does, this line names its PID.
-		process = `kernel WireGuard: no process to watch`
+		process = fmt.Sprintf(`the supervisor runs as PID %d`, leakHolderPID(t, name))
 	}
 
 	out, errOut, code := wgnsRun(t, "check", name)

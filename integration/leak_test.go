@@ -614,9 +614,7 @@ func TestIntegrationLeak(t *testing.T) {
 
 	// The embedded WireGuard's process killed with SIGKILL: its interface and routes vanish, the
 	// namespace and its firewall stay. Kernel WireGuard outlives its supervisor: its interface
-	// stays, as it was with the peer stopped. KERNEL-SUPERVISOR: wgns check passes with a kernel
-	// tunnel's supervisor dead (its process check looks at userspace tunnels only); say here what
-	// it must say once it looks.
+	// stays, as it was with the peer stopped, and check says that nothing watches it.
 	t.Run("holder killed", func(t *testing.T) {
 		pid := leakHolderPID(t, name)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -625,7 +623,7 @@ func TestIntegrationLeak(t *testing.T) {
 		if kernelMode() {
 			waitFor(t, 5*time.Second, "the tunnel's process to be gone", func() bool { return !processLives(pid) })
 			mustRun(t, "ip", "-n", name, "link", "show", name)
-			w.probe(t, leakState{})
+			w.probe(t, leakState{failing: map[string]string{"process": fmt.Sprintf("the supervisor (PID %d) is gone", pid)}})
 			return
 		}
 		waitFor(t, 5*time.Second, "the tunnel interface to vanish", func() bool {

@@ -583,11 +583,9 @@ func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id
 		t.Errorf("ping %s from %s after the restart:\n%s", peerTunnel4, probe, read("ping"))
 	}
 
-	// KERNEL-SUPERVISOR: a kernel tunnel outlives its supervisor (the unit's main process), and
-	// up's health check (wgns/up.go, healthy) asks whether the supervisor lives for userspace
-	// tunnels only: each restart of the unit fails with "already up" until systemd gives up,
-	// leaving the tunnel up and unsupervised. Run this in kernel mode too once that is fixed.
-	if tc.crash && !kernelMode() {
+	// A kernel tunnel outlives its supervisor (the unit's main process): the restarted unit's up
+	// takes it over.
+	if tc.crash {
 		testTunnelCrash(t, c, name, tunnel, probe)
 	}
 

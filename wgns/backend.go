@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -234,6 +235,15 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 		t, err := tun.CreateTUN(name, mtu)
 		if err != nil {
 			return err
+		}
+		// No IPv6 link-local address, as kernel WireGuard's interface has none: with one the
+		// kernel sends router solicitations into the tunnel, to a peer that routes nothing back.
+		if l, err := netlink.LinkByName(name); err != nil {
+			t.Close()
+			return err
+		} else if err := netlink.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+			t.Close()
+			return fmt.Errorf("turning off IPv6 link-local addresses: %w", err)
 		}
 		dev = device.NewDevice(t, conn.NewDefaultBind(), logger)
 		return nil

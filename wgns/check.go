@@ -32,7 +32,7 @@ const HandshakeMaxAge = 3 * time.Minute
 const (
 	CheckConfig     = "config"     // the config the tunnel was brought up from can be read
 	CheckNamespace  = "namespace"  // /run/netns/NAME is the namespace wgns made, and it is ready
-	CheckProcess    = "process"    // the embedded WireGuard's process runs (userspace mode)
+	CheckProcess    = "process"    // the tunnel's supervisor runs (it holds the embedded WireGuard)
 	CheckInterfaces = "interfaces" // only lo and the tunnel interface, which is a WireGuard/TUN device and up
 	CheckRoutes     = "routes"     // every route of every table is via lo or the tunnel; AllowedIPs are routed
 	CheckRules      = "rules"      // the policy rules are the kernel's defaults
@@ -489,7 +489,10 @@ func checkNamespace(name string, f *checkFacts) CheckResult {
 
 func checkProcess(f *checkFacts) CheckResult {
 	if f.state.Mode != ModeUserspace {
-		return pass(CheckProcess, "kernel WireGuard: no process to watch")
+		if !f.holderAlive {
+			return fail(CheckProcess, fmt.Sprintf("the supervisor (PID %d) is gone: kernel WireGuard works on, unwatched", f.state.PID))
+		}
+		return pass(CheckProcess, fmt.Sprintf("the supervisor runs as PID %d", f.state.PID))
 	}
 	if !f.holderAlive {
 		return fail(CheckProcess, fmt.Sprintf("the embedded WireGuard's process (PID %d) is gone", f.state.PID))

@@ -248,10 +248,19 @@ func TestCheckFaults(t *testing.T) {
 			name: "kernel mode wants a wireguard link",
 			edit: func(_ *testing.T, f *checkFacts) {
 				f.state.Mode = ModeKernel
-				f.holderAlive = false
 			},
 			failed: map[string]string{CheckInterfaces: "not the wireguard device wgns made (kernel mode)"},
-			passed: map[string]string{CheckProcess: "kernel WireGuard"},
+			passed: map[string]string{CheckProcess: "the supervisor runs as PID 4242"},
+		},
+		{
+			// A kernel tunnel works on without its supervisor, but nothing watches it.
+			name: "kernel mode, supervisor gone",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.state.Mode = ModeKernel
+				f.holderAlive = false
+				f.links[1].kind = "wireguard"
+			},
+			failed: map[string]string{CheckProcess: "the supervisor (PID 4242) is gone: kernel WireGuard works on, unwatched"},
 		},
 		{
 			name: "route out of another interface",

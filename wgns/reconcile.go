@@ -114,6 +114,14 @@ func (r *reconciler) run() error {
 	if err := r.dns(); err != nil {
 		return err
 	}
+	if !r.needHolder && !r.holderBusy && !r.adopt { // a kernel CNI attachment has no supervisor
+		if pid, _ := r.sys.self(); r.st.PID != pid && !r.sys.holderAlive(r.st) {
+			// A kernel tunnel whose supervisor died works on, unwatched: only the caller can
+			// start a new one, which takes it over.
+			r.needHolder = true
+			r.act("start the supervisor of "+r.name+" (its process is gone)", nil)
+		}
+	}
 	if r.needHolder || r.holderBusy {
 		return nil
 	}

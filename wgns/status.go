@@ -110,12 +110,14 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	}
 	holderAlive := sys.holderAlive(st)
 	switch {
-	case !st.Ready && st.Mode == ModeUserspace && !holderAlive:
+	case !st.Ready && !holderAlive:
 		s.State = "broken: a crashed up left it at step " + string(st.Step)
 	case !st.Ready:
 		s.State = "starting (step " + string(st.Step) + ")"
 	case st.Mode == ModeUserspace && !holderAlive:
 		s.State = "broken: the WireGuard process is gone"
+	case !holderAlive:
+		s.State = "broken: its supervisor is gone (kernel WireGuard works on, but nothing watches it)"
 	default:
 		s.State = "ready"
 	}
