@@ -4,16 +4,21 @@
 //
 // A tunnel NAME appears in systemd in two forms: escaped in unit names
 // (wgns@my\x2dvpn.service, see [InstanceName]) and plain in paths
-// (/run/netns/my-vpn). Templates turn the one into the other with %I.
+// (/run/netns/my-vpn). wgns-netns@.service turns the one into the other with
+// %I. wgns@.service passes %i to wgns, which takes the name as it is written:
+// ExecStart= undoes its \xNN escapes, so wgns@my\x2dvpn.service and
+// wgns@my-vpn.service are both tunnel my-vpn (with %I, the second would be
+// "my/vpn"). wgns's own drop-ins always name the escaped form.
 //
 // # How a drop-in confines a service
 //
 // Both styles add BindsTo= and After= on wgns@NAME.service: BindsTo= pulls the
 // tunnel in like Requires= does and, together with After=, lets the service
 // be active only while the tunnel is active; it is stopped when the tunnel
-// stops or fails. Requires= would add nothing. When Restart= brings a failed
-// tunnel back, the service is not started again by this drop-in; a restart of
-// the tunnel (systemctl restart) restarts the service too.
+// stops or fails. Requires= would add nothing. The tunnel's side
+// ([TunnelDropIn], a drop-in of wgns@NAME.service) has Wants= on the service,
+// so that it starts again with the tunnel: after a restart by hand, and after
+// Restart= brought a failed tunnel back.
 //
 // StylePath sets NetworkNamespacePath=/run/netns/NAME: systemd opens the path
 // each time it starts a process of the service. A missing path fails the
@@ -181,8 +186,8 @@ func execWord(path string) string {
 
 // InstanceName returns the name of the wgns@.service instance of tunnel
 // name: "wgns@" + the name escaped like systemd-escape does + ".service".
-// The template's %I turns the escaped instance back into name; an unescaped
-// "-" would come back as "/" (wgns@my-vpn.service means tunnel "my/vpn").
+// It is the form wgns's drop-ins name; wgns@.service also accepts the name
+// unescaped (see the package documentation).
 func InstanceName(name string) string {
 	return "wgns@" + unit.UnitNameEscape(name) + ".service"
 }
@@ -317,6 +322,22 @@ func DropIn(name, unitName string, style Style) (string, error) {
 		return "", fmt.Errorf("serialising drop-in for %s: %w", unitName, err)
 	}
 	return b.String(), nil
+}
+
+// TunnelDropIn returns the text of the tunnel's side of the confinement of
+// unitName to tunnel name: Wants= on the service, so that starting the
+// tunnel's unit (at boot, by hand, or when Restart= brings it back after a
+// crash) starts the service again after it. The service's own drop-in has
+// BindsTo= and After= on the tunnel, so it stops with the tunnel and starts
+// only once the tunnel is ready; without this, a service stopped by a crash of
+// its tunnel would stay stopped. A service stopped by hand stays stopped until
+// the tunnel next starts.
+func TunnelDropIn(name, unitName string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by wgns unit install: %s is confined to this tunnel and starts again with it.\n# Remove with: wgns unit remove %s %s\n",
+		unitName, shellWord(name), shellWord(unitName))
+	io.Copy(&b, unit.Serialize([]*unit.UnitOption{unit.NewUnitOption("Unit", "Wants", unitName)}))
+	return b.String()
 }
 
 // shellWord quotes s for a POSIX shell when it needs quoting.

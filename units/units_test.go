@@ -95,7 +95,7 @@ func TestTemplateOptions(t *testing.T) {
 			"Unit.After=network-online.target nss-lookup.target",
 			"Service.Type=notify",
 			"Service.NotifyAccess=main",
-			"Service.ExecStart=/opt/wgns up --foreground %I",
+			"Service.ExecStart=/opt/wgns up --foreground %i",
 			"Service.KillMode=mixed",
 			"Service.Restart=on-failure",
 			"Service.RestartSec=2",

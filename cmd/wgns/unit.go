@@ -74,16 +74,18 @@ func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path, changed, err := units.Install(c.Dir, name, unit, style)
+	paths, written, err := units.Install(c.Dir, name, unit, style)
 	if err != nil {
 		return err
 	}
-	if changed {
-		fmt.Fprintf(out, "wrote %s\n", path)
-	} else {
-		fmt.Fprintf(out, "%s is up to date; nothing changed\n", path)
+	changed := len(written) > 0
+	for _, p := range written {
+		fmt.Fprintf(out, "wrote %s\n", p)
 	}
-	fmt.Fprintf(out, "%s runs inside tunnel %s (style %s), only while %s is active\n",
+	if !changed {
+		fmt.Fprintf(out, "%s is up to date; nothing changed\n", strings.Join(paths, " and "))
+	}
+	fmt.Fprintf(out, "%s runs inside tunnel %s (style %s), only while %s is active, and starts again with it\n",
 		unit, name, style, units.InstanceName(name))
 	for _, t := range missingTemplates(c.Dir, style) {
 		fmt.Fprintf(errOut, "wgns: warning: %s is not installed; install it with `make install`, or: wgns unit template %s > %s\n",
@@ -107,15 +109,17 @@ func (c *UnitRemoveCmd) run(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path, removed, err := units.Remove(c.Dir, name, unit)
+	paths, removed, err := units.Remove(c.Dir, name, unit)
 	if err != nil {
 		return err
 	}
-	if !removed {
-		fmt.Fprintf(out, "%s does not exist; nothing to do\n", path)
+	if len(removed) == 0 {
+		fmt.Fprintf(out, "%s does not exist; nothing to do\n", paths[0])
 		return nil
 	}
-	fmt.Fprintf(out, "removed %s\n", path)
+	for _, p := range removed {
+		fmt.Fprintf(out, "removed %s\n", p)
+	}
 	if ok, err := reload(errOut); !ok {
 		return err
 	}
