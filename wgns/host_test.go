@@ -194,7 +194,8 @@ func TestRealTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range report.Checks {
-		if !c.OK && c.Name != CheckHandshake && c.Name != CheckConfig {
+		// There is no peer: no handshake, and the DNS server cannot answer.
+		if !c.OK && c.Name != CheckHandshake && c.Name != CheckConfig && c.Name != CheckNameserver {
 			t.Errorf("check %s: %s", c.Name, c.Detail)
 		}
 	}
