@@ -523,7 +523,7 @@ func TestIntegrationLeak(t *testing.T) {
 	t.Run("before the first handshake", func(t *testing.T) {
 		// Only WireGuard's handshake initiations (up greets the peer, and WireGuard retries
 		// every 5 s) to the endpoint may be seen.
-		w.probe(t, leakState{handshaking: true, failing: map[string]string{"handshake": "no handshake yet"}})
+		w.probe(t, leakState{handshaking: true, failing: map[string]string{"handshake": "no handshake yet", "nameserver": "192.0.2.1 did not answer through the tunnel"}})
 	})
 
 	// Connected: the peer learns our key.
@@ -586,6 +586,7 @@ func TestIntegrationLeak(t *testing.T) {
 		w.probe(t, leakState{failing: map[string]string{
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
 			"handshake":  handshake,
 		}})
 		// Resumed, the supervisor makes the device again in the same namespace.
@@ -609,7 +610,7 @@ func TestIntegrationLeak(t *testing.T) {
 			return !last.IsZero() && time.Since(last) > 600*time.Millisecond
 		})
 		w.probe(t, leakState{checkArgs: []string{"--max-handshake-age", "500ms"},
-			failing: map[string]string{"handshake": "more than 500ms"}})
+			failing: map[string]string{"handshake": "more than 500ms", "nameserver": "192.0.2.1 did not answer through the tunnel"}})
 	})
 
 	// The embedded WireGuard's process killed with SIGKILL: its interface and routes vanish, the
@@ -623,7 +624,7 @@ func TestIntegrationLeak(t *testing.T) {
 		if kernelMode() {
 			waitFor(t, 5*time.Second, "the tunnel's process to be gone", func() bool { return !processLives(pid) })
 			mustRun(t, "ip", "-n", name, "link", "show", name)
-			w.probe(t, leakState{failing: map[string]string{"process": fmt.Sprintf("the supervisor (PID %d) is gone", pid)}})
+			w.probe(t, leakState{failing: map[string]string{"process": fmt.Sprintf("the supervisor (PID %d) is gone", pid), "nameserver": "192.0.2.1 did not answer through the tunnel"}})
 			return
 		}
 		waitFor(t, 5*time.Second, "the tunnel interface to vanish", func() bool {
@@ -634,6 +635,7 @@ func TestIntegrationLeak(t *testing.T) {
 			"process":    fmt.Sprintf("(PID %d) is gone", pid),
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
 			"handshake":  "no WireGuard device to ask",
 		}})
 	})
@@ -659,6 +661,7 @@ func TestIntegrationLeak(t *testing.T) {
 		w.probe(t, leakState{failing: map[string]string{
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
 			"handshake":  "no WireGuard device to ask",
 		}})
 	})
@@ -675,6 +678,7 @@ func TestIntegrationLeak(t *testing.T) {
 func TestIntegrationLeakAllowInbound(t *testing.T) {
 	const name = "li"
 	p := newPeer(t, name)
+	startDNS(t, p, dnsName, dnsAddr)
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nAllowInbound = 8080/tcp, 5353/udp\n")
 	tunnelUp(t, p, name)
 	leakWaitTunnel(t, name)

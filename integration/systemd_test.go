@@ -695,7 +695,8 @@ func TestIntegrationSystemdAbsent(t *testing.T) {
 		t.Errorf("unit show:\n%s", shown)
 	}
 	o, e, code = wgnsRun(t, "unit", "remove", "--dir", dir, "my-vpn", "fetch.service")
-	if code != 0 || o != "removed "+path+"\n" || e != hint {
+	tunnelSide := filepath.Join(dir, `wgns@my\x2dvpn.service.d/50-wgns-fetch.service.conf`)
+	if code != 0 || o != "removed "+path+"\nremoved "+tunnelSide+"\n" || e != hint {
 		t.Fatalf("unit remove without systemd: exit %d\nstdout: %s\nstderr: %s", code, o, e)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {

@@ -238,8 +238,15 @@ func assertNoTrace(t *testing.T, name string) {
 	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), "/run/netns/"+name+" ") {
 		t.Errorf("a mount of /run/netns/%s is left", name)
 	}
+	// A supervisor that an up started and that found the tunnel taken (after a crash test's
+	// kill, say) reports and exits on its own: give it a moment, not forever.
+	deadline := time.Now().Add(scaled(10 * time.Second))
+	for len(wgnsPIDsFor(name)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, pid := range wgnsPIDsFor(name) {
-		t.Errorf("wgns process %d for %s still runs", pid, name)
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		t.Errorf("wgns process %d for %s still runs: %q", pid, name, b)
 	}
 }
 
