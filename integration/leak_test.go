@@ -647,11 +647,12 @@ func TestIntegrationLeak(t *testing.T) {
 		if !kernelMode() {
 			t.Skip("the embedded WireGuard needs no module")
 		}
-		if pid := status(t, name).PID; pid != 0 && processLives(pid) {
-			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		supervisor := status(t, name).PID
+		if supervisor != 0 && processLives(supervisor) {
+			if err := syscall.Kill(supervisor, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+			t.Cleanup(func() { syscall.Kill(supervisor, syscall.SIGCONT) })
 		}
 		mustRun(t, "rmmod", "wireguard")
 		waitFor(t, 5*time.Second, "the tunnel interface to vanish", func() bool {
@@ -659,6 +660,8 @@ func TestIntegrationLeak(t *testing.T) {
 			return err != nil
 		})
 		w.probe(t, leakState{failing: map[string]string{
+			// The supervisor was killed above: check says so.
+			"process":    fmt.Sprintf("the supervisor (PID %d) is gone", supervisor),
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
 			"nameserver": "192.0.2.1 did not answer through the tunnel",
