@@ -129,7 +129,7 @@ func TestIntegrationCheck(t *testing.T) {
 		`ok    firewall    table inet wgns as wgns installed it; \d+ packets dropped`,
 		`ok    dns         /etc/netns/ck/resolv\.conf and nsswitch\.conf as written \(nameserver 192\.0\.2\.1\)`,
 		`ok    views       no process inside`,
-		`ok    nameserver  192\.0\.2\.1 answered through the tunnel in \d+ms \(\w+\)`,
+		`ok    nameserver  192\.0\.2\.1 answered through the tunnel in \d+\.\d ms \(\w+\)`,
 		`ok    handshake   peer ` + regexp.QuoteMeta(p.Key.PublicKey().String()) + `: latest handshake \d+s ago`,
 		`ck: all 11 checks ok`,
 	}

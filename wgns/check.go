@@ -142,7 +142,7 @@ func CheckWith(name string, o CheckOptions) (*CheckReport, error) {
 	}
 	st, err := ReadState(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("checking tunnel %q: %w", name, ErrNotUp)
+		return nil, fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checking tunnel %q: %w", name, err)

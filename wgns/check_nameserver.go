@@ -104,7 +104,7 @@ func checkNameserver(f *checkFacts) CheckResult {
 			faults = append(faults, fmt.Sprintf("%s did not answer through the tunnel: %v (programs inside cannot resolve names through it)", n.server, n.err))
 			continue
 		}
-		oks = append(oks, fmt.Sprintf("%s answered through the tunnel in %s (%s)", n.server, n.rtt.Round(time.Millisecond), strings.TrimPrefix(n.rcode.String(), "RCode")))
+		oks = append(oks, fmt.Sprintf("%s answered through the tunnel in %.1f ms (%s)", n.server, float64(n.rtt)/float64(time.Millisecond), strings.TrimPrefix(n.rcode.String(), "RCode")))
 	}
 	if len(faults) > 0 {
 		return fail(CheckNameserver, faults...)

@@ -111,7 +111,7 @@ ok    rules       only the default rules (lookup local, main, default)
 ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 ok    dns         /etc/netns/work/resolv.conf and nsswitch.conf as written (nameserver 192.0.2.1)
 ok    views       all 2 processes inside see the namespace's DNS view and no host resolver
-ok    nameserver  192.0.2.1 answered through the tunnel in 12ms (Success)
+ok    nameserver  192.0.2.1 answered through the tunnel in 12.0 ms (Success)
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
 work: all 11 checks ok
 `
@@ -145,7 +145,7 @@ ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 FAIL  dns         /etc/netns/work/resolv.conf: content differs (- on disk, + wanted):
                   -nameserver 9.9.9.9
 FAIL  views       PID 4711 (transmission-da): /etc/resolv.conf is the host's file, the host's /run/systemd/resolve is visible (systemd-resolved's socket /run/systemd/resolve/io.systemd.Resolve can be reached)
-ok    nameserver  192.0.2.1 answered through the tunnel in 12ms (Success)
+ok    nameserver  192.0.2.1 answered through the tunnel in 12.0 ms (Success)
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
 warn  nscd's socket /run/nscd/socket exists: a program run with ` + "`ip netns exec work`" + ` would resolve names through it, outside the tunnel (` + "`wgns exec`" + ` and services confined with ` + "`wgns unit install`" + ` cannot reach it)
 work: 4 of 11 checks FAILED (interfaces, routes, dns, views)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -430,15 +431,24 @@ func (r *reconciler) peers() error {
 			return r.ns.configure(r.ifname, wc)
 		})
 		if err != nil {
-			return err
+			return r.portInUse(err)
 		}
 	}
 	if r.created {
 		if err := r.dev.start(wireGuardConfig(r.cfg, r.endpoints)); err != nil {
-			return fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err)
+			return r.portInUse(fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err))
 		}
 	}
 	return nil
+}
+
+// portInUse says plainly that the config's ListenPort is taken, when that is why err happened
+// (wireguard-go and the kernel say "bind: address already in use" in their own words).
+func (r *reconciler) portInUse(err error) error {
+	if port := r.cfg.Interface.ListenPort; port != 0 && errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("%s: ListenPort %d is already in use on this host (by another tunnel or program): choose another, or leave ListenPort out for a free one", r.cfg.Path, port)
+	}
+	return err
 }
 
 // configureLine is the action of configuring the device, for the reason why: its peers, by

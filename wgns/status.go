@@ -99,7 +99,7 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	}
 	st, err := sys.readState(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("tunnel %q: %w", name, ErrNotUp)
+		return nil, fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return nil, err

@@ -66,6 +66,9 @@ var unitSearchPath = []string{
 func (c *UnitInstallCmd) Run() error { return c.run(os.Stdout, os.Stderr) }
 
 func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
+	if err := needRootForDir(c.Dir, "install"); err != nil {
+		return err
+	}
 	name, unit, err := unitArgs(c.Name, c.Unit)
 	if err != nil {
 		return err
@@ -101,10 +104,22 @@ func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
 	return nil
 }
 
+// needRootForDir refuses unit install and remove without root when they would write systemd's
+// own directory (a --dir of one's own is fine, for trying it out).
+func needRootForDir(dir, cmd string) error {
+	if dir != units.DefaultDir {
+		return nil
+	}
+	return needRoot("unit "+cmd, "it writes drop-ins under "+units.DefaultDir+" and reloads systemd")
+}
+
 // Run removes the drop-in.
 func (c *UnitRemoveCmd) Run() error { return c.run(os.Stdout, os.Stderr) }
 
 func (c *UnitRemoveCmd) run(out, errOut io.Writer) error {
+	if err := needRootForDir(c.Dir, "remove"); err != nil {
+		return err
+	}
 	name, unit, err := unitArgs(c.Name, c.Unit)
 	if err != nil {
 		return err
