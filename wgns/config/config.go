@@ -10,7 +10,7 @@
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
 // UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
-// AllowInbound) take entries separated by commas or white space, as
+// AllowInbound, Users) take entries separated by commas or white space, as
 // wg-quick splits Address and DNS. Hooks (PreUp, PostUp, PreDown, PostDown)
 // are never run, and Table, FwMark and SaveConfig mean nothing inside a
 // namespace: each such line draws a warning, or an error with [Strict].
@@ -154,6 +154,9 @@ type Namespace struct {
 	AllowInbound []Port
 	// Firewall is true unless the config says "Firewall = off".
 	Firewall bool
+	// Users are who may run programs in the tunnel without sudo, through
+	// `wgns serve` (users, and groups whose members are meant), in file order.
+	Users []User
 }
 
 // HasIPv6 reports whether any Address or any peer's AllowedIPs is IPv6.

@@ -52,13 +52,16 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || len(ns.Users) > 0 {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
 		}
 		if !ns.Firewall {
 			line("Firewall", "off")
+		}
+		if len(ns.Users) > 0 {
+			line("Users", joinStrings(ns.Users))
 		}
 	}
 	return b.String()
@@ -85,6 +88,9 @@ func dump(c *Config) string {
 		fmt.Fprintf(&b, "  endpoint=%q host=%q port=%d allowed=%v\n", p.Endpoint, p.EndpointHost, p.EndpointPort, p.AllowedIPs)
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
+	if len(c.Namespace.Users) > 0 {
+		fmt.Fprintf(&b, "  users=%v\n", c.Namespace.Users)
+	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "warning %s\n", w)
 	}
@@ -219,7 +225,8 @@ func TestFormatRoundTrip(t *testing.T) {
 			AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
 			PersistentKeepalive: 25, Line: 8,
 		}},
-		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false},
+		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false,
+			Users: []User{{Name: "alice"}, {Name: "wgns", Group: true}}},
 	}
 	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))
 	if err != nil {

@@ -73,6 +73,7 @@ var keySpecs = []keySpec{
 	{"PersistentKeepalive", secPeer, keySingle},
 	{"AllowInbound", secNamespace, keyList},
 	{"Firewall", secNamespace, keySingle},
+	{"Users", secNamespace, keyList}, // users.go
 }
 
 var keysByLower = func() map[string]keySpec {
@@ -145,6 +146,7 @@ type parser struct {
 	inbound     map[Port]int
 	inboundLine int
 	firewallSet bool
+	userLines   map[User]int // Users entries, where first listed (users.go)
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
@@ -164,6 +166,8 @@ func (l *loader) newParser(name string) *parser {
 		allowed:  map[netip.Prefix]allowedAt{},
 		peerKeys: map[wgtypes.Key]*peerState{},
 		inbound:  map[Port]int{},
+
+		userLines: map[User]int{},
 	}
 	p.cfg.Path = name
 	p.cfg.Namespace.Firewall = true
@@ -462,6 +466,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.allowedIP(n, e)
 		case "AllowInbound":
 			err = p.allowInbound(n, e)
+		case "Users":
+			err = p.users(n, e)
 		default:
 			panic("config: no handler for " + key)
 		}
