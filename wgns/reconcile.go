@@ -93,8 +93,10 @@ func (r *reconciler) run() error {
 			}
 		}
 	}
-	if err := r.dns(); err != nil {
-		return err
+	for _, f := range []func() error{r.dns, r.grants} {
+		if err := f(); err != nil {
+			return err
+		}
 	}
 	if r.needHolder || r.holderBusy {
 		return nil
