@@ -271,6 +271,9 @@ func (s *Session) relayOutput() {
 	}
 }
 
+// PID returns the program's process ID.
+func (s *Session) PID() int { return s.proc.Pid }
+
 // Signal passes on sig as a terminal would: SIGINT, SIGQUIT and SIGTSTP go to the foreground
 // process group of the program's terminal (or, without one, to the program's process group);
 // any other signal goes to the program itself.

@@ -28,6 +28,7 @@ type CLI struct {
 	Repair  RepairCmd  `cmd:"" help:"Bring a tunnel (or all) back to what its config says; clear what a crashed up left."`
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
+	Serve   ServeCmd   `cmd:"" help:"The root service behind sudo-free exec (systemd's wgns.socket starts it; this starts it by hand)."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
 
