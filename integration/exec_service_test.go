@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // The tests of sudo-free `wgns exec`: real users of the world's /etc, named in a tunnel's
@@ -106,6 +107,23 @@ func newSvcTunnel(t *testing.T, name, namespace string) *svcTunnel {
 	st.web = startWeb(t, st.p)
 	tunnelUp(t, st.p, name)
 	return st
+}
+
+// otherTunnel brings up a second tunnel, name, against the same peer with a client key the peer
+// does not know: it is up and ready (no traffic passes), for tests that need another tunnel
+// beside the one with a working peer.
+func otherTunnel(t *testing.T, p *peer, name, namespace string) {
+	t.Helper()
+	key, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), name+".conf")
+	other := *p
+	other.ClientKey = key
+	other.writeConfig(t, conf, namespace)
+	mustWgns(t, "up", "--userspace", "--wait", "0", "--name", name, conf)
+	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
 }
 
 // startWeb runs busybox's httpd in the peer's namespace on the peer's tunnel address, port 80.

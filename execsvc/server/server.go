@@ -120,7 +120,7 @@ func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 		c, err := ln.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil {
-				s.shutdown("the wgns service stopped")
+				s.shutdown("ended by the wgns service, with everything it started: the service stopped")
 				return nil
 			}
 			var ne net.Error
@@ -212,7 +212,7 @@ func (s *Server) readRequest(c *net.UnixConn, who *Caller) (*execsvc.Request, []
 	oob := make([]byte, 512)
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil || n == 0 {
-		return nil, nil, fmt.Errorf("reading the request: %v", orEOF(err))
+		return nil, nil, readError(err)
 	}
 	files, sent, err := parseControl(oob[:oobn])
 	if err != nil {
@@ -231,7 +231,7 @@ func (s *Server) readRequest(c *net.UnixConn, who *Caller) (*execsvc.Request, []
 		more := make([]byte, execsvc.HeaderSize-len(data))
 		if _, err := io.ReadFull(c, more); err != nil {
 			closeAll(files)
-			return nil, nil, fmt.Errorf("reading the request: %v", orEOF(err))
+			return nil, nil, readError(err)
 		}
 		data = append(data, more...)
 	}
@@ -249,7 +249,7 @@ func (s *Server) readRequest(c *net.UnixConn, who *Caller) (*execsvc.Request, []
 	copy(payload, data)
 	if _, err := io.ReadFull(c, payload[len(data):]); err != nil {
 		closeAll(files)
-		return nil, nil, fmt.Errorf("reading the request: %v", orEOF(err))
+		return nil, nil, readError(err)
 	}
 	req, err := execsvc.ParseRequest(payload[execsvc.HeaderSize:])
 	if err != nil {
@@ -352,7 +352,7 @@ func (s *Server) start(c *net.UnixConn, who *Caller, pidfd int, req *execsvc.Req
 	// A grant that went while this one was being checked: the watcher may have looked before
 	// the session was recorded.
 	if _, err := check(s.tunnels, s.accounts, sess.name, sess.uid, sess.netns); err != nil {
-		s.end(sess, err.Error())
+		s.end(sess, "ended by the wgns service, with everything it started: "+err.Error())
 	}
 	return nil
 }
@@ -450,7 +450,7 @@ func (s *Server) reevaluate() {
 	s.mu.Unlock()
 	for _, sess := range all {
 		if _, err := check(s.tunnels, s.accounts, sess.name, sess.uid, sess.netns); err != nil {
-			s.end(sess, err.Error()+"; what was started through the wgns service under that grant is ended")
+			s.end(sess, "ended by the wgns service, with everything it started: "+err.Error())
 		}
 	}
 }
@@ -508,11 +508,16 @@ func bitCount(v uint32) int {
 	return n
 }
 
-func orEOF(err error) error {
-	if err == nil {
-		return io.ErrUnexpectedEOF
+// readError says why a request could not be read.
+func readError(err error) error {
+	var ne net.Error
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the client hung up before its request was whole")
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("no whole request within %v of connecting", RequestTimeout)
 	}
-	return err
+	return fmt.Errorf("reading the request: %w", err)
 }
 
 func exitText(err error) string {

@@ -77,7 +77,7 @@ func RunSession() int {
 				return
 			}
 		}
-		r.end("the wgns service stopped")
+		r.end("ended, with everything it started: the wgns service stopped")
 	}()
 	return r.run(netns.NsHandle(fdNetns), files)
 }
@@ -113,12 +113,18 @@ func (r *runner) run(ns netns.NsHandle, files [3]*os.File) int {
 	// ignored disposition.)
 	signal.Notify(make(chan os.Signal, 1), unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 
-	ps, err := r.start(ns, files)
-	for _, f := range files {
-		if f != nil {
-			f.Close()
+	// The caller's files stay open while the command runs: the relay restores the caller's
+	// terminal and reads its window size through them.
+	closeFiles := func() {
+		for i, f := range files {
+			if f != nil {
+				f.Close()
+				files[i] = nil
+			}
 		}
 	}
+	defer closeFiles()
+	ps, err := r.start(ns, files)
 	if err != nil {
 		r.sendExit(execsvc.Exit{Code: execCode(err), Message: err.Error()})
 		return 0
@@ -131,6 +137,7 @@ func (r *runner) run(ns netns.NsHandle, files [3]*os.File) int {
 	go r.reapOthers()
 
 	exit, err := ps.Wait()
+	closeFiles()
 	r.mu.Lock()
 	r.mainGone = true
 	reason := r.reason
@@ -190,12 +197,14 @@ func (r *runner) start(ns netns.NsHandle, files [3]*os.File) (*pty.Session, erro
 func reopenAs(cred *nsmgr.Credential) func(*os.File) (*os.File, error) {
 	return func(f *os.File) (*os.File, error) {
 		var out *os.File
+		link := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+		name, _ := os.Readlink(link)
 		err := nsmgr.AsUser(cred, func() error {
-			fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+			fd, err := unix.Open(link, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 			if err != nil {
-				return fmt.Errorf("opening the caller's terminal again, as the caller: %w", err)
+				return fmt.Errorf("opening the caller's terminal %s again, with the caller's rights: %w", name, err)
 			}
-			out = os.NewFile(uintptr(fd), "the caller's terminal")
+			out = os.NewFile(uintptr(fd), name)
 			return nil
 		})
 		return out, err
