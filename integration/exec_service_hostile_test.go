@@ -117,6 +117,22 @@ func TestIntegrationServiceHostile(t *testing.T) {
 			t.Errorf("exit %d: %s", code, e)
 		}
 	})
+	t.Run("a caller in a sandbox", func(t *testing.T) {
+		// A program the user confined (a user namespace of its own, a seccomp filter) asks for
+		// a command: it would run outside that confinement, so it is refused.
+		for _, tc := range []struct {
+			argv []string
+			want string
+		}{
+			{[]string{"unshare", "--user", "--map-current-user", front, "exec", mine.name, "--"}, "runs in a user namespace of its own (a container or a sandbox)"},
+			{[]string{worldTool(t, "execsvcclient"), "seccomp", front, "exec", mine.name, "--"}, "runs under a seccomp filter the service does not (a sandbox)"},
+		} {
+			_, e, code := runAs(t, userCmd(t, alice, append(tc.argv, touch...)...))
+			if code != 125 || !strings.Contains(e, tc.want) {
+				t.Errorf("%q: exit %d, %s; want 125 and %q", tc.argv[:2], code, e, tc.want)
+			}
+		}
+	})
 	t.Run("a forged uid", func(t *testing.T) {
 		// bob claims alice's uid: the kernel refuses to send the message.
 		out := svcClient(t, bob, append([]string{"forge", strconv.Itoa(alice.UID), strconv.Itoa(bob.GID), "0", mine.name}, touch...)...)

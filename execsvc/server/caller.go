@@ -95,6 +95,16 @@ func field(b []byte, key string) (string, bool) {
 	return "", false
 }
 
+// more reports whether the number in the field key of the /proc status theirs is greater than
+// in ours (a field that is missing counts as 0).
+func more(theirs, ours []byte, key string) bool {
+	t, _ := field(theirs, key)
+	o, _ := field(ours, key)
+	tn, _ := strconv.Atoi(t)
+	on, _ := strconv.Atoi(o)
+	return tn > on
+}
+
 // alive reports whether the process pidfd refers to still runs.
 func alive(pidfd int) bool { return unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil }
 
@@ -104,7 +114,9 @@ const rlimits = 16
 // inspect reads from the caller's process what its command must inherit (umask, no_new_privs,
 // resource limits), and refuses a caller that runs confined in a way the command would escape:
 // in other namespaces than the service's (a container or a sandbox, whose files, processes or
-// users are not the ones wgns sees), under a seccomp filter, or under an AppArmor profile. It
+// users are not the ones wgns sees), under seccomp filters or an AppArmor profile that the
+// service does not have (where the service runs in a container, its callers share its filters
+// and profile, and nothing is escaped). It
 // must be called while pidfd still refers to the process (it checks, after reading, that it
 // still runs, so that the PID was not reused meanwhile).
 func (c *Caller) inspect(pidfd int) error {
@@ -126,8 +138,13 @@ func (c *Caller) inspect(pidfd int) error {
 	if err != nil {
 		return fmt.Errorf("reading the caller's process %d: %w", c.PID, err)
 	}
-	if v, _ := field(status, "Seccomp:"); v != "" && v != "0" {
-		return fmt.Errorf("%w: process %d runs under a seccomp filter (a sandbox); the command would run without it", errRefused, c.PID)
+	// Confined more than the service itself is (a container confines both alike).
+	own, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("reading the service's own status: %w", err)
+	}
+	if more(status, own, "Seccomp:") || more(status, own, "Seccomp_filters:") {
+		return fmt.Errorf("%w: process %d runs under a seccomp filter the service does not (a sandbox); the command would run without it", errRefused, c.PID)
 	}
 	c.NoNewPrivs = false
 	if v, _ := field(status, "NoNewPrivs:"); v == "1" {
@@ -143,7 +160,8 @@ func (c *Caller) inspect(pidfd int) error {
 	}
 	c.Umask = uint32(m) & 0o777
 	if profile, err := os.ReadFile(proc + "/attr/apparmor/current"); err == nil {
-		if p := string(bytes.TrimSpace(profile)); p != "" && p != "unconfined" {
+		ours, _ := os.ReadFile("/proc/self/attr/apparmor/current")
+		if p := string(bytes.TrimSpace(profile)); p != "" && p != "unconfined" && p != string(bytes.TrimSpace(ours)) {
 			return fmt.Errorf("%w: process %d is confined by the AppArmor profile %q; the command would run without it", errRefused, c.PID, p)
 		}
 	}

@@ -10,6 +10,7 @@
 //	execsvcclient big                             announce a request larger than the service accepts
 //	execsvcclient fds NAME CMD...                 attach more descriptors than the standard files
 //	execsvcclient garbage                         send bytes that are not the protocol
+//	execsvcclient seccomp CMD...                  run CMD under a seccomp filter (that allows everything), as a sandbox would
 //
 // It prints one line per outcome, "answer: CODE MESSAGE" for the service's answer.
 package main
@@ -20,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -121,6 +123,18 @@ func main() {
 			return
 		}
 		answer(fd)
+	case "seccomp":
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			fail(err.Error())
+		}
+		allow := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}
+		prog := unix.SockFprog{Len: 1, Filter: &allow[0]}
+		if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)), 0, 0); err != nil {
+			fail("seccomp: " + err.Error())
+		}
+		if err := unix.Exec(args[0], args, os.Environ()); err != nil {
+			fail(err.Error())
+		}
 	case "garbage":
 		fd := connect()
 		unix.Sendmsg(fd, []byte("GET / HTTP/1.0\r\n\r\n"), nil, nil, 0)
