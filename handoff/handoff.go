@@ -10,15 +10,16 @@
 //
 //   - Chromium and its family find the running browser of a profile through the profile's
 //     SingletonLock and SingletonSocket (a socket under /tmp) and send it their command line.
-//     Firefox (X11) finds the running Firefox through its windows' properties on the X server;
-//     under Wayland it asks the session bus. Nothing short of a private X server and /tmp
-//     closes those channels, and closing them is worse than the hand-off: measured with
-//     Debian's Chromium 156, a Chromium that cannot reach the singleton socket of a live
-//     instance starts a second browser on the same profile (or, after a timeout, kills the
-//     first), and Firefox 153 no longer reads MOZ_NO_REMOTE. So Check refuses to start a
-//     browser whose profile is in use by a browser outside the tunnel, naming that process and
-//     saying how to run one of its own (a profile of its own per tunnel); a browser on a
-//     profile of its own, or on one whose browser runs in the same tunnel, starts normally.
+//     Nothing short of a private /tmp closes that channel, and closing it is worse than the
+//     hand-off: measured with Debian's Chromium 156, a Chromium that cannot reach the singleton
+//     socket of a live instance starts a second browser on the same profile (Chromium's own
+//     code kills the first after a timeout). Firefox (153 ESR, on X11 as on Wayland) asks the
+//     session bus for the Firefox of its profile; exec disables the bus (below), and Firefox
+//     then waits and shows "Firefox is already running, but is not responding" (it no longer
+//     reads MOZ_NO_REMOTE). So Check refuses to start a browser whose profile is in use by a
+//     browser outside the tunnel, naming that process and saying how to run one of its own (a
+//     profile of its own per tunnel); a browser on a profile of its own, or on one whose
+//     browser runs in the same tunnel, starts normally.
 //   - The session bus activates services outside the tunnel on request (portals opening URLs,
 //     the user's systemd manager starting units, notification and keyring daemons). exec sets
 //     DBUS_SESSION_BUS_ADDRESS=disabled: (package identity), which every D-Bus library honours,
