@@ -387,6 +387,15 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 		"--user-data-dir="+profile+"-deskh", "--window-position=640,0", "--window-size=620,380", url)...))
 	d.waitWindow(t, "behind the tunnel - Chromium")
 	waitFor(t, 30*time.Second, "the inside Chromium's request", func() bool { return strings.Contains(st.web.String(), clientTunnel4) })
+	// A second wgns exec of it hands over to the one inside (allowed: it is in the tunnel), which
+	// loads the page again, from inside.
+	requests := strings.Count(st.web.String(), clientTunnel4)
+	if o, e, code := runAs(t, inTunnel(false, append(append([]string{"chromium"}, browserFlags...), "--user-data-dir="+profile+"-deskh", url+"?again")...)); code != 0 || !strings.Contains(o+e, "Opening in existing browser session") {
+		t.Errorf("a second chromium on the inside profile: exit %d, %s%s", code, o, e)
+	}
+	waitFor(t, 30*time.Second, "the inside Chromium to load the page again", func() bool {
+		return strings.Count(st.web.String(), clientTunnel4) > requests
+	})
 
 	// Firefox outside too, on its default profile.
 	ffOut, stopFirefoxOut := background(t, outside("firefox-esr", "--width", "620", "--height", "380", "about:blank"))

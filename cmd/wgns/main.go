@@ -45,6 +45,7 @@ own firewall. The host's routes, rules and resolver are never touched.
 
   sudo wgns up ./work.conf          # the wg-quick config your provider gave you
   sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
+  wgns exec work -- firefox         # the same without sudo, if work's [Namespace] Users names you
   sudo wgns status work
   sudo wgns down work
 `
