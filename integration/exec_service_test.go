@@ -303,7 +303,7 @@ func TestIntegrationServiceNotRunning(t *testing.T) {
 	alice := addUser(t, "wgnsalice")
 	front := copyWgns(t)
 	_, e, code := runAs(t, userCmd(t, alice, front, "exec", "work", "--", "true"))
-	want := "wgns exec: needs root, or the wgns service for users a tunnel names in its [Namespace] Users: the wgns service is not running (connecting to /run/wgns.sock: no such file or directory). Run it with sudo, or ask an admin to start the service (systemctl enable --now wgns.socket)\n"
+	want := "wgns exec: needs root (run it with sudo); without root, it asks the service of the users a tunnel's [Namespace] Users names, and the wgns service is not running (connecting to /run/wgns.sock: no such file or directory) (an admin starts it: systemctl enable --now wgns.socket)\n"
 	if code != 125 || e != want {
 		t.Errorf("exit %d, stderr %q\nwant 125, %q", code, e, want)
 	}

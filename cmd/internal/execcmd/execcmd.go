@@ -216,7 +216,7 @@ func (c *Cmd) viaService(argv []string) int {
 	}
 	exit, err := execsvc.Run(req)
 	if errors.Is(err, execsvc.ErrNoService) {
-		return fail(125, fmt.Errorf("needs root, or the wgns service for users a tunnel names in its [Namespace] Users: %w. Run it with sudo, or ask an admin to start the service (systemctl enable --now wgns.socket)", err))
+		return fail(125, fmt.Errorf("needs root (run it with sudo); without root, it asks the service of the users a tunnel's [Namespace] Users names, and %w (an admin starts it: systemctl enable --now wgns.socket)", err))
 	}
 	if err != nil {
 		return fail(125, err)
