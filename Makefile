@@ -14,10 +14,13 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 FUZZTIME ?= 30s
 
-# Debian packages the tests use as independent witnesses and real peers.
+# Debian packages the tests use as independent witnesses and real peers; podman (with crun), the
+# CNI plugins (ptp, host-local) and a static busybox (the image the podman tests build) for the
+# CNI tests.
 TEST_DEPS := wireguard-tools wireguard-go nftables iproute2 iputils-ping iperf3 dnsmasq-base \
-             tcpdump systemd-container nscd netcat-openbsd socat
-TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat
+             tcpdump systemd-container nscd netcat-openbsd socat podman crun \
+             containernetworking-plugins busybox-static
+TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn nscd nc socat podman crun
 # The package's tests: building it, lintian, man pages and the three shells' completions.
 TEST_DEPS  += debhelper dpkg-dev lintian man-db bash-completion zsh fish
 TEST_TOOLS += dh dpkg-buildpackage lintian man zsh fish
@@ -44,6 +47,8 @@ demo: build
 # deps installs the Debian packages the tests need, only if a tool is missing.
 deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	test -x /usr/lib/cni/ptp || missing="$$missing containernetworking-plugins"; \
+	dpkg-query -W -f '$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing test dependencies (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_DEPS) >/dev/null; \

@@ -37,6 +37,8 @@ type options struct {
 	iperfRounds int
 	only        map[string]bool
 	debianWG    string
+
+	failoverRounds int // failover.go
 }
 
 func parseFlags() options {
@@ -50,7 +52,8 @@ func parseFlags() options {
 	flag.StringVar(&scale, "scale", "1,10,100,500", "numbers of tunnels brought up and down in sequence")
 	flag.IntVar(&o.iperfSecs, "iperf-seconds", 3, "length of each iperf3 run")
 	flag.IntVar(&o.iperfRounds, "iperf-rounds", 7, "iperf3 runs per path")
-	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput)")
+	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput,failover)")
+	flag.IntVar(&o.failoverRounds, "failover-rounds", 20, "servers taken down in the failover section")
 	flag.StringVar(&o.debianWG, "debian-wireguard-go", "/usr/bin/wireguard-go", "Debian's wireguard-go")
 	flag.Parse()
 	for _, f := range strings.Split(scale, ",") {
@@ -213,6 +216,9 @@ func inside(o options) int {
 	}
 	if o.want("throughput") {
 		show(benchThroughput(w))
+	}
+	if o.want("failover") {
+		show(benchFailover(w))
 	}
 	for _, s := range profile {
 		show(s)

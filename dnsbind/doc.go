@@ -1,6 +1,7 @@
 // Package dnsbind owns the DNS view of a tunnel's network namespace: the files
-// /etc/netns/NAME/resolv.conf and nsswitch.conf (Write, Check, Remove), and the mounts that put
-// them in place for a program started in the namespace (Enter).
+// /etc/netns/NAME/resolv.conf and nsswitch.conf (Write, Check, Remove), the mounts that put
+// them in place for a program started in the namespace (Enter) or for a systemd service
+// (ServiceBinds), and what a running process actually sees (Inspect).
 //
 // # Why /etc is covered, not single files
 //
@@ -13,7 +14,7 @@
 // namespace's file but serves stale copies of the host's other files after they are renamed
 // (overlayfs caches the lower layer's dentries), which breaks /etc/passwd and friends.
 //
-// So Enter covers the whole of /etc, in the program's private mount namespace only, with a
+// So /etc is covered, in the program's (or service's) private mount namespace only, with a
 // directory in which no host rename can reach the namespace's files:
 //
 //	/etc                  read-only bind of LinkDir (/run/wgns/etc), shared by all namespaces
@@ -24,34 +25,86 @@
 //	/etc/.wgns-host/      recursive bind of the host's /etc (live)
 //	/etc/.wgns-view/resolv.conf, nsswitch.conf
 //	                      read-only binds of the checked /etc/netns/NAME files, mounted on
-//	                      files of LinkDir, which only Enter ever touches
+//	                      empty files of the link farm, which only wgns ever touches
 //
 // The host's other files stay live: a file the host renames into place later is what the
 // program reads. A host symlink in /etc is copied rather than pointed to, because a relative
 // target such as /etc/localtime's would resolve one level too deep from .wgns-host.
 //
-// Building a directory of about 150 symlinks costs about 600µs here (4µs per tmpfs inode), so it
-// is not built per program: LinkDir is built once and kept up to date by Enter itself, which
-// compares the device, inode, mtime and ctime of the host's /etc with a stamp stored in LinkDir
-// and, when they differ, brings LinkDir up to date under a lock (renaming changed symlinks into
-// place, so programs already using it see each entry old or new, and see entries the host added
-// meanwhile). Write invalidates the stamp, so a damaged LinkDir is rebuilt after `wgns repair`.
-// Enter then costs two opens and fstats per view file, two of /etc and LinkDir, a readlink,
-// three to four mounts for /etc and its parts, and two per hidden directory: about 70-100µs here
-// (see the integration test TestIntegrationDNSEnterCost and BenchmarkIntegrationDNSEnter).
+// # Why /run is covered too, for programs
 //
-// What a program in the namespace may notice: lstat shows /etc's entries as symlinks and
-// realpath("/etc/passwd") is /etc/.wgns-host/passwd; /etc is read-only (writes through the
-// symlinks reach the host's files as they would without wgns, but a program cannot create or
-// rename entries of /etc itself, which keeps it from writing files the host would never see);
-// an entry the host adds to /etc appears once some program has been started after the change;
-// a relative symlink in a subdirectory of /etc whose target climbs out of /etc (none on
-// Debian 12) resolves one level too deep; the namespace's resolv.conf and nsswitch.conf are the
-// files as they were when the program started (a later Write reaches programs started after it).
-// /etc/netns/NAME/hosts, which `ip netns exec` would bind, is not used: /etc/hosts is the
-// host's.
+// The host's resolver daemons listen on unix sockets with a path, and a path crosses network
+// namespaces: nscd (/run/nscd/socket, which glibc asks before any NSS module, whatever
+// nsswitch.conf says), systemd-resolved (/run/systemd/resolve/io.systemd.Resolve) and avahi
+// (/run/avahi-daemon/socket) would answer from the host's network (HiddenPaths). Three ways to
+// keep them out of reach were weighed:
 //
-// The host's resolver sockets are hidden separately (HiddenPaths), and the namespace's
-// nsswitch.conf asks only "files dns" for hosts, so that neither nscd, systemd-resolved, avahi
-// nor machined answers from the host's network.
+//   - Cover each daemon's directory with an empty one, and create the directory on the host
+//     first when it does not exist yet (so that a daemon installed or started later lands
+//     under the cover). Not enough on its own: when the host removes the directory, the kernel
+//     detaches every mount on it in every mount namespace (since Linux 3.18), and a directory
+//     made again in its place is visible. systemd does exactly that for RuntimeDirectory=
+//     without RuntimeDirectoryPreserve= on each stop and start. Debian 12's three daemons
+//     happen not to: nscd's directory comes from tmpfiles.d (nscd.conf) and nscd never removes
+//     it; systemd-resolved.service has RuntimeDirectory=systemd/resolve with
+//     RuntimeDirectoryPreserve=yes; avahi-daemon.socket binds /run/avahi-daemon/socket and
+//     avahi-daemon only mkdirs and chowns the directory (avahi-daemon/main.c). Other
+//     distributions' units, an admin's `rm -rf`, or `systemctl clean` still would.
+//   - An allow-list of /run: only the entries wgns knows to be safe. Every other program's
+//     sockets (D-Bus, the user's runtime directory, the journal, X11's and Wayland's helpers)
+//     would have to be listed, and anything unlisted would break.
+//   - A link farm over /run, like /etc's: every entry of the host's /run a symlink into
+//     /run/.wgns-host (where the host's /run is moved, not cloned), except the hidden
+//     directories, which are empty directories of the farm, and their parents
+//     (/run/systemd), which are directories of symlinks themselves. Nothing the host does to a
+//     directory of its /run can reach a cover that lives on the farm, which is never removed.
+//
+// Enter uses the farm. What a program may notice: /run's entries are symlinks (realpath of
+// /run/user/1000 is /run/.wgns-host/user/1000); /run and /run/systemd are read-only (a program
+// run as root cannot create entries directly in them; their subdirectories are the host's, and
+// writable as usual); and an entry the host adds directly to /run or /run/systemd after the
+// program started is not seen by it (one started later sees it).
+//
+// A systemd service gets the /etc farm (through BindReadOnlyPaths=, see ServiceBinds) but not
+// the /run farm: a service often writes its own files directly into /run (a PID file, a socket),
+// and systemd itself mounts credentials and creates RuntimeDirectory= there just before it
+// starts the service, which a farm built earlier would not show. A service gets its
+// HiddenPaths covered one by one instead; systemd creates each that is missing before it mounts
+// on it. The price, documented in package units and caught by `wgns check`: a directory that
+// the host removes and re-creates while the service runs is visible to it until it restarts.
+//
+// # Keeping the farms up to date
+//
+// Building a directory of about 150 symlinks costs about 600µs here (4µs per tmpfs inode), so
+// the farms are not built per program: they live in /run/wgns/links (root's alone), and Enter
+// compares the device, inode, mtime and ctime of the host's /etc, /run and /run/systemd with
+// the stamps stored in the farms and, when they differ, brings the farms up to date under a
+// lock (renaming changed symlinks into place, so programs already using them see each entry old
+// or new, and see entries the host added meanwhile; directories and files that stay are never
+// re-created, since they are mount points in some namespace). Write rebuilds them, so a damaged
+// farm is repaired by `wgns repair`, and makes LinkDir the read-only bind of the /etc farm that
+// services need: systemd creates missing mount points in a bind mount's target before it makes
+// it read-only, and would otherwise create them in the shared farm. Enter then costs two opens
+// and fstats per view file, two of /etc, the farms' stamps, four mounts for /etc and its parts
+// and four for /run: about 60-100µs here (see the integration test TestIntegrationDNSEnterCost
+// and BenchmarkIntegrationDNSEnter).
+//
+// The lock is a file only root can open (/run/wgns/links/lock), never a directory a program in
+// the namespace can reach (/etc is the farm: `flock /etc` there must not stall the next
+// `wgns exec`), and a wait for it is bounded.
+//
+// # What else a program in the namespace may notice
+//
+// lstat shows /etc's entries as symlinks and realpath("/etc/passwd") is /etc/.wgns-host/passwd;
+// /etc is read-only (writes through the symlinks reach the host's files as they would without
+// wgns, but a program cannot create or rename entries of /etc itself, which keeps it from
+// writing files the host would never see); an entry the host adds to /etc appears once some
+// program has been started after the change; a relative symlink in a subdirectory of /etc whose
+// target climbs out of /etc (none on Debian 12) resolves one level too deep; the namespace's
+// resolv.conf and nsswitch.conf are the files as they were when the program started (a later
+// Write reaches programs started after it). /etc/netns/NAME/hosts, which `ip netns exec` would
+// bind, is not used: /etc/hosts is the host's.
+//
+// The namespace's nsswitch.conf asks only "files dns" for hosts, so that neither
+// systemd-resolved, avahi nor machined is asked even where their sockets are reachable.
 package dnsbind

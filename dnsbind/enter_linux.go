@@ -15,23 +15,20 @@ import (
 var ErrUnsafe = errors.New("refused: not safe to use")
 
 // HiddenPaths are the directories of host services that resolve names on the host's network
-// or answer for those that do; Enter covers each that exists with an empty read-only directory,
-// so that their sockets cannot be reached from the namespace (a unix socket with a path
-// crosses network namespaces):
+// or answer for those that do. In the namespace's view each is an empty read-only directory,
+// whether or not the host has it, so that their sockets cannot be reached from the namespace (a
+// unix socket with a path crosses network namespaces):
 //
-//   - /run/nscd: nscd's socket, which glibc asks before any NSS module (hosts, passwd, group),
-//     whatever nsswitch.conf says;
+//   - /run/nscd: nscd's socket, which glibc asks (as /var/run/nscd/socket) before any NSS module
+//     (hosts, passwd, group), whatever nsswitch.conf says;
 //   - /run/systemd/resolve: systemd-resolved's varlink socket io.systemd.Resolve (nss-resolve)
 //     and its stub-resolv.conf, which points at 127.0.0.53, the host's stub;
 //   - /run/avahi-daemon: avahi's socket, which nss-mdns asks for .local names (mDNS on the
 //     host's LAN).
 //
-// The /var/run spellings are listed for hosts where /var/run is not a symlink to /run; a
-// directory reached twice is covered once. Directories are covered rather than socket files
-// because a daemon re-creates its socket on restart (unlink and bind), which would detach a
-// mount on the old one; a directory of /run is rarely removed (if the host removes and
-// re-creates one while a program runs inside, that program sees the new one). A directory that
-// does not exist when the program starts is not covered.
+// Directories are hidden rather than socket files because a daemon re-creates its socket on
+// restart (unlink and bind), which would detach a mount on the old one. See the package
+// documentation for how Enter hides them from programs and units' drop-ins from services.
 //
 // Left visible on purpose: the system D-Bus (/run/dbus). systemd-resolved and avahi also answer
 // over it (org.freedesktop.resolve1, org.freedesktop.Avahi), but only to programs that ask them
@@ -41,11 +38,19 @@ var ErrUnsafe = errors.New("refused: not safe to use")
 // /etc/resolv.conf replaces), and dnsmasq listens on the host's network only.
 var HiddenPaths = []string{
 	"/run/nscd",
-	"/var/run/nscd",
 	"/run/systemd/resolve",
-	"/var/run/systemd/resolve",
 	"/run/avahi-daemon",
-	"/var/run/avahi-daemon",
+}
+
+// ResolverSocket is the socket through which a host daemon answers name lookups.
+type ResolverSocket struct{ Daemon, Path string }
+
+// ResolverSockets are the sockets of the host's resolver daemons in HiddenPaths: what a program
+// that does not hide them (one run by `ip netns exec`) would ask.
+var ResolverSockets = []ResolverSocket{
+	{"nscd", "/run/nscd/socket"},
+	{"systemd-resolved", "/run/systemd/resolve/io.systemd.Resolve"},
+	{"avahi-daemon", "/run/avahi-daemon/socket"},
 }
 
 // viewFiles are the files of EtcDir/NAME that Enter puts in /etc, all required. Nothing else
@@ -55,14 +60,17 @@ var viewFiles = []string{resolvConf, nsswitchConf}
 
 // Enter puts the DNS view of the namespace name in place for the calling thread:
 //
-//   - /etc becomes a read-only bind mount of LinkDir (brought up to date with the host's /etc
-//     first if that changed), in which every entry of the host's /etc is a symlink into
-//     /etc/.wgns-host, a recursive bind mount of the host's /etc, except resolv.conf and
+//   - /etc becomes a read-only bind mount of the /etc link farm (brought up to date with the
+//     host's /etc first if that changed), in which every entry of the host's /etc is a symlink
+//     into /etc/.wgns-host, a recursive bind mount of the host's /etc, except resolv.conf and
 //     nsswitch.conf, which point into /etc/.wgns-view;
 //   - /etc/.wgns-view/resolv.conf and nsswitch.conf are read-only bind mounts of
 //     EtcDir/NAME/resolv.conf and nsswitch.conf;
-//   - every existing directory of HiddenPaths is covered by a read-only bind mount of an empty
-//     directory of LinkDir.
+//   - /run becomes a read-only bind mount of the /run link farm (brought up to date likewise),
+//     in which every entry of the host's /run is a symlink into /run/.wgns-host, where the
+//     host's /run is moved, except the directories of HiddenPaths, which are empty;
+//   - if /var/run is a directory of its own rather than a symlink to /run, the existing
+//     directories of HiddenPaths under it are covered by an empty read-only directory.
 //
 // The files of EtcDir/NAME (and the directory) are opened without following symlinks and
 // refused (ErrUnsafe) unless they are regular files (a directory) owned by root and not writable
@@ -72,25 +80,23 @@ var viewFiles = []string{resolvConf, nsswitchConf}
 // its own whose mounts are slaves of the host's (unshare(CLONE_NEWNS) and / made MS_REC|MS_SLAVE),
 // as nsmgr's Exec does before it calls its Mounts function; Enter needs CAP_SYS_ADMIN there.
 // It opens no descriptor that outlives it. On error the thread's mount namespace is left
-// part-way and must not run a program.
+// part-way and must not run a program. A lock that another wgns holds while it brings the link
+// farms up to date is waited for at most 10 seconds.
 func Enter(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	if err := enter(filepath.Join(EtcDir, name), "/etc", LinkDir); err != nil {
+	if err := enter(filepath.Join(EtcDir, name)); err != nil {
 		return fmt.Errorf("entering the DNS view of %q: %w", name, err)
 	}
 	return nil
 }
 
-// enter binds the view in dir over etc, as Enter describes, with links as LinkDir.
-func enter(dir, etc, links string) error {
+// enter binds the view in dir over /etc and /run, as Enter describes.
+func enter(dir string) error {
+	const etc, run = "/etc", "/run"
 	view, err := openView(dir)
-	defer func() {
-		for _, fd := range view {
-			unix.Close(fd)
-		}
-	}()
+	defer closeFds(view...)
 	if err != nil {
 		return err
 	}
@@ -99,11 +105,11 @@ func enter(dir, etc, links string) error {
 		return &fs.PathError{Op: "open", Path: etc, Err: err}
 	}
 	defer unix.Close(hostFd)
-	linkFd, err := openLinks(links, etc, hostFd)
+	linkFd, runFd, err := openLinks(false)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(linkFd)
+	defer closeFds(linkFd, runFd)
 
 	// Clone the host's etc and its submounts before anything covers it: a clone taken after
 	// would hold the cover too.
@@ -112,22 +118,72 @@ func enter(dir, etc, links string) error {
 		return fmt.Errorf("cloning the mount of the host's %s: %w", etc, err)
 	}
 	defer unix.Close(host)
-	if err := bindFd(linkFd, links, etc, false); err != nil {
+	if err := bindFd(linkFd, etcLinks, etc, true); err != nil {
 		return err
 	}
-	// From here on, etc is the bind of links.
+	// From here on, etc is the bind of the links.
 	for i, name := range viewFiles {
 		if err := bindFd(view[i], dir+"/"+name, etc+"/"+viewDir+"/"+name, true); err != nil {
 			return err
 		}
 	}
-	if err := unix.MoveMount(host, "", unix.AT_FDCWD, etc+"/"+hostEtcDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mounting the host's %s on %s/%s: %w", etc, etc, hostEtcDir, err)
+	if err := unix.MoveMount(host, "", unix.AT_FDCWD, etc+"/"+hostDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting the host's %s on %s/%s: %w", etc, etc, hostDir, err)
 	}
-	if err := unix.Mount("", etc, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("making %s read-only: %w", etc, err)
+	if err := coverRun(runFd, run, etc+"/"+emptyDir); err != nil {
+		return err
 	}
-	return hide(linkFd, links, HiddenPaths)
+	return hideVarRun(linkFd)
+}
+
+// coverRun puts the /run link farm (open as runFd) on run with the host's run below it at
+// run/hostDir, moving the host's mount rather than cloning it (a clone would copy every mount
+// below it, one per network namespace in /run/netns). The farm goes on temp first: the host's
+// run cannot be moved below a mount that sits on it.
+func coverRun(runFd int, run, temp string) error {
+	farm, err := cloneMount(runFd, "", false)
+	if err != nil {
+		return fmt.Errorf("binding %s: %w", runLinks, err)
+	}
+	defer unix.Close(farm)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(farm, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("setting the mount flags of %s: %w", runLinks, err)
+	}
+	if err := unix.MoveMount(farm, "", unix.AT_FDCWD, temp, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting %s on %s: %w", runLinks, temp, err)
+	}
+	below := temp + "/" + hostDir
+	err = unix.MoveMount(unix.AT_FDCWD, run, unix.AT_FDCWD, below, 0)
+	if err == unix.EINVAL {
+		// The host's run is not a mount point of its own: make it one (which copies the mounts
+		// below it), then move that.
+		if err = unix.Mount(run, run, "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.MoveMount(unix.AT_FDCWD, run, unix.AT_FDCWD, below, 0)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("moving the host's %s to %s: %w", run, below, err)
+	}
+	if err := unix.MoveMount(unix.AT_FDCWD, temp, unix.AT_FDCWD, run, 0); err != nil {
+		return fmt.Errorf("moving %s from %s to %s: %w", runLinks, temp, run, err)
+	}
+	return nil
+}
+
+// hideVarRun covers the existing directories of HiddenPaths under /var/run with the empty
+// directory of the link farm open as linkFd, if /var/run is a directory of its own; when it is
+// a symlink to /run (every systemd system has it so), the /run link farm hides them already.
+func hideVarRun(linkFd int) error {
+	var st unix.Stat_t
+	if err := unix.Lstat("/var/run", &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	paths := make([]string, len(HiddenPaths))
+	for i, p := range HiddenPaths {
+		paths[i] = "/var" + p
+	}
+	return hide(linkFd, etcLinks, paths)
 }
 
 // openView opens dir and the files of viewFiles in it without following symlinks and checks
@@ -230,10 +286,10 @@ func bindFd(fd int, src, target string, readOnly bool) error {
 }
 
 // hide covers each existing directory of paths, once per directory, with a read-only bind of
-// the empty directory emptyDir of the link directory linkFd (at links).
+// the empty directory emptyDir of the link farm linkFd (at links).
 func hide(linkFd int, links string, paths []string) error {
-	// Find them all first: once one is covered, another path to it (/var/run/nscd when /var/run
-	// is a symlink to /run) would lead to the cover instead.
+	// Find them all first: once one is covered, another path to it (through a symlink) would
+	// lead to the cover instead.
 	type key struct{ dev, ino uint64 }
 	seen := make(map[key]bool, len(paths))
 	dirs := make([]string, 0, len(paths))

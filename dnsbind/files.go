@@ -45,18 +45,43 @@ type View struct {
 type files struct {
 	dir          string // EtcDir
 	hostNsswitch string // HostNsswitch
-	links        string // LinkDir, whose stamp Write removes
+	links        linker // the link farms
 	uid, gid     int    // the owner the files must have: root
 }
 
-var sys = files{dir: EtcDir, hostNsswitch: HostNsswitch, links: LinkDir, uid: 0, gid: 0}
+var sys = files{dir: EtcDir, hostNsswitch: HostNsswitch, links: sysLinks{}, uid: 0, gid: 0}
+
+// linker keeps the link farms that wgns exec and confined services use (see links_linux.go).
+type linker interface {
+	// update brings the link farms up to date with the host's /etc and /run, rebuilding them
+	// whatever their stamps say, and makes LinkDir the read-only bind of the /etc farm.
+	update() error
+	// faults returns what keeps confined services from starting with a namespace's view.
+	faults() []string
+}
+
+// sysLinks is the linker of the host.
+type sysLinks struct{}
+
+func (sysLinks) update() error {
+	etc, run, err := openLinks(true)
+	closeFds(etc, run)
+	if err != nil {
+		return err
+	}
+	return mountLinkDir()
+}
+
+func (sysLinks) faults() []string { return linkFaults() }
 
 // Write writes the DNS view v of the namespace name to EtcDir/NAME: resolv.conf listing v's
 // servers and search domains, and nsswitch.conf, the host's /etc/nsswitch.conf with its hosts
 // line reduced to "files dns" (or a minimal one if the host has none). The directory is made
 // mode 0755 and the files 0644, owned by root; each file is written to a temporary file in the
 // same directory, synced and renamed into place, so a reader sees the old or the new file, never
-// part of one. Write also has the next Enter rebuild LinkDir.
+// part of one. Write then rebuilds the link farms (they may have been damaged) and makes LinkDir
+// the read-only bind mount confined services need, in the calling thread's mount namespace,
+// which must be the host's.
 //
 // glibc, musl and Go use the first three servers only (MAXNS); all are written. With no
 // servers, resolv.conf lists no nameserver and says so in a comment. Resolvers then fall
@@ -74,7 +99,8 @@ func Remove(name string) error { return sys.remove(name) }
 
 // Check compares the DNS view of name on disk with what Write(name, v) would write and returns
 // one line per difference (a missing or altered file, a wrong mode or owner, a leftover temporary
-// file), or none when they match. The error is for failures to look, not for differences.
+// file, LinkDir not mounted as Write mounts it), or none when they match. The error is for
+// failures to look, not for differences.
 func Check(name string, v View) ([]string, error) { return sys.check(name, v) }
 
 // checkName refuses a name that is not a single path element below EtcDir.
@@ -232,8 +258,7 @@ func (f files) write(name string, v View) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	// Have the next Enter rebuild LinkDir, in case it was damaged.
-	if err := os.Remove(filepath.Join(f.links, stampLink)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := f.links.update(); err != nil {
 		return fmt.Errorf("writing the DNS view of %q: %w", name, err)
 	}
 	return nil
@@ -396,6 +421,7 @@ func (f files) check(name string, v View) ([]string, error) {
 	for _, t := range temps {
 		diffs = append(diffs, filepath.Join(dir, t)+": leftover temporary file")
 	}
+	diffs = append(diffs, f.links.faults()...)
 	return diffs, nil
 }
 

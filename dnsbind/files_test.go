@@ -182,14 +182,31 @@ func TestLineDiff(t *testing.T) {
 	}
 }
 
+// fakeLinks stands for the link farms: it counts updates, and reports faults until updated.
+type fakeLinks struct {
+	updates int
+	broken  []string // what faults reports before the next update
+	err     error    // what update returns
+}
+
+func (l *fakeLinks) update() error {
+	l.updates++
+	if l.err == nil {
+		l.broken = nil
+	}
+	return l.err
+}
+
+func (l *fakeLinks) faults() []string { return l.broken }
+
 // testFiles returns a files writing under a temporary directory, owned by the caller, with
-// host as the host's nsswitch.conf ("-" for none).
+// host as the host's nsswitch.conf ("-" for none), and fake link farms.
 func testFiles(t *testing.T, host string) files {
 	dir := t.TempDir()
 	f := files{
 		dir:          filepath.Join(dir, "netns"),
 		hostNsswitch: filepath.Join(dir, "nsswitch.conf"),
-		links:        filepath.Join(dir, "links"),
+		links:        &fakeLinks{},
 		uid:          os.Getuid(),
 		gid:          os.Getgid(),
 	}
@@ -205,13 +222,8 @@ var testView = View{Servers: []netip.Addr{netip.MustParseAddr("198.51.100.53")},
 
 func TestWriteCheckRemove(t *testing.T) {
 	f := testFiles(t, debianNsswitch)
+	links := f.links.(*fakeLinks)
 	dir := filepath.Join(f.dir, "work")
-	if err := os.MkdirAll(f.links, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("stale", filepath.Join(f.links, stampLink)); err != nil {
-		t.Fatal(err)
-	}
 	if err := f.write("work", testView); err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +254,8 @@ func TestWriteCheckRemove(t *testing.T) {
 	if fi, err := os.Lstat(dir); err != nil || fi.Mode() != fs.ModeDir|0o755 {
 		t.Errorf("%s: %v, %v; want a directory of mode 0755", dir, fi.Mode(), err)
 	}
-	if _, err := os.Lstat(filepath.Join(f.links, stampLink)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Write left the link directory's stamp: %v", err)
+	if links.updates != 1 {
+		t.Errorf("write updated the link farms %d times, want once", links.updates)
 	}
 	if diffs, err := f.check("work", testView); err != nil || len(diffs) != 0 {
 		t.Errorf("check after write: %q, %v", diffs, err)
@@ -260,6 +272,7 @@ func TestWriteCheckRemove(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	links.broken = []string{"/run/wgns/etc: not mounted"}
 	diffs, err := f.check("work", other)
 	if err != nil {
 		t.Fatal(err)
@@ -270,13 +283,17 @@ func TestWriteCheckRemove(t *testing.T) {
 		dir + "/nsswitch.conf: content differs (- on disk, + wanted):\n" +
 			strings.TrimSuffix(lineDiff(string(nsswitch), string(deriveNsswitch("work", []byte("hosts: files dns\n")))), "\n"),
 		dir + "/" + tempPrefix + "resolv.conf-1: leftover temporary file",
+		"/run/wgns/etc: not mounted",
 	}
 	if d := cmp.Diff(want, diffs); d != "" {
 		t.Errorf("check of a changed view (-want +got):\n%s", d)
 	}
-	// Write converges: mode fixed, temporary file gone, nothing left to report.
+	// Write converges: mode fixed, temporary file gone, links updated, nothing left to report.
 	if err := f.write("work", other); err != nil {
 		t.Fatal(err)
+	}
+	if links.updates != 2 {
+		t.Errorf("the second write left the link farms as they were (%d updates in all)", links.updates)
 	}
 	if diffs, err := f.check("work", other); err != nil || len(diffs) != 0 {
 		t.Errorf("check after a second write: %q, %v", diffs, err)
@@ -381,5 +398,21 @@ func TestCheckOwner(t *testing.T) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Errorf("after write, %s is not root's: %v", path, err)
+	}
+}
+
+// TestWriteLinksFail: when the link farms cannot be brought up to date, Write says so, and
+// Check goes on reporting what is wrong with them.
+func TestWriteLinksFail(t *testing.T) {
+	f := testFiles(t, debianNsswitch)
+	links := f.links.(*fakeLinks)
+	links.err = errors.New("linking /run/wgns/links/etc to the host's /etc: no space left on device")
+	links.broken = []string{"/run/wgns/etc: missing"}
+	err := f.write("work", testView)
+	if want := `writing the DNS view of "work": linking /run/wgns/links/etc to the host's /etc: no space left on device`; err == nil || err.Error() != want {
+		t.Errorf("write: %v, want %q", err, want)
+	}
+	if diffs, err := f.check("work", testView); err != nil || !slices.Equal(diffs, links.broken) {
+		t.Errorf("check: %q, %v; want %q", diffs, err, links.broken)
 	}
 }

@@ -13,12 +13,18 @@
 //			iif "lo" accept
 //			iifname "TUNNEL" ct state established,related accept
 //			iifname "TUNNEL" tcp dport PORT ct state new accept   # one per AllowInbound port
+//			iifname "PRIMARY" ip saddr PREFIX accept              # one per kept prefix (CNI, chained)
+//			iifname "PRIMARY" icmpv6 type nd-neighbor-solicit accept  # with a kept IPv6 prefix,
+//			iifname "PRIMARY" icmpv6 type nd-neighbor-advert accept   # so its gateway is found
 //			counter name "dropped_input"
 //		}
 //		chain output {
 //			type filter hook output priority filter; policy drop;
 //			oif "lo" accept
 //			oifname "TUNNEL" accept
+//			oifname "PRIMARY" ip daddr PREFIX accept              # one per kept prefix (CNI, chained)
+//			oifname "PRIMARY" icmpv6 type nd-neighbor-solicit accept  # with a kept IPv6 prefix
+//			oifname "PRIMARY" icmpv6 type nd-neighbor-advert accept
 //			counter name "dropped_output"
 //		}
 //		chain forward {
@@ -47,6 +53,13 @@
 //   - The drop counters are named counter objects (one per chain) in a last rule before the
 //     drop policy, so `nft list counters` shows them and State.Dropped sums them. They restart
 //     from zero whenever Apply replaces the table.
+//   - A namespace that also has a primary interface (a container's, when wgns is a CNI plugin
+//     chained after ptp or bridge) keeps some prefixes on it: the cluster's pod and service
+//     ranges. Only those prefixes pass that interface, both ways (a pod must be reachable by its
+//     peers and services); everything else on it is dropped, so the primary network's default
+//     route, if it stays, carries nothing. With a kept IPv6 prefix, neighbour solicitations and
+//     advertisements pass too (the gateway's address must be resolved), but no router
+//     advertisement, which could add routes.
 //   - Inspect audits this table only. Other tables in the namespace cannot undo its drops (see
 //     priority), but they are not reported; a rule google/nftables cannot fully decode is
 //     reported as not matching rather than trusted.
@@ -55,6 +68,9 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +101,13 @@ type Rules struct {
 	// AllowInbound lists the ports on which new connections from the tunnel are accepted.
 	// Order and duplicates do not matter.
 	AllowInbound []Port
+	// Primary is another interface of the namespace (a container's primary interface, when wgns
+	// is chained after another CNI plugin), on which only the Keep prefixes pass; "" when there
+	// is none. It is matched by name too.
+	Primary string
+	// Keep lists the prefixes that pass Primary, to and from; order and duplicates do not
+	// matter, and a prefix with host bits set is refused.
+	Keep []netip.Prefix
 }
 
 // loIfindex is the index of lo in every network namespace (LOOPBACK_IFINDEX).
@@ -247,6 +270,15 @@ func build(r Rules) (tableSpec, error) {
 		{`oif "lo" accept`, seq(ifindex(expr.MetaKeyOIF, loIfindex), accept())},
 		{`oifname ` + tun + ` accept`, seq(ifname(expr.MetaKeyOIFNAME, r.Tunnel), accept())},
 	}
+	if r.Primary != "" {
+		in, out, err := keptRules(r)
+		if err != nil {
+			return tableSpec{}, err
+		}
+		input, output = append(input, in...), append(output, out...)
+	} else if len(r.Keep) > 0 {
+		return tableSpec{}, errors.New("kept prefixes without a primary interface to keep them on")
+	}
 	spec := tableSpec{chains: []chainSpec{
 		{name: "input", hook: unix.NF_INET_LOCAL_IN, rules: input},
 		{name: "output", hook: unix.NF_INET_LOCAL_OUT, rules: output},
@@ -262,6 +294,66 @@ func build(r Rules) (tableSpec, error) {
 		spec.counters = append(spec.counters, cs.counter)
 	}
 	return spec, nil
+}
+
+// keptRules are the rules that let r.Keep pass r.Primary: in from those prefixes, out to them,
+// and IPv6 neighbour discovery on it when a kept prefix is IPv6.
+func keptRules(r Rules) (in, out []ruleSpec, err error) {
+	if err := validIfname(r.Primary); err != nil {
+		return nil, nil, fmt.Errorf("primary interface name %q: %w", r.Primary, err)
+	}
+	if r.Primary == r.Tunnel {
+		return nil, nil, fmt.Errorf("primary interface %q is the tunnel interface", r.Primary)
+	}
+	keep, err := normalPrefixes(r.Keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	prim := strconv.Quote(r.Primary)
+	v6 := false
+	for _, p := range keep {
+		fam, saddr, daddr := "ip", 12, 16
+		if p.Addr().Is6() {
+			fam, saddr, daddr, v6 = "ip6", 8, 24, true
+		}
+		in = append(in, ruleSpec{fmt.Sprintf("iifname %s %s saddr %s accept", prim, fam, p),
+			seq(ifname(expr.MetaKeyIIFNAME, r.Primary), prefix(p, uint32(saddr)), accept())})
+		out = append(out, ruleSpec{fmt.Sprintf("oifname %s %s daddr %s accept", prim, fam, p),
+			seq(ifname(expr.MetaKeyOIFNAME, r.Primary), prefix(p, uint32(daddr)), accept())})
+	}
+	if v6 {
+		for _, t := range []struct {
+			name string
+			typ  byte
+		}{{"nd-neighbor-solicit", 135}, {"nd-neighbor-advert", 136}} {
+			in = append(in, ruleSpec{fmt.Sprintf("iifname %s icmpv6 type %s accept", prim, t.name),
+				seq(ifname(expr.MetaKeyIIFNAME, r.Primary), icmpv6Type(t.typ), accept())})
+			out = append(out, ruleSpec{fmt.Sprintf("oifname %s icmpv6 type %s accept", prim, t.name),
+				seq(ifname(expr.MetaKeyOIFNAME, r.Primary), icmpv6Type(t.typ), accept())})
+		}
+	}
+	return in, out, nil
+}
+
+// normalPrefixes checks ps and returns them sorted, IPv4 first, without duplicates.
+func normalPrefixes(ps []netip.Prefix) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("kept prefix %q: not a prefix", p)
+		}
+		if p.Masked() != p {
+			return nil, fmt.Errorf("kept prefix %s: host bits set (the prefix is %s)", p, p.Masked())
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(out), nil
 }
 
 // validIfname reports why name cannot be a Linux interface name (the kernel's dev_valid_name).
@@ -359,6 +451,35 @@ func dport(port uint16) []expr.Any {
 	return []expr.Any{
 		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+	}
+}
+
+// prefix matches the network header's address at offset (12 source, 16 destination for IPv4;
+// 8 and 24 for IPv6) against p, after checking the packet's family as nft does.
+func prefix(p netip.Prefix, offset uint32) []expr.Any {
+	fam, size := byte(unix.NFPROTO_IPV4), 4
+	if p.Addr().Is6() {
+		fam, size = unix.NFPROTO_IPV6, 16
+	}
+	es := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{fam}},
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(size)},
+	}
+	if p.Bits() < size*8 {
+		mask := net.CIDRMask(p.Bits(), size*8)
+		es = append(es, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(size), Mask: mask, Xor: make([]byte, size)})
+	}
+	return append(es, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()})
+}
+
+// icmpv6Type matches ICMPv6 packets of type typ.
+func icmpv6Type(typ byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}},
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{typ}},
 	}
 }
 

@@ -2,12 +2,15 @@ package firewall
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/wgns/wgns/internal/golden"
 )
 
 // specText prints a table spec: every chain, and every rule both as nft prints it and as the
@@ -208,5 +211,87 @@ func TestRuleTextCounterValuesIgnored(t *testing.T) {
 	a := ruleText(ruleView{names: []string{"counter"}, exprs: []expr.Any{&expr.Counter{Packets: 5, Bytes: 300}}})
 	if b := wantedRuleText([]expr.Any{&expr.Counter{}}); a != b {
 		t.Errorf("counter with values renders %q, without %q; want equal", a, b)
+	}
+}
+
+// A namespace with a primary interface (wgns chained after another CNI plugin): only the kept
+// prefixes pass it, both ways, and neighbour discovery with an IPv6 one; the golden file shows
+// every rule as nft prints it and as the expressions Inspect compares.
+func TestBuildKept(t *testing.T) {
+	spec, err := build(Rules{Tunnel: "wg0", Primary: "eth0", Keep: []netip.Prefix{
+		netip.MustParsePrefix("fd00:10::/64"), netip.MustParsePrefix("10.96.0.0/12"),
+		netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("10.96.0.0/12"),
+		netip.MustParsePrefix("198.51.100.7/32"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "build-kept", specText(spec))
+
+	// Without an IPv6 prefix, no neighbour discovery passes the primary interface.
+	spec, err = build(Rules{Tunnel: "wg0", Primary: "eth0", Keep: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := specText(spec); strings.Contains(text, "icmpv6") {
+		t.Errorf("IPv4 prefixes only, yet ICMPv6 passes:\n%s", text)
+	}
+	// A primary interface with nothing kept: nothing passes it.
+	spec, err = build(Rules{Tunnel: "wg0", Primary: "eth0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := specText(spec); strings.Contains(text, "eth0") {
+		t.Errorf("nothing kept, yet a rule names the primary interface:\n%s", text)
+	}
+}
+
+func TestBuildKeptRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		r    Rules
+		want string
+	}{
+		{Rules{Tunnel: "wg0", Keep: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, "kept prefixes without a primary interface to keep them on"},
+		{Rules{Tunnel: "wg0", Primary: "wg0"}, `primary interface "wg0" is the tunnel interface`},
+		{Rules{Tunnel: "wg0", Primary: "eth 0"}, `primary interface name "eth 0": contains '/', ':', NUL or white space`},
+		{Rules{Tunnel: "wg0", Primary: "eth0", Keep: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/8")}}, "kept prefix 10.1.2.3/8: host bits set (the prefix is 10.0.0.0/8)"},
+		{Rules{Tunnel: "wg0", Primary: "eth0", Keep: []netip.Prefix{{}}}, `kept prefix "invalid Prefix": not a prefix`},
+	} {
+		_, err := build(tc.r)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("build(%+v) = %v, want %q", tc.r, err, tc.want)
+		}
+	}
+}
+
+// Inspect tells a table whose kept prefixes differ from the one wanted: a prefix dropped or
+// added by someone is a difference like any other rule.
+func TestCompareKept(t *testing.T) {
+	want := Rules{Tunnel: "wg0", Primary: "eth0", Keep: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}
+	wider := want
+	wider.Keep = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	ws, err := build(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := build(wider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := compare(ws, kernelView(gs))
+	if st.Matches {
+		t.Fatal("a table keeping 10.0.0.0/8 matches one that keeps 10.244.0.0/16")
+	}
+	wantDiff := []string{
+		`chain input: rule missing: iifname "eth0" ip saddr 10.244.0.0/16 accept`,
+		`chain input: unexpected rule: ` + wantedRuleText(gs.chains[0].rules[2].exprs),
+		`chain output: rule missing: oifname "eth0" ip daddr 10.244.0.0/16 accept`,
+		`chain output: unexpected rule: ` + wantedRuleText(gs.chains[1].rules[2].exprs),
+	}
+	if d := cmp.Diff(wantDiff, st.Diff); d != "" {
+		t.Errorf("Diff (-want +got):\n%s", d)
+	}
+	if st := compare(ws, kernelView(ws)); !st.Matches {
+		t.Errorf("the table as built does not match itself: %q", st.Diff)
 	}
 }

@@ -20,6 +20,7 @@ type chkReport struct {
 		OK     bool   `json:"ok"`
 		Detail string `json:"detail"`
 	} `json:"checks"`
+	Warnings []string `json:"warnings"`
 }
 
 // chkResult is one run of `wgns check --json`.
@@ -123,8 +124,9 @@ func TestIntegrationCheck(t *testing.T) {
 		`ok    rules       only the default rules \(lookup local, main, default\)`,
 		`ok    firewall    table inet wgns as wgns installed it; \d+ packets dropped`,
 		`ok    dns         /etc/netns/ck/resolv\.conf and nsswitch\.conf as written \(nameserver 192\.0\.2\.1\)`,
+		`ok    views       no process inside`,
 		`ok    handshake   peer ` + regexp.QuoteMeta(p.Key.PublicKey().String()) + `: latest handshake \d+s ago`,
-		`ck: all 9 checks ok`,
+		`ck: all 10 checks ok`,
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != 0 || len(lines) != len(wantLines) {
@@ -260,7 +262,7 @@ func TestIntegrationCheck(t *testing.T) {
 			chkAssert(t, name, f.failing)
 			if f.text != "" {
 				out, _, code := wgnsRun(t, "check", name)
-				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 9 checks FAILED (%s)\n", strings.Join(chkInOrder(f.failing), ", "))) {
+				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 10 checks FAILED (%s)\n", strings.Join(chkInOrder(f.failing), ", "))) {
 					t.Errorf("wgns check: exit %d, output\n%s\nwant exit 1, a line %q and the failed checks in the summary", code, out, f.text)
 				}
 			}
@@ -282,7 +284,7 @@ func TestIntegrationCheck(t *testing.T) {
 
 // chkInOrder returns the check names that are keys of m, in the order wgns check reports them.
 func chkInOrder(m map[string]string) []string {
-	order := []string{"config", "namespace", "process", "interfaces", "routes", "rules", "firewall", "dns", "handshake"}
+	order := []string{"config", "namespace", "process", "interfaces", "routes", "rules", "firewall", "dns", "views", "handshake"}
 	var out []string
 	for _, k := range order {
 		if _, ok := m[k]; ok {

@@ -28,6 +28,9 @@ import (
 	"github.com/wgns/wgns/nsmgr"
 )
 
+// dnsEtcLinks is the /etc link farm as wgns writes it; dnsbind.LinkDir is its read-only bind.
+const dnsEtcLinks = "/run/wgns/links/etc"
+
 // The namespace's DNS view used by these tests.
 var dnsTestView = dnsbind.View{
 	Servers: []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("fd00:53::1")},
@@ -554,8 +557,8 @@ func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
 		t.Errorf("Enters at once after a change of /etc: %v", err)
 	}
 
-	// A damaged LinkDir is rebuilt after the next Write.
-	if err := os.Remove(dnsbind.LinkDir + "/.wgns-view/resolv.conf"); err != nil {
+	// A damaged link farm is rebuilt after the next Write. (LinkDir is its read-only bind.)
+	if err := os.Remove(dnsEtcLinks + "/.wgns-view/resolv.conf"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dnsEnterInThread(name); err == nil {
@@ -660,18 +663,24 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 		}
 	}
 
-	// Each directory is covered once, though /var/run/nscd may lead to it too.
-	mountinfo := dnsRun(t, name, "cat", "/proc/self/mountinfo")[0]
+	// Each directory is an empty, read-only directory of the /run link farm, also when reached
+	// as /var/run/nscd; the host's directories are where the farm's links lead.
+	var script strings.Builder
 	for _, s := range socks {
-		n := 0
-		for line := range strings.Lines(mountinfo) {
-			if f := strings.Fields(line); len(f) > 4 && f[4] == filepath.Dir(s) {
-				n++
-			}
+		for _, d := range []string{filepath.Dir(s), "/var" + filepath.Dir(s)} {
+			fmt.Fprintf(&script, "echo %s: $(ls -A %s | wc -l) entries, $(touch %s/x 2>/dev/null && echo writable || echo read-only); ", d, d, d)
 		}
-		if n != 1 {
-			t.Errorf("%s is a mount point %d times in the namespace, want once:\n%s", filepath.Dir(s), n, mountinfo)
+	}
+	script.WriteString("ls /run/.wgns-host/nscd")
+	var want strings.Builder
+	for _, s := range socks {
+		for _, d := range []string{filepath.Dir(s), "/var" + filepath.Dir(s)} {
+			fmt.Fprintf(&want, "%s: 0 entries, read-only\n", d)
 		}
+	}
+	want.WriteString("socket\n")
+	if got := dnsRun(t, name, "sh", "-c", script.String())[0]; got != want.String() {
+		t.Errorf("the hidden directories in the namespace:\n%s\nwant:\n%s", got, want.String())
 	}
 
 	control := dnsRun(t, append([]string{"connect"}, socks...)...)[0]
@@ -779,12 +788,12 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 		{"missing nsswitch.conf", func(t *testing.T) {
 			os.Remove(dir + "/nsswitch.conf")
 		}, false, "open " + dir + "/nsswitch.conf: no such file or directory"},
-		{"group-writable link directory", func(t *testing.T) {
-			if err := os.Chmod(dnsbind.LinkDir, 0o775); err != nil {
+		{"group-writable link farm", func(t *testing.T) {
+			if err := os.Chmod(dnsEtcLinks, 0o775); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { os.Chmod(dnsbind.LinkDir, 0o755) })
-		}, true, dnsbind.LinkDir + " is writable by group or others (mode 0775)"},
+			t.Cleanup(func() { os.Chmod(dnsEtcLinks, 0o755) })
+		}, true, dnsEtcLinks + " is writable by group or others (mode 0775)"},
 	}
 	// A first Enter makes LinkDir.
 	dnsWriteView(t, name, dnsTestView)

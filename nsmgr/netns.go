@@ -3,18 +3,24 @@ package nsmgr
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/flock"
 )
 
 // Create makes a new network namespace named name, as `ip netns add` does: it makes RunDir (mode
-// 0755) a shared mount under an exclusive flock, so that later unmounts propagate to other mount
+// 0755) a shared mount (see makeRunDirShared), so that later unmounts propagate to other mount
 // namespaces; creates the empty file Path(name); and bind-mounts onto it a new namespace made by
 // unshare on a thread of its own (never the main thread), which then exits instead of returning
-// to the Go runtime. On
-// failure nothing is left behind. If the file already exists, the error wraps fs.ErrExist.
+// to the Go runtime. On failure nothing is left behind. If the file already exists, the error
+// wraps fs.ErrExist. No lock that another user can take delays it for more than
+// iprouteLockWait.
 //
 // It returns an open handle to the new namespace; the caller must Close it. The calling
 // goroutine's thread stays where it was.
@@ -63,20 +69,59 @@ func unshareAndMount(path string) (netns.NsHandle, error) {
 	return netns.NsHandle(fd), nil
 }
 
+// runDirLock serialises wgns processes that make RunDir a mount point. Only root can open it,
+// so no other user can hold it.
+const runDirLock = "/run/wgns/netns.lock"
+
+// Bounds of the waits of makeRunDirShared: for another wgns (runDirLock), and for iproute2's
+// lock on RunDir, which any user can hold.
+const (
+	runDirLockWait  = 10 * time.Second
+	iprouteLockWait = 2 * time.Second
+)
+
 // makeRunDirShared creates RunDir and makes it a shared mount point, binding it onto itself
-// first if it is not a mount point, exactly as iproute2 does, under an exclusive flock on RunDir
-// so that concurrent callers (wgns or ip) do not stack bind mounts.
+// first if it is not a mount point, as iproute2 does (ip/ipnetns.c netns_add, iproute2 6.1).
+//
+// iproute2 does all of it under an exclusive flock on RunDir itself, so that concurrent
+// `ip netns add`s do not stack bind mounts (Debian bug 949235). RunDir is open to everyone, so
+// any user can hold that lock (`flock -s /run/netns sleep infinity`), and a blocking flock would
+// wait for as long as they like. wgns therefore locks only for the one step that needs it:
+// making RunDir shared again when it is already a mount point (always so after the first
+// namespace of a boot) is idempotent and stacks nothing, so it is done without a lock. Only
+// when RunDir is not a mount point yet does wgns take runDirLock (which serialises wgns, bounded
+// by runDirLockWait, and names the holder if that runs out), then iproute2's lock on RunDir for
+// at most iprouteLockWait: an `ip netns add` holds it for microseconds, so waiting longer than
+// that means a user holds it, and wgns goes on without it rather than stall. At worst, an
+// `ip netns add` doing the same step at the same instant adds a second bind mount.
 func makeRunDirShared() error {
 	if err := unix.Mkdir(RunDir, 0o755); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("creating %s: %w", RunDir, err)
 	}
-	lock, err := unix.Open(RunDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", RunDir, err)
+	err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err != unix.EINVAL {
+		if err != nil {
+			return fmt.Errorf("making %s a shared mount: %w", RunDir, err)
+		}
+		return nil
 	}
-	defer unix.Close(lock) // closing releases the lock
-	if err := flock(lock, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("locking %s: %w", RunDir, err)
+
+	// Not a mount point yet.
+	if err := os.MkdirAll(filepath.Dir(runDirLock), 0o700); err != nil {
+		return err
+	}
+	own, err := flock.OpenPrivate(runDirLock)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(own) // closing releases the lock
+	if err := flock.Lock(own, runDirLock, unix.LOCK_EX, runDirLockWait); err != nil {
+		return err
+	}
+	if ip, err := unix.Open(RunDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		defer unix.Close(ip)
+		// Held longer than an `ip netns add` would hold it: go on without it.
+		_ = flock.Lock(ip, RunDir, unix.LOCK_EX, iprouteLockWait)
 	}
 	for bound := false; ; bound = true {
 		err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
@@ -89,16 +134,6 @@ func makeRunDirShared() error {
 		// Not a mount point yet: make it one.
 		if err := unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind-mounting %s onto itself: %w", RunDir, err)
-		}
-	}
-}
-
-// flock takes a lock on fd, retrying when interrupted.
-func flock(fd, how int) error {
-	for {
-		err := unix.Flock(fd, how)
-		if err != unix.EINTR {
-			return err
 		}
 	}
 }
@@ -124,6 +159,37 @@ func Open(name string) (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("opening network namespace %q: %s: %w", name, path, err)
 	}
 	return netns.NsHandle(fd), nil
+}
+
+// OpenPath returns a handle to the network namespace at path, one wgns did not make (a
+// container's, which a CNI runtime names by /var/run/netns/..., /proc/PID/ns/net, ...); the
+// caller must Close it. If there is no such file the error wraps fs.ErrNotExist; if the file is
+// not a network namespace, the error says "not a network namespace".
+func OpenPath(path string) (netns.NsHandle, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	isNet, err := isNetNS(fd)
+	if err == nil && !isNet {
+		err = errors.New("not a network namespace")
+	}
+	if err != nil {
+		unix.Close(fd)
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	return netns.NsHandle(fd), nil
+}
+
+// Self returns the ID of the network namespace the calling thread is in (for wgns, the host's:
+// it never runs elsewhere outside Do).
+func Self() (ID, error) {
+	var st unix.Stat_t
+	p := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+	if err := unix.Stat(p, &st); err != nil {
+		return ID{}, fmt.Errorf("identifying this process's network namespace: %w", err)
+	}
+	return ID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
 // isNetNS reports whether fd refers to a network namespace: a file of nsfs (not, say, a plain

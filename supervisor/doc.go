@@ -15,6 +15,10 @@
 //     same, still firewalled namespace, from the config as it was read at up — never from the
 //     file as it may have been changed since;
 //   - resolves endpoint host names again when handshakes stop (wg-quick's reresolve-dns rule).
+//   - with [Namespace] Failover = on, watches the active peer of each failover group (ICMP
+//     probes through it, else WireGuard's own counters) and moves the group's AllowedIPs to the
+//     next peer when it stops answering (failover.go), recording what it did for status and
+//     check.
 //
 // Its decisions are made by a loop over events (signals, the device stopping, timers) that is
 // unit-tested with a fake tunnel and a fake clock (loop_test.go).

@@ -23,6 +23,7 @@ type fakeTunnel struct {
 	reresolveOut []string
 	downErr      error
 	uplinkMoved  bool
+	failoverOut  []failoverResult // the results of successive Failover calls (failover_test.go)
 }
 
 func newFakeTunnel() *fakeTunnel {
@@ -297,7 +298,14 @@ func TestReadinessProtocol(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pr.Close()
-			r := newReporter(int(pw.Fd()))
+			// The reporter takes over a descriptor of its own, as the supervisor's fd 3 is:
+			// pw's would be closed by pw's finalizer.
+			fd, err := syscall.Dup(int(pw.Fd()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			r := newReporter(fd)
 			go tt.send(r)
 			got, err := readOutcome(pr)
 			if (err != nil) != tt.noEnd || (err != nil && !errors.Is(err, errNoOutcome)) {

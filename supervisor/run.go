@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgns/wgns/units"
 	"github.com/wgns/wgns/wgns"
 	"github.com/wgns/wgns/wgns/config"
@@ -24,6 +26,9 @@ type RunOptions struct {
 	// ReadyFD is the readiness pipe from Start (see the package documentation); 0 when systemd
 	// started the supervisor.
 	ReadyFD int
+	// Attach, when set, is a CNI attachment to make and hold instead of a tunnel (Name,
+	// ConfigPath, Mode and Strict are then unused: its config is already read).
+	Attach *wgns.AttachOptions
 }
 
 // reresolveEvery is how often the supervisor checks endpoints given as host names.
@@ -42,23 +47,14 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	var opts []config.Option
-	if o.Strict {
-		opts = append(opts, config.Strict())
-	}
-	cfg, err := config.Load(o.ConfigPath, opts...)
+	t, err := bringUp(o, warn)
 	if err != nil {
 		rep.fail(err)
 		return err
 	}
-	for _, w := range cfg.Warnings {
-		warn(w)
-	}
-	t, err := wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
-	if err != nil {
-		rep.fail(err)
-		return err
-	}
+	logf := log.New(os.Stderr, "", 0).Printf
+	failovers, stopFailover := startFailover(o.Name, t, logf) // its groups are recorded before ready
+	defer stopFailover()
 	n := units.NewNotifier()
 	n.Ready()
 	rep.ready()
@@ -70,7 +66,6 @@ func Run(o RunOptions) error {
 		go func() { reportStatus(ctx, n, o.Name); close(done) }()
 		stopStatus = func() { cancel(); <-done }
 	}
-	logf := log.New(os.Stderr, "", 0).Printf
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := make(chan eventKind, 2)
@@ -80,8 +75,29 @@ func Run(o RunOptions) error {
 	}
 	go watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
-		logf: logf, beforeDown: stopStatus}
+		logf: logf, beforeDown: func() { stopStatus(); stopFailover() }, failovers: failovers}
 	return l.run()
+}
+
+// bringUp makes the tunnel (or the attachment) this supervisor holds.
+func bringUp(o RunOptions, warn func(string)) (*wgns.Tunnel, error) {
+	if o.Attach != nil {
+		a := *o.Attach
+		a.Warn = warn
+		return wgns.Attach(a)
+	}
+	var opts []config.Option
+	if o.Strict {
+		opts = append(opts, config.Strict())
+	}
+	cfg, err := config.Load(o.ConfigPath, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		warn(w)
+	}
+	return wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
 }
 
 // tunnel is what the loop supervises: a *wgns.Tunnel held by this process.
@@ -94,6 +110,7 @@ type tunnel interface {
 	UplinkChanged() bool
 	Rebind(ctx context.Context) ([]string, error)
 	Rehandshake(ctx context.Context) ([]string, error)
+	Failover(ctx context.Context, group int) (from, to wgtypes.Key, err error)
 	Down() error
 }
 
@@ -133,7 +150,8 @@ type loop struct {
 	events         <-chan eventKind // from the watchers
 	reresolveEvery time.Duration
 	logf           func(format string, args ...any)
-	beforeDown     func() // stops what reports status, so that no STATUS= follows STOPPING=1
+	beforeDown     func()                 // stops what reports status, so that no STATUS= follows STOPPING=1
+	failovers      <-chan failoverRequest // from the failover prober (failover.go)
 
 	lastResume time.Time
 }
@@ -167,6 +185,8 @@ func (l *loop) run() error {
 			l.reresolve()
 		case ev := <-l.events:
 			l.handle(ev)
+		case req := <-l.failovers:
+			l.failover(req)
 		}
 	}
 }

@@ -27,7 +27,15 @@ type StartOptions struct {
 	Strict     bool      // refuse a config with lines wgns would ignore (up --strict)
 	// Timeout bounds the wait for the supervisor's word (default 60 s).
 	Timeout time.Duration
+	// Attach, when set, starts the holder of a CNI attachment instead (`wgns cni-holder`), which
+	// reads this description of it from a pipe (fd 4): an inline config's keys must reach
+	// neither argv nor the environment. LogPath is then its log, and Name names it in messages.
+	Attach  []byte
+	LogPath string
 }
+
+// specFD is the descriptor number of an attachment's description in its holder.
+const specFD = 4
 
 // readyFD is the descriptor number of the readiness pipe in the supervisor: the first after
 // stdin, stdout and stderr.
@@ -65,6 +73,12 @@ func (s starter) start(o StartOptions) ([]string, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(s.runDir, o.Name+".log")
+	if o.LogPath != "" {
+		logPath = o.LogPath
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+			return nil, err
+		}
+	}
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -92,9 +106,24 @@ func (s starter) start(o StartOptions) ([]string, error) {
 	case wgns.ModeUserspace:
 		args = append(args, "--userspace")
 	}
-	cmd := exec.Command(s.binary, append(args, o.ConfigPath)...)
+	args = append(args, o.ConfigPath)
+	var spec *os.File
+	if o.Attach != nil {
+		args = []string{"cni-holder", "--ready-fd", strconv.Itoa(readyFD), "--spec-fd", strconv.Itoa(specFD)}
+		var sw *os.File
+		if spec, sw, err = os.Pipe(); err != nil {
+			pw.Close()
+			return nil, fmt.Errorf("making the pipe for the attachment's description: %w", err)
+		}
+		defer spec.Close()
+		go func() { sw.Write(o.Attach); sw.Close() }()
+	}
+	cmd := exec.Command(s.binary, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.ExtraFiles = []*os.File{pw}
+	if spec != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, spec)
+	}
 	cmd.Dir = "/"
 	cmd.Env = append(append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, testHookEnv()...), s.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,9 @@ func TestMain(m *testing.M) {
 // exit without a word on the pipe), "hang", or "fds" (report its open descriptors as a warning).
 func standIn(how string) int {
 	args := strings.Join(os.Args[1:], " ")
+	if how == "attach" {
+		return standInAttach(args)
+	}
 	if !strings.HasPrefix(args, "up --foreground --ready-fd 3 --name work") || !strings.HasSuffix(args, " /etc/wgns/work.conf") {
 		fmt.Fprintln(os.Stderr, "bad arguments:", args)
 		return 2
@@ -137,5 +141,54 @@ func TestStartPassesOnlyItsOwnDescriptors(t *testing.T) {
 	}
 	if len(warnings) != 1 || warnings[0] != "0,1,2,3" {
 		t.Errorf("the supervisor has descriptors %q, want 0,1,2,3", warnings)
+	}
+}
+
+// standInAttach plays the holder of a CNI attachment: it reads the attachment's description from
+// fd 4 and says it back as a warning, after checking that nothing of it is in its argv or
+// environment.
+func standInAttach(args string) int {
+	if args != "cni-holder --ready-fd 3 --spec-fd 4" {
+		fmt.Fprintln(os.Stderr, "bad arguments:", args)
+		return 2
+	}
+	spec, err := io.ReadAll(os.NewFile(4, "spec"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading fd 4:", err)
+		return 2
+	}
+	for _, f := range []string{"/proc/self/cmdline", "/proc/self/environ"} {
+		if b, _ := os.ReadFile(f); strings.Contains(string(b), "PrivateKey") {
+			fmt.Fprintln(os.Stderr, "the description is in", f)
+			return 2
+		}
+	}
+	r := newReporter(3)
+	r.warn(string(spec))
+	r.ready()
+	return 0
+}
+
+// The holder of an attachment gets its description (an inline config, keys and all) on a pipe of
+// its own, not in argv or the environment, and logs where it is told.
+func TestStartAttachHandsItsDescriptionOverAPipe(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	spec := `{"config_text": "[Interface]\nPrivateKey = (a key)\n"}`
+	logPath := filepath.Join(dir, "cni", "0123.log")
+	s := starter{binary: self, runDir: dir, env: []string{standInEnv + "=attach"}}
+	warnings, err := s.start(StartOptions{Name: "0123", Attach: []byte(spec), LogPath: logPath, Timeout: 10 * time.Second})
+	if err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("%v (log: %s)", err, b)
+	}
+	if len(warnings) != 1 || warnings[0] != spec {
+		t.Errorf("the holder read %q, want %q", warnings, spec)
+	}
+	if _, err := os.Stat(logPath); err != nil {
+		t.Errorf("the holder's log: %v", err)
 	}
 }

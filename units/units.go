@@ -42,24 +42,42 @@
 // # DNS inside the service
 //
 // systemd makes no /etc/netns bind mounts for NetworkNamespacePath= or
-// JoinsNamespaceOf=, so the drop-in adds BindReadOnlyPaths= for resolv.conf and
-// nsswitch.conf, and PrivateMounts=yes (implied only from systemd 254 on). It
-// hides the sockets through which a lookup would be answered on the host
-// network: nscd (/run/nscd), systemd-resolved's varlink socket used by
-// nss-resolve (/run/systemd/resolve/io.systemd.Resolve) and avahi for
-// nss-mdns (/run/avahi-daemon); "-" ignores paths that do not exist.
+// JoinsNamespaceOf=, so the drop-in puts the namespace's DNS view in place
+// itself, with PrivateMounts=yes (implied only from systemd 254 on) and the
+// read-only bind mounts of dnsbind.ServiceBinds: the same view of /etc that
+// `wgns exec` gives a program. Binding the namespace's files over
+// /etc/resolv.conf and /etc/nsswitch.conf would not last: a bind mount is
+// detached when the host replaces the file below it by rename (resolvconf,
+// NetworkManager, dpkg and systemd-resolved do), and the service would then
+// read the host's file. So /etc is covered by dnsbind.LinkDir, a directory of
+// symlinks into the host's /etc (bound below it, at /etc/.wgns-host, and live),
+// whose resolv.conf and nsswitch.conf lead to the namespace's files: no host
+// rename can reach them. systemd resolves the sources of all these mounts
+// before it mounts the first (checked with Debian 12's systemd 252 in
+// integration/dns_hostevents_test.go), so the host's /etc can be bound below the
+// directory that covers it. A missing source fails the service with
+// 226/NAMESPACE: it never starts with the host's view. What the service may
+// notice: /etc is read-only (as with ProtectSystem=full; ReadWritePaths= and
+// ConfigurationDirectory= still work), its entries are symlinks, and a name the
+// host adds to /etc appears once wgns brought dnsbind.LinkDir up to date (every
+// `wgns up`, `wgns repair` and `wgns exec` does); a bind mount of the unit's own
+// onto a name the host's /etc lacks fails the service, since systemd cannot
+// create its mount point in the read-only dnsbind.LinkDir.
 //
-// systemd follows a symlink at the destination of a bind mount, one step at a
-// time, and mounts on its target. When the host's /etc/resolv.conf links to
-// /run/systemd/resolve/stub-resolv.conf, the namespace's resolv.conf is thus
-// mounted over stub-resolv.conf inside the service's mount namespace. systemd
-// drops mounts below an InaccessiblePaths= entry, which is why only resolved's
-// socket is hidden, not all of /run/systemd/resolve: hiding the directory would
-// leave the service without a resolv.conf. A bind mount is detached when the
-// host replaces the file below it by rename (resolved, dpkg, NetworkManager do):
-// the service then reads the host's file again. Its queries still leave only
-// through the tunnel (127.0.0.53 is the namespace's own loopback, where nothing
-// listens), and with the sockets hidden nss cannot fall back to the host.
+// The directories through which a lookup would be answered on the host's
+// network are covered by an empty read-only directory: nscd (/run/nscd),
+// systemd-resolved's (/run/systemd/resolve, whose io.systemd.Resolve socket
+// nss-resolve asks) and avahi's for nss-mdns (/run/avahi-daemon). Directories,
+// not socket files: a daemon that restarts unlinks its socket and binds a new
+// one, which a mount on the old file does not cover. systemd creates a missing
+// directory (on the host's /run) before it mounts on it, so a daemon installed
+// or started later finds its directory covered. Unlike `wgns exec`, which
+// covers all of /run with a directory of symlinks, a service keeps the host's
+// /run (services write their own files there); a directory that the host
+// removes and re-creates while the service runs (RuntimeDirectory= without
+// RuntimeDirectoryPreserve=; Debian 12's nscd, systemd-resolved and
+// avahi-daemon do not) is visible to the service until it restarts, and
+// `wgns check` reports it.
 package units
 
 import (
@@ -70,6 +88,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/wgns/wgns/dnsbind"
 )
 
 // Names of the shipped template units.
@@ -282,15 +302,6 @@ func isAlnum(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
-// hiddenPaths are the host sockets (or their directories) through which a
-// name lookup would be answered outside the tunnel; see the package comment
-// for why resolved's socket is named, not its directory.
-var hiddenPaths = []string{
-	"/run/nscd",
-	"/run/systemd/resolve/io.systemd.Resolve",
-	"/run/avahi-daemon",
-}
-
 // DropIn returns the text of the drop-in that confines the service unitName
 // to tunnel name, in the given style. See the package comment for what it
 // sets and why.
@@ -322,12 +333,9 @@ func DropIn(name, unitName string, style Style) (string, error) {
 			unit.NewUnitOption("Unit", "JoinsNamespaceOf", netns),
 			unit.NewUnitOption("Service", "PrivateNetwork", "yes"))
 	}
-	opts = append(opts,
-		unit.NewUnitOption("Service", "PrivateMounts", "yes"),
-		unit.NewUnitOption("Service", "BindReadOnlyPaths", "/etc/netns/"+name+"/resolv.conf:/etc/resolv.conf"),
-		unit.NewUnitOption("Service", "BindReadOnlyPaths", "/etc/netns/"+name+"/nsswitch.conf:/etc/nsswitch.conf"))
-	for _, p := range hiddenPaths {
-		opts = append(opts, unit.NewUnitOption("Service", "InaccessiblePaths", "-"+p))
+	opts = append(opts, unit.NewUnitOption("Service", "PrivateMounts", "yes"))
+	for _, b := range dnsbind.ServiceBinds(name) {
+		opts = append(opts, unit.NewUnitOption("Service", "BindReadOnlyPaths", b.Source+":"+b.Target))
 	}
 
 	var b strings.Builder

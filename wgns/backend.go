@@ -29,10 +29,14 @@ var ErrNoKernelWireGuard = errors.New("the kernel has no WireGuard support")
 // kernelBackend is the kernel's WireGuard: made in the host namespace, moved into the tunnel's,
 // configured there through wgctrl. It needs no process once made.
 type kernelBackend struct {
-	name   string
-	ns     netnsView     // during create and configure only
-	deadCh chan struct{} // closed when the interface is deleted (see watch)
-	stop   chan struct{} // ends the watch
+	// hostName, when set, is the name the interface is made under in the host namespace, and
+	// renamed from once inside its own: an attachment's, unique on the host (every pod's wg0
+	// would collide there, and two attachments being made at once too).
+	hostName string
+	name     string
+	ns       netnsView     // during create and configure only
+	deadCh   chan struct{} // closed when the interface is deleted (see watch)
+	stop     chan struct{} // ends the watch
 }
 
 var _ backend = (*kernelBackend)(nil)
@@ -40,7 +44,11 @@ var _ backend = (*kernelBackend)(nil)
 func (*kernelBackend) mode() Mode { return ModeKernel }
 
 func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
-	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
+	host := name
+	if k.hostName != "" {
+		host = k.hostName
+	}
+	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: host, MTU: mtu}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return ErrNoKernelWireGuard
 	}
@@ -48,7 +56,7 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 		return err
 	}
 	crashPoint("move")
-	l, err := netlink.LinkByName(name)
+	l, err := netlink.LinkByName(host)
 	if err == nil {
 		err = netlink.LinkSetNsFd(l, ns.fd())
 	}
@@ -57,6 +65,13 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 			netlink.LinkDel(l)
 		}
 		return fmt.Errorf("moving it into its namespace: %w", err)
+	}
+	if host != name {
+		crashPoint("rename")
+		if err := ns.linkRename(host, name); err != nil {
+			ns.linkDel(host)
+			return fmt.Errorf("renaming it from %s inside its namespace: %w", host, err)
+		}
 	}
 	k.name, k.ns = name, ns
 	return nil
@@ -176,6 +191,9 @@ func KernelWireGuard() bool {
 // userspaceBackend is the embedded wireguard-go. It lives as long as this process: the process
 // holding it is the tunnel's holder.
 type userspaceBackend struct {
+	// sock, when set, names the control socket (/var/run/wireguard/SOCK.sock) instead of the
+	// interface: an attachment's, as every pod's wg0 would claim the same socket.
+	sock string
 	name string
 	dev  *device.Device
 	uapi net.Listener
@@ -216,10 +234,13 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 		return fmt.Errorf("creating TUN device: %w", err)
 	}
 	crashPoint("move")
-	f, err := ipc.UAPIOpen(name)
+	if u.sock == "" {
+		u.sock = name
+	}
+	f, err := ipc.UAPIOpen(u.sock)
 	if err != nil {
 		dev.Close()
-		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(name), err)
+		return fmt.Errorf("opening the UAPI socket %s: %w", uapiPath(u.sock), err)
 	}
 	// A plain listener, not ipc.UAPIListen: that one spends an inotify instance per device (to
 	// notice the socket file being removed), and fs.inotify.max_user_instances (128 by default,
@@ -228,8 +249,8 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 	f.Close()
 	if err != nil {
 		dev.Close()
-		os.Remove(uapiPath(name))
-		return fmt.Errorf("listening on the UAPI socket %s: %w", uapiPath(name), err)
+		os.Remove(uapiPath(u.sock))
+		return fmt.Errorf("listening on the UAPI socket %s: %w", uapiPath(u.sock), err)
 	}
 	go func() {
 		for {
@@ -287,7 +308,7 @@ func (u *userspaceBackend) close() error {
 	u.once.Do(func() {
 		if u.uapi != nil {
 			u.uapi.Close()
-			os.Remove(uapiPath(u.name))
+			os.Remove(uapiPath(u.sock))
 		}
 		if u.dev != nil {
 			u.dev.Close()
@@ -296,7 +317,11 @@ func (u *userspaceBackend) close() error {
 	return nil
 }
 
-func uapiPath(name string) string { return filepath.Join("/var/run/wireguard", name+".sock") }
+// uapiDir holds the embedded WireGuard's control sockets, where wg(8) looks for them (a test
+// directory in tests).
+var uapiDir = "/var/run/wireguard"
+
+func uapiPath(name string) string { return filepath.Join(uapiDir, name+".sock") }
 
 // removeStaleUAPI removes name's UAPI socket if no process listens on it any more.
 func removeStaleUAPI(name string) error {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,11 @@ const (
 	CheckRules      = "rules"      // the policy rules are the kernel's defaults
 	CheckFirewall   = "firewall"   // table inet wgns is there exactly as wgns installs it
 	CheckDNS        = "dns"        // resolv.conf and nsswitch.conf under /etc/netns/NAME as written
+	CheckViews      = "views"      // every process inside sees the namespace's DNS view, none a host resolver
 	CheckHandshake  = "handshake"  // every peer's latest handshake is younger than HandshakeMaxAge
+	// CheckFailover comes last, and only for a tunnel with failover groups: each group's
+	// AllowedIPs are held by one peer, which answers (failover.go).
+	CheckFailover = "failover"
 )
 
 // CheckResult is one item of a CheckReport.
@@ -60,6 +65,9 @@ type CheckReport struct {
 	OK bool `json:"ok"`
 	// Checks lists every check, in a fixed order, whether it passed or not.
 	Checks []CheckResult `json:"checks"`
+	// Warnings are findings that fail no check: risks of using the tunnel in ways wgns does not
+	// control (a host resolver daemon that `ip netns exec` would reach).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Failed returns the names of the checks that failed, in report order.
@@ -74,7 +82,7 @@ func (r *CheckReport) Failed() []string {
 }
 
 // Text renders the report as `wgns check` prints it: one line per check, "ok" or "FAIL", the
-// check's name and what was found, then a summary line.
+// check's name and what was found, a "warn" line per warning, then a summary line.
 func (r *CheckReport) Text() string {
 	width := 0
 	for _, c := range r.Checks {
@@ -93,6 +101,9 @@ func (r *CheckReport) Text() string {
 			fmt.Fprintf(&b, "%*s%s\n", len(mark)+2+width+2, "", strings.TrimLeft(l, "\t"))
 		}
 	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warn  %s\n", w)
+	}
 	if failed := r.Failed(); len(failed) > 0 {
 		fmt.Fprintf(&b, "%s: %d of %d checks FAILED (%s)\n", r.Name, len(failed), len(r.Checks), strings.Join(failed, ", "))
 	} else {
@@ -109,8 +120,10 @@ type CheckOptions struct {
 
 // Check audits the tunnel name for leaks and faults: only lo and the tunnel interface in its
 // namespace, every route via them, the default policy rules, wgns's firewall table as it was
-// installed, the DNS view as written, the WireGuard process alive (userspace) and a handshake
-// with every peer within HandshakeMaxAge. What was intended is read from the config recorded in
+// installed, the DNS view as written, every process inside seeing that view (not the host's
+// resolv.conf, nsswitch.conf or resolver sockets), the WireGuard process alive (userspace) and
+// a handshake with every peer within HandshakeMaxAge. It warns when a host resolver daemon's
+// socket exists, which `ip netns exec` would reach. What was intended is read from the config recorded in
 // the tunnel's state. Faults are reported in the CheckReport, not as errors; the error is for a
 // name that is invalid or not up (wrapping ErrNotUp) and for unreadable state.
 //
@@ -168,8 +181,17 @@ type checkFacts struct {
 	dns    []string
 	dnsErr error
 
+	views     []viewFact // the processes inside whose DNS view is not the namespace's
+	viewsSeen int        // how many processes inside were looked at
+	viewsErr  error      // listing them
+
+	resolvers []dnsbind.ResolverSocket // host resolver sockets that exist
+
 	peers []peerFact
 	wgErr error
+
+	failovers    *FailoverRecord // the supervisor's record; nil when there is none
+	failoversErr error
 }
 
 type linkFact struct {
@@ -188,10 +210,18 @@ type routeFact struct {
 	devs   []string // the output interfaces (several for a multipath route); none for unreachable and the like
 }
 
+// viewFact is a process inside the namespace whose DNS view is not the namespace's.
+type viewFact struct {
+	pid    int
+	comm   string
+	faults []string
+}
+
 type peerFact struct {
 	key           string
 	lastHandshake time.Time
 	keepalive     time.Duration
+	allowed       int // how many allowed IPs it holds
 }
 
 // gather reads everything evaluate judges. Failures to read are recorded in the facts.
@@ -217,8 +247,66 @@ func gather(name string, st *State) *checkFacts {
 	if f.cfg != nil {
 		f.dns, f.dnsErr = dnsbind.Check(name, dnsbind.View{Servers: f.cfg.Interface.DNS, Search: f.cfg.Interface.Search})
 	}
+	f.gatherViews(name)
+	f.resolvers = dnsbind.HostResolverSockets()
 	f.peers, f.wgErr = readPeers(ns, name)
+	f.failovers, f.failoversErr = readFailovers(name, st)
 	return f
+}
+
+// viewSettle is how long gatherViews waits before it looks again at a process whose DNS view is
+// not the namespace's: one still setting its view up (a wgns exec between its switch into the
+// namespace and the exec of its command, a systemd service between fork and exec) has it in
+// place by then.
+const viewSettle = 100 * time.Millisecond
+
+// gatherViews looks at the DNS view of every process whose main thread is inside the namespace:
+// a thread that enters it for a moment (wgns's own, through nsmgr.Do) does not make its process
+// one inside. A process whose view is not the namespace's is looked at again after viewSettle,
+// and counts only if it still is not.
+func (f *checkFacts) gatherViews(name string) {
+	procs, err := nsmgr.ProcessLeaders(f.nsID)
+	if err != nil {
+		f.viewsErr = err
+		return
+	}
+	inspect := func(pid int) ([]string, bool) {
+		faults, err := dnsbind.Inspect(pid, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false // gone meanwhile
+		}
+		if err != nil {
+			faults = []string{"could not be looked at: " + err.Error()}
+		}
+		return faults, true
+	}
+	var suspects []int
+	for _, p := range procs {
+		faults, alive := inspect(p.PID)
+		if !alive {
+			continue
+		}
+		f.viewsSeen++
+		if len(faults) > 0 {
+			suspects = append(suspects, p.PID)
+		}
+	}
+	if len(suspects) == 0 {
+		return
+	}
+	time.Sleep(viewSettle)
+	for _, pid := range suspects {
+		faults, alive := inspect(pid)
+		if !alive {
+			f.viewsSeen--
+			continue
+		}
+		if len(faults) == 0 {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		f.views = append(f.views, viewFact{pid: pid, comm: strings.TrimSuffix(string(comm), "\n"), faults: faults})
+	}
 }
 
 // readPeers reads the peers of the WireGuard interface name in ns, giving up after wgTimeout.
@@ -230,7 +318,7 @@ func readPeers(ns netns.NsHandle, name string) ([]peerFact, error) {
 	var peers []peerFact
 	for _, p := range d.Peers {
 		peers = append(peers, peerFact{key: p.PublicKey.String(), lastHandshake: p.LastHandshakeTime,
-			keepalive: p.PersistentKeepaliveInterval})
+			keepalive: p.PersistentKeepaliveInterval, allowed: len(p.AllowedIPs)})
 	}
 	return peers, nil
 }
@@ -341,9 +429,14 @@ func evaluate(name string, f *checkFacts) *CheckReport {
 		checkRules(f),
 		checkFirewall(f),
 		checkDNS(name, f),
+		checkViews(f),
 		checkHandshake(f),
 	}}
+	if c, ok := checkFailover(f); ok {
+		r.Checks = append(r.Checks, c)
+	}
 	r.OK = len(r.Failed()) == 0
+	r.Warnings = resolverWarnings(name, f)
 	return r
 }
 
@@ -480,8 +573,13 @@ func checkRoutes(name string, f *checkFacts) CheckResult {
 	}
 	var routed []string
 	if f.cfg != nil {
+		seen := map[netip.Prefix]bool{}
 		for _, p := range f.cfg.Peers {
 			for _, a := range p.AllowedIPs {
+				if seen[a] {
+					continue // the peers of a failover group list the same
+				}
+				seen[a] = true
 				if !slices.ContainsFunc(f.routes, func(r routeFact) bool {
 					return r.table == unix.RT_TABLE_MAIN && r.dst == a && slices.Equal(r.devs, []string{name}) && r.typ == unix.RTN_UNICAST
 				}) {
@@ -747,6 +845,40 @@ func checkDNS(name string, f *checkFacts) CheckResult {
 	return pass(CheckDNS, fmt.Sprintf("%s/resolv.conf and nsswitch.conf as written (nameserver %s)", dir, strings.Join(servers, ", ")))
 }
 
+func checkViews(f *checkFacts) CheckResult {
+	switch {
+	case f.nsErr != nil:
+		return noNamespace(CheckViews)
+	case f.viewsErr != nil:
+		return notChecked(CheckViews, f.viewsErr)
+	}
+	if len(f.views) > 0 {
+		faults := make([]string, len(f.views))
+		for i, v := range f.views {
+			faults[i] = fmt.Sprintf("PID %d (%s): %s", v.pid, v.comm, strings.Join(v.faults, ", "))
+		}
+		return fail(CheckViews, faults...)
+	}
+	switch f.viewsSeen {
+	case 0:
+		return pass(CheckViews, "no process inside")
+	case 1:
+		return pass(CheckViews, "the process inside sees the namespace's DNS view and no host resolver")
+	}
+	return pass(CheckViews, fmt.Sprintf("all %d processes inside see the namespace's DNS view and no host resolver", f.viewsSeen))
+}
+
+// resolverWarnings warns of each host resolver socket that a program run by `ip netns exec`
+// (which hides nothing) would ask.
+func resolverWarnings(name string, f *checkFacts) []string {
+	var w []string
+	for _, s := range f.resolvers {
+		w = append(w, fmt.Sprintf("%s's socket %s exists: a program run with `ip netns exec %s` would resolve names through it, "+
+			"outside the tunnel (`wgns exec` and services confined with `wgns unit install` cannot reach it)", s.Daemon, s.Path, name))
+	}
+	return w
+}
+
 func checkHandshake(f *checkFacts) CheckResult {
 	if f.nsErr != nil {
 		return noNamespace(CheckHandshake)
@@ -763,6 +895,9 @@ func checkHandshake(f *checkFacts) CheckResult {
 	}
 	var faults, oks []string
 	for _, p := range f.peers {
+		if f.standingBy(p) {
+			continue // carries nothing: checkFailover's
+		}
 		age := f.now.Sub(p.lastHandshake)
 		shown := age.Round(time.Second)
 		switch {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgns/wgns/dnsbind"
 	"github.com/wgns/wgns/firewall"
 	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/wgns/config"
@@ -33,7 +34,16 @@ var testNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func testConfig(t *testing.T, extra string) *config.Config {
 	t.Helper()
-	text := fmt.Sprintf(`[Interface]
+	cfg, err := config.Parse("/etc/wgns/work.conf", []byte(testConfigText(extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// testConfigText is the text of testConfig's config.
+func testConfigText(extra string) string {
+	return fmt.Sprintf(`[Interface]
 PrivateKey = %s
 Address = 192.0.2.2/24, fd00:192:0:2::2/64
 DNS = 192.0.2.1
@@ -44,11 +54,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
 Endpoint = 198.51.100.2:51820
 PersistentKeepalive = 25
 %s`, testOwnKey, testPeerPub, extra)
-	cfg, err := config.Parse("/etc/wgns/work.conf", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 func defaultRuleList() []netlink.Rule {
@@ -84,9 +89,10 @@ func healthyFacts(t *testing.T) *checkFacts {
 			{family: netlink.FAMILY_V6, table: unix.RT_TABLE_MAIN, typ: unix.RTN_UNICAST, dst: v4("::/0"), devs: []string{"work"}},
 			{family: netlink.FAMILY_V6, table: unix.RT_TABLE_LOCAL, typ: unix.RTN_MULTICAST, dst: v4("ff00::/8"), devs: []string{"work"}},
 		},
-		rules: defaultRuleList(),
-		fw:    firewall.State{Present: true, Matches: true, Dropped: 3},
-		peers: []peerFact{{key: testPeerPub.String(), lastHandshake: testNow.Add(-42 * time.Second), keepalive: 25 * time.Second}},
+		rules:     defaultRuleList(),
+		fw:        firewall.State{Present: true, Matches: true, Dropped: 3},
+		viewsSeen: 2,
+		peers:     []peerFact{{key: testPeerPub.String(), lastHandshake: testNow.Add(-42 * time.Second), keepalive: 25 * time.Second}},
 	}
 }
 
@@ -100,8 +106,9 @@ ok    routes      all 6 routes via lo or work; AllowedIPs routed: 0.0.0.0/0, ::/
 ok    rules       only the default rules (lookup local, main, default)
 ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 ok    dns         /etc/netns/work/resolv.conf and nsswitch.conf as written (nameserver 192.0.2.1)
+ok    views       all 2 processes inside see the namespace's DNS view and no host resolver
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
-work: all 9 checks ok
+work: all 10 checks ok
 `
 	if d := cmp.Diff(want, r.Text()); d != "" {
 		t.Errorf("text (-want +got):\n%s", d)
@@ -119,6 +126,9 @@ func TestCheckBrokenText(t *testing.T) {
 		routeFact{family: netlink.FAMILY_V4, table: unix.RT_TABLE_LOCAL, typ: unix.RTN_LOCAL,
 			dst: netip.MustParsePrefix("203.0.113.2/32"), devs: []string{"vx"}})
 	f.dns = []string{"/etc/netns/work/resolv.conf: content differs (- on disk, + wanted):\n\t-nameserver 9.9.9.9"}
+	f.views = []viewFact{{pid: 4711, comm: "transmission-da", faults: []string{"/etc/resolv.conf is the host's file",
+		"the host's /run/systemd/resolve is visible (systemd-resolved's socket /run/systemd/resolve/io.systemd.Resolve can be reached)"}}}
+	f.resolvers = []dnsbind.ResolverSocket{{Daemon: "nscd", Path: "/run/nscd/socket"}}
 	r := evaluate("work", f)
 	want := `ok    config      /etc/wgns/work.conf
 ok    namespace   /run/netns/work is the namespace wgns made (4:4026532465), ready
@@ -129,8 +139,10 @@ ok    rules       only the default rules (lookup local, main, default)
 ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 FAIL  dns         /etc/netns/work/resolv.conf: content differs (- on disk, + wanted):
                   -nameserver 9.9.9.9
+FAIL  views       PID 4711 (transmission-da): /etc/resolv.conf is the host's file, the host's /run/systemd/resolve is visible (systemd-resolved's socket /run/systemd/resolve/io.systemd.Resolve can be reached)
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
-work: 3 of 9 checks FAILED (interfaces, routes, dns)
+warn  nscd's socket /run/nscd/socket exists: a program run with ` + "`ip netns exec work`" + ` would resolve names through it, outside the tunnel (` + "`wgns exec`" + ` and services confined with ` + "`wgns unit install`" + ` cannot reach it)
+work: 4 of 10 checks FAILED (interfaces, routes, dns, views)
 `
 	if d := cmp.Diff(want, r.Text()); d != "" {
 		t.Errorf("text (-want +got):\n%s", d)
@@ -154,12 +166,19 @@ func TestCheckJSONShape(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
+	r.Warnings = []string{"nscd's socket /run/nscd/socket exists"}
+	if b, err = json.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(want, "}") + `,"warnings":["nscd's socket /run/nscd/socket exists"]}`; string(b) != want {
+		t.Errorf("JSON with a warning:\n got %s\nwant %s", b, want)
+	}
 }
 
 // TestCheckOrder: the checks come in the documented order, each once, whatever fails.
 func TestCheckOrder(t *testing.T) {
 	want := []string{CheckConfig, CheckNamespace, CheckProcess, CheckInterfaces, CheckRoutes, CheckRules,
-		CheckFirewall, CheckDNS, CheckHandshake}
+		CheckFirewall, CheckDNS, CheckViews, CheckHandshake}
 	for _, f := range []*checkFacts{healthyFacts(t), {now: testNow, state: &State{Name: "work"}, cfgErr: errors.New("x"), nsErr: errors.New("y")}} {
 		var got []string
 		for _, c := range evaluate("work", f).Checks {
@@ -464,8 +483,36 @@ func TestCheckFaults(t *testing.T) {
 				CheckRoutes:     "not checked",
 				CheckRules:      "not checked",
 				CheckFirewall:   "not checked",
+				CheckViews:      "not checked",
 				CheckHandshake:  "not checked",
 			},
+		},
+		{
+			name:   "no process inside",
+			edit:   func(_ *testing.T, f *checkFacts) { f.viewsSeen = 0 },
+			passed: map[string]string{CheckViews: "no process inside"},
+		},
+		{
+			name:   "one process inside",
+			edit:   func(_ *testing.T, f *checkFacts) { f.viewsSeen = 1 },
+			passed: map[string]string{CheckViews: "the process inside sees the namespace's DNS view"},
+		},
+		{
+			name: "views detached, in two processes",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.viewsSeen = 3
+				f.views = []viewFact{
+					{pid: 10, comm: "sleep", faults: []string{"/etc/nsswitch.conf is not the namespace's file"}},
+					{pid: 12, comm: "getent", faults: []string{"the host's /run/nscd is visible (a socket nscd makes there would be reached)"}},
+				}
+			},
+			failed: map[string]string{CheckViews: "PID 10 (sleep): /etc/nsswitch.conf is not the namespace's file; " +
+				"PID 12 (getent): the host's /run/nscd is visible (a socket nscd makes there would be reached)"},
+		},
+		{
+			name:   "processes not listed",
+			edit:   func(_ *testing.T, f *checkFacts) { f.viewsErr = errors.New("listing processes: EACCES") },
+			failed: map[string]string{CheckViews: "could not check: listing processes: EACCES"},
 		},
 		{
 			name: "netlink unreadable",

@@ -29,6 +29,8 @@ type fakeSys struct {
 	acts []string
 
 	files     map[string]*fakeNS // /run/netns/NAME; a nil value is a plain file, not a namespace
+	paths     map[string]*fakeNS // namespaces wgns did not make (containers'), by path
+	attached  map[string]Attachment
 	nextIno   uint64
 	hostLinks map[string]string // interfaces in the host namespace, by name: their kind
 	dns       map[string]string // DNS views by tunnel: what was written
@@ -44,6 +46,8 @@ type fakeSys struct {
 
 	crashAt string           // checkpoint at which the "process" dies (panics with crash)
 	fail    map[string]error // act prefix -> error it returns instead of acting
+
+	records map[string]fakeRecord // failover records, by tunnel (failover_test.go)
 }
 
 // crash is what fakeSys panics with when the work reaches crashAt.
@@ -85,6 +89,8 @@ func (p *fakeProc) signal(sig unix.Signal) error {
 }
 
 type fakeLink struct {
+	kind   string // "" for a WireGuard link (see mode); "veth" for a container's primary
+	sock   string // the name the embedded WireGuard's control socket answers to
 	up     bool
 	addrs  []netip.Prefix
 	routes []netip.Prefix
@@ -93,7 +99,7 @@ type fakeLink struct {
 }
 
 func newFakeSys() *fakeSys {
-	return &fakeSys{files: map[string]*fakeNS{}, hostLinks: map[string]string{}, dns: map[string]string{},
+	return &fakeSys{files: map[string]*fakeNS{}, paths: map[string]*fakeNS{}, attached: map[string]Attachment{}, hostLinks: map[string]string{}, dns: map[string]string{},
 		states: map[string]State{}, readyMark: map[string]string{}, uapi: map[string]string{}, alive: true,
 		mtu: 1500, uplink: "eth0", nextIno: 4026532000, fail: map[string]error{}, configs: map[string]*config.Config{}, names: map[string]netip.Addr{}}
 }
@@ -116,7 +122,7 @@ func (f *fakeSys) do(format string, args ...any) error {
 // die is the holder process being killed: the embedded WireGuard's TUN goes with it, its control
 // socket stays behind, and the recorded holder no longer runs.
 func (f *fakeSys) die() {
-	for _, ns := range f.files {
+	for _, ns := range f.allNS() {
 		if ns == nil {
 			continue
 		}
@@ -131,6 +137,89 @@ func (f *fakeSys) die() {
 	}
 	f.alive = false
 }
+
+// allNS lists every namespace of the fake: wgns's and containers'.
+func (f *fakeSys) allNS() []*fakeNS {
+	var out []*fakeNS
+	for _, m := range []map[string]*fakeNS{f.files, f.paths} {
+		for _, ns := range m {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// container adds a container's namespace at path, with lo and, when primary is not "", the
+// interface a plugin before wgns made (a ptp veth with its gateway route and default route).
+func (f *fakeSys) container(path, primary string) *fakeNS {
+	f.nextIno++
+	ns := &fakeNS{id: nsmgr.ID{Dev: 4, Ino: f.nextIno}, links: map[string]*fakeLink{"lo": {kind: "loopback", up: true}}}
+	if primary != "" {
+		ns.links[primary] = &fakeLink{kind: "veth", up: true, addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.70/26")},
+			routes: []netip.Prefix{netip.MustParsePrefix("203.0.113.65/32"), netip.MustParsePrefix("0.0.0.0/0")}}
+	}
+	f.paths[path] = ns
+	return ns
+}
+
+func (f *fakeSys) nsOpenPath(path string) (netnsView, error) {
+	ns, ok := f.paths[path]
+	if !ok {
+		return nil, fmt.Errorf("opening network namespace %s: %w", path, fs.ErrNotExist)
+	}
+	return &fakeView{f: f, ns: ns, where: path}, nil
+}
+
+// hostNS is the ID of the namespace the fake wgns runs in.
+var hostNS = nsmgr.ID{Dev: 4, Ino: 4026531840}
+
+func (f *fakeSys) selfNS() (nsmgr.ID, error) { return hostNS, nil }
+
+func (f *fakeSys) attachBackend(m Mode, hostName string) backend {
+	return &fakeBackend{f: f, m: m, hostName: hostName}
+}
+
+func (f *fakeSys) readAttachment(id string) (*Attachment, error) {
+	a, ok := f.attached[id]
+	if !ok {
+		return nil, fmt.Errorf("reading the record of attachment %s: %w", id, fs.ErrNotExist)
+	}
+	return &a, nil
+}
+
+func (f *fakeSys) writeAttachment(a *Attachment) error {
+	replaced := ""
+	if len(a.Kept) > 0 {
+		replaced += fmt.Sprintf(", kept %v", a.Kept)
+	}
+	if len(a.Replaced) > 0 {
+		replaced += fmt.Sprintf(", replaced %v", a.Replaced)
+	}
+	if err := f.do("record attachment %s: step %s, ready %v, netns %d%s", a.Key.ID()[:8], a.State.Step, a.State.Ready, a.State.Netns.Ino, replaced); err != nil {
+		return err
+	}
+	f.attached[a.Key.ID()] = *a
+	return nil
+}
+
+func (f *fakeSys) removeAttachment(id string) error {
+	if err := f.do("remove the record of attachment %s", id[:8]); err != nil {
+		return err
+	}
+	delete(f.attached, id)
+	return nil
+}
+
+func (f *fakeSys) attachments() ([]*Attachment, error) {
+	var out []*Attachment
+	for _, a := range f.attached {
+		out = append(out, &a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.ID() < out[j].Key.ID() })
+	return out, nil
+}
+
+func (f *fakeSys) lockAttachment(string) (func(bool), error) { return func(bool) {}, nil }
 
 func (f *fakeSys) nsID(name string) (nsmgr.ID, error) {
 	ns, ok := f.files[name]
@@ -340,7 +429,8 @@ func (f *fakeSys) removeStaleUAPI(name string) error {
 	return nil
 }
 
-func (f *fakeSys) holderAlive(*State) bool { return f.alive }
+// holderAlive: the recorded holder runs (an attachment of kernel WireGuard records none).
+func (f *fakeSys) holderAlive(st *State) bool { return f.alive && st.PID != 0 }
 
 func (f *fakeSys) lock(string) (func(), error) { return func() {}, nil }
 
@@ -355,8 +445,18 @@ func (f *fakeSys) checkpoint(point string) {
 
 // fakeView acts inside one fake namespace.
 type fakeView struct {
-	f  *fakeSys
-	ns *fakeNS
+	f     *fakeSys
+	ns    *fakeNS
+	where string // a container's namespace: its path, which the acts name
+}
+
+// in names the namespace in an act on a container's namespace ("" for wgns's own, whose acts
+// predate attachments).
+func (v *fakeView) in() string {
+	if v.where == "" {
+		return ""
+	}
+	return " in " + v.where
 }
 
 var _ netnsView = (*fakeView)(nil)
@@ -374,7 +474,7 @@ func (v *fakeView) firewallInstall(r firewall.Rules, fresh bool) error {
 	if fresh {
 		how = "fresh"
 	}
-	if err := v.f.do("install firewall (%s; %s)", how, describeRules(r)); err != nil {
+	if err := v.f.do("install firewall%s (%s; %s)", v.in(), how, describeRules(r)); err != nil {
 		return err
 	}
 	v.ns.fw = "ok"
@@ -382,7 +482,7 @@ func (v *fakeView) firewallInstall(r firewall.Rules, fresh bool) error {
 }
 
 func (v *fakeView) firewallRemove() error {
-	if err := v.f.do("remove firewall"); err != nil {
+	if err := v.f.do("remove firewall%s", v.in()); err != nil {
 		return err
 	}
 	v.ns.fw = ""
@@ -394,7 +494,90 @@ func (v *fakeView) link(name string) (linkState, bool) {
 	if !ok {
 		return linkState{}, false
 	}
-	return linkState{up: l.up}, true
+	kind := l.kind
+	switch {
+	case kind != "":
+	case l.mode == ModeUserspace:
+		kind = "tuntap"
+	default:
+		kind = "wireguard"
+	}
+	return linkState{up: l.up, kind: kind}, true
+}
+
+func (v *fakeView) linkDel(name string) error {
+	if _, err := v.get(name); err != nil {
+		return err
+	}
+	if err := v.f.do("delete interface %s%s", name, v.in()); err != nil {
+		return err
+	}
+	delete(v.ns.links, name)
+	return nil
+}
+
+func (v *fakeView) linkRename(from, to string) error {
+	l, err := v.get(from)
+	if err != nil {
+		return err
+	}
+	if _, ok := v.ns.links[to]; ok {
+		return v.f.do("rename %s to %s%s -> file exists", from, to, v.in())
+	}
+	if err := v.f.do("rename %s to %s%s", from, to, v.in()); err != nil {
+		return err
+	}
+	delete(v.ns.links, from)
+	v.ns.links[to] = l
+	return nil
+}
+
+// replaceRoute takes the route to p off every link, as a route replace does.
+func (v *fakeView) replaceRoute(p netip.Prefix) {
+	for _, l := range v.ns.links {
+		l.routes = slices.DeleteFunc(l.routes, func(r netip.Prefix) bool { return r == p })
+	}
+}
+
+func (v *fakeView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
+	l, err := v.get(name)
+	if err != nil {
+		return err
+	}
+	via := "on-link"
+	if gw.IsValid() {
+		via = "via " + gw.String()
+	}
+	if err := v.f.do("add route %s %s dev %s%s", p, via, name, v.in()); err != nil {
+		return err
+	}
+	v.replaceRoute(p)
+	l.routes = append(l.routes, p)
+	return nil
+}
+
+// gateways: a container's primary interface has its default route through the ptp gateway.
+func (v *fakeView) gateways(name string) ([]netip.Addr, error) {
+	l, err := v.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(l.routes, netip.MustParsePrefix("0.0.0.0/0")) && l.kind == "veth" {
+		return []netip.Addr{netip.MustParseAddr("203.0.113.65")}, nil
+	}
+	return nil, nil
+}
+
+func (v *fakeView) routeDel(name string, p netip.Prefix) error {
+	l, err := v.get(name)
+	if err != nil {
+		return err
+	}
+	if err := v.f.do("delete route %s dev %s%s", p, name, v.in()); err != nil {
+		return err
+	}
+	l.routes = slices.DeleteFunc(l.routes, func(r netip.Prefix) bool { return r == p })
+	return nil
 }
 
 func (v *fakeView) get(name string) (*fakeLink, error) {
@@ -410,7 +593,7 @@ func (v *fakeView) linkUp(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.f.do("set %s up", name); err != nil {
+	if err := v.f.do("set %s up%s", name, v.in()); err != nil {
 		return err
 	}
 	l.up = true
@@ -430,7 +613,7 @@ func (v *fakeView) addrAdd(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	if err := v.f.do("add address %s to %s", p, name); err != nil {
+	if err := v.f.do("add address %s to %s%s", p, name, v.in()); err != nil {
 		return err
 	}
 	l.addrs = append(l.addrs, p)
@@ -442,7 +625,7 @@ func (v *fakeView) addrDel(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	if err := v.f.do("delete address %s from %s", p, name); err != nil {
+	if err := v.f.do("delete address %s from %s%s", p, name, v.in()); err != nil {
 		return err
 	}
 	l.addrs = slices.DeleteFunc(l.addrs, func(a netip.Prefix) bool { return a == p })
@@ -462,15 +645,21 @@ func (v *fakeView) routeAdd(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	if err := v.f.do("add route %s via %s", p, name); err != nil {
+	if err := v.f.do("add route %s via %s%s", p, name, v.in()); err != nil {
 		return err
 	}
+	v.replaceRoute(p)
 	l.routes = append(l.routes, p)
 	return nil
 }
 
 func (v *fakeView) device(name string) (*wgtypes.Device, error) {
 	l, err := v.get(name)
+	for _, sl := range v.ns.links {
+		if err != nil && sl.sock == name && sl.mode == ModeUserspace {
+			l, err = sl, nil // the embedded WireGuard answers by its control socket's name
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -483,10 +672,15 @@ func (v *fakeView) device(name string) (*wgtypes.Device, error) {
 
 func (v *fakeView) configure(name string, c wgtypes.Config) error {
 	l, err := v.get(name)
+	for _, sl := range v.ns.links {
+		if err != nil && sl.sock == name && sl.mode == ModeUserspace {
+			l, err = sl, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if err := v.f.do("configure %s through wgctrl: %s", name, describeConfig(c)); err != nil {
+	if err := v.f.do("configure %s through wgctrl%s: %s", name, v.in(), describeConfig(c)); err != nil {
 		return err
 	}
 	if l.dev == nil {
@@ -519,6 +713,9 @@ func describeConfig(c wgtypes.Config) string {
 			for _, a := range p.AllowedIPs {
 				ips = append(ips, a.String())
 			}
+			if len(ips) == 0 {
+				ips = []string{"nothing"}
+			}
 			s += " for " + strings.Join(ips, ",")
 		}
 		parts = append(parts, s)
@@ -534,7 +731,8 @@ func deviceOf(name string, c wgtypes.Config) *wgtypes.Device {
 }
 
 // applyConfig changes d as WireGuard applies c: ReplacePeers, Remove, UpdateOnly and
-// ReplaceAllowedIPs as documented by wgctrl.
+// ReplaceAllowedIPs as documented by wgctrl; an allowed IP given to a peer is taken from any
+// other that had it, as cryptokey routing holds each prefix for one peer.
 func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 	if c.PrivateKey != nil {
 		d.PrivateKey, d.PublicKey = *c.PrivateKey, c.PrivateKey.PublicKey()
@@ -572,6 +770,11 @@ func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 		if pc.ReplaceAllowedIPs {
 			p.AllowedIPs = nil
 		}
+		for _, a := range pc.AllowedIPs {
+			for j := range d.Peers {
+				d.Peers[j].AllowedIPs = slices.DeleteFunc(d.Peers[j].AllowedIPs, func(b net.IPNet) bool { return b.String() == a.String() })
+			}
+		}
 		p.AllowedIPs = append(p.AllowedIPs, pc.AllowedIPs...)
 	}
 }
@@ -579,11 +782,12 @@ func applyConfig(d *wgtypes.Device, c wgtypes.Config) {
 // fakeBackend is a WireGuard implementation in the fake: kernel links are made in the host
 // namespace and moved; userspace ones are made inside and die with their process.
 type fakeBackend struct {
-	f      *fakeSys
-	m      Mode
-	name   string
-	ns     *fakeNS
-	deadCh chan struct{}
+	f        *fakeSys
+	m        Mode
+	hostName string // an attachment's: see attachBackend
+	name     string
+	ns       *fakeNS
+	deadCh   chan struct{}
 }
 
 var _ backend = (*fakeBackend)(nil)
@@ -591,26 +795,39 @@ var _ backend = (*fakeBackend)(nil)
 func (b *fakeBackend) mode() Mode { return b.m }
 
 func (b *fakeBackend) create(name string, mtu int, view netnsView) error {
-	ns := view.(*fakeView).ns
+	fv := fakeViewOf(view)
+	ns := fv.ns
+	host := name
+	if b.hostName != "" {
+		host = b.hostName
+	}
 	if b.m == ModeKernel {
-		if err := b.f.do("create %s interface %s (MTU %d) in the host namespace", b.m, name, mtu); err != nil {
+		if err := b.f.do("create %s interface %s (MTU %d) in the host namespace", b.m, host, mtu); err != nil {
 			return err
 		}
-		b.f.hostLinks[name] = "wireguard"
+		b.f.hostLinks[host] = "wireguard"
 		b.f.checkpoint("move")
-		if err := b.f.do("move %s into namespace %d", name, ns.id.Ino); err != nil {
+		if err := b.f.do("move %s into namespace %d", host, ns.id.Ino); err != nil {
 			return err
 		}
-		delete(b.f.hostLinks, name)
+		delete(b.f.hostLinks, host)
+		ns.links[host] = &fakeLink{mode: b.m}
+		if host != name {
+			b.f.checkpoint("rename")
+			if err := fv.linkRename(host, name); err != nil {
+				fv.linkDel(host)
+				return err
+			}
+		}
 	} else {
 		if err := b.f.do("create %s interface %s (MTU %d) in namespace %d", b.m, name, mtu, ns.id.Ino); err != nil {
 			return err
 		}
 		b.f.checkpoint("move")
-		b.f.uapi[name] = "live"
+		b.f.uapi[host] = "live"
 		b.f.alive = true
+		ns.links[name] = &fakeLink{mode: b.m, sock: host}
 	}
-	ns.links[name] = &fakeLink{mode: b.m}
 	b.name, b.ns, b.deadCh = name, ns, make(chan struct{})
 	return nil
 }
@@ -640,22 +857,40 @@ func (b *fakeBackend) close() error {
 	if b.m == ModeUserspace && b.ns != nil {
 		b.f.do("close the device %s", b.name)
 		delete(b.ns.links, b.name)
-		delete(b.f.uapi, b.name)
+		sock := b.name
+		if b.hostName != "" {
+			sock = b.hostName
+		}
+		delete(b.f.uapi, sock)
 		b.ns = nil
 	}
 	return nil
 }
 
+// fakeViewOf is the fake view under an attachment's view.
+func fakeViewOf(v netnsView) *fakeView {
+	if av, ok := v.(attachView); ok {
+		v = av.netnsView
+	}
+	return v.(*fakeView)
+}
+
 // describe prints the machine as the fake models it, for golden files.
 func (f *fakeSys) describe() string {
 	var b strings.Builder
-	names := make([]string, 0, len(f.files))
+	names := make([]string, 0, len(f.files)+len(f.paths))
 	for n := range f.files {
+		names = append(names, n)
+	}
+	for n := range f.paths {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
 		ns := f.files[n]
+		if p, ok := f.paths[n]; ok {
+			ns = p
+		}
 		if ns == nil {
 			fmt.Fprintf(&b, "netns %s: a plain file\n", n)
 			continue
@@ -669,7 +904,10 @@ func (f *fakeSys) describe() string {
 		for _, ln := range links {
 			l := ns.links[ln]
 			fmt.Fprintf(&b, "; %s up=%v", ln, l.up)
-			if ln != "lo" {
+			if l.kind == "veth" {
+				fmt.Fprintf(&b, " addrs=%v routes=%v", l.addrs, l.routes)
+			}
+			if ln != "lo" && l.kind == "" {
 				peers := 0
 				if l.dev != nil {
 					peers = len(l.dev.Peers)
@@ -690,6 +928,15 @@ func (f *fakeSys) describe() string {
 	}
 	for n, s := range f.uapi {
 		fmt.Fprintf(&b, "control socket %s (%s)\n", n, s)
+	}
+	ids := make([]string, 0, len(f.attached))
+	for id := range f.attached {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := f.attached[id]
+		fmt.Fprintf(&b, "record of attachment %s (%s): step %s, ready %v, mode %s\n", a.Key.ID()[:8], a.Interface, a.State.Step, a.State.Ready, a.State.Mode)
 	}
 	return b.String()
 }

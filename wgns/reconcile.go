@@ -36,6 +36,21 @@ type reconciler struct {
 	resolveTimeout time.Duration
 	endpoints      []*net.UDPAddr
 
+	// preferred is the place in each failover group of the peer that gets the group's AllowedIPs
+	// on a device this run makes (nil: the first); active is the one that holds them on the
+	// device as configured (a repair keeps the device's choice: it does not undo a failover).
+	preferred []int
+	active    []int
+
+	// ifname is the WireGuard interface's name inside the namespace: name (run sets it when
+	// empty), except for an attachment, whose interface is a container's wg0.
+	ifname string
+	// adopt is set for an attachment (Attach): the namespace is one the caller gave, at the path
+	// name, which this reconciler never creates or deletes. primary is what stays on the
+	// interface of the plugin before wgns in a CNI chain (nil when standalone).
+	adopt   bool
+	primary *Primary
+
 	ns        netnsView // the tunnel's namespace, once opened or made
 	created   bool      // this run created the device
 	nsCreated bool      // this run created the namespace
@@ -79,6 +94,9 @@ func (r *reconciler) close() {
 // run reconciles in the order that leaves no window: namespace, firewall, interface, addresses
 // and routes, peers, DNS view, ready marker.
 func (r *reconciler) run() error {
+	if r.ifname == "" {
+		r.ifname = r.name
+	}
 	for _, f := range []func() error{r.namespace, r.firewall, r.iface} {
 		if err := f(); err != nil {
 			return err
@@ -110,6 +128,9 @@ func (r *reconciler) halfMade(idErr error) bool { return halfMadeNamespace(r.sys
 func (r *reconciler) namespace() error {
 	if err := r.step(StepNamespace); err != nil {
 		return err
+	}
+	if r.adopt {
+		return r.adoptNamespace()
 	}
 	id, err := r.sys.nsID(r.name)
 	switch {
@@ -153,7 +174,10 @@ func (r *reconciler) firewall() error {
 	if err := r.step(StepFirewall); err != nil {
 		return err
 	}
-	rules := firewallRules(r.name, r.cfg)
+	rules := firewallRules(r.ifname, r.cfg)
+	if r.primary != nil {
+		rules.Primary, rules.Keep = r.primary.Interface, r.primary.Keep
+	}
 	install := "install firewall table inet " + firewall.TableName + " (" + describeRules(rules) + ")"
 	if r.ns == nil { // dry run of a namespace yet to be made
 		if r.cfg.Namespace.Firewall {
@@ -191,7 +215,7 @@ func (r *reconciler) link() (linkState, bool) {
 	if r.ns == nil {
 		return linkState{}, false
 	}
-	return r.ns.link(r.name)
+	return r.ns.link(r.ifname)
 }
 
 func (r *reconciler) iface() error {
@@ -205,14 +229,14 @@ func (r *reconciler) iface() error {
 		case r.dev == nil && r.sys.holderAlive(r.st):
 			return nil // the live holder's
 		case r.dev == nil:
-			return fmt.Errorf("interface %q in namespace %q has no live holder", r.name, r.name)
+			return fmt.Errorf("interface %q in namespace %q has no live holder", r.ifname, r.name)
 		}
 		// This process is to hold the device, so the TUN there is a dead holder's, still being
 		// torn down by the kernel as that process exits: wait for it to go.
 		deadline := time.Now().Add(holderExitWait)
 		for _, ok := r.link(); ok; _, ok = r.link() {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("interface %q in namespace %q belongs to no live wgns holder and does not go away", r.name, r.name)
+				return fmt.Errorf("interface %q in namespace %q belongs to no live wgns holder and does not go away", r.ifname, r.name)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -221,7 +245,7 @@ func (r *reconciler) iface() error {
 		// The holder's device stopped and the holder is making it again (it waits for this
 		// run's lock): starting another holder would fight it.
 		r.holderBusy = true
-		r.act(fmt.Sprintf("leave interface %s to its holder (process %d), which recreates it", r.name, r.st.PID), nil)
+		r.act(fmt.Sprintf("leave interface %s to its holder (process %d), which recreates it", r.ifname, r.st.PID), nil)
 		return nil
 	}
 	if r.dev == nil {
@@ -242,27 +266,27 @@ func (r *reconciler) iface() error {
 		// Left in the host namespace by a crash between creating and moving it (kernel links
 		// outlive their creator); anything else of that name is not ours.
 		if r.st.Step != StepInterface || (kind != "wireguard" && kind != "tuntap") {
-			return fmt.Errorf("creating interface %q: an interface of that name already exists in the host namespace, and wgns did not make it", r.name)
+			return fmt.Errorf("creating interface %q: an interface of that name already exists in the host namespace, and wgns did not make it", r.ifname)
 		}
-		if err := r.act("remove interface "+r.name+" left in the host namespace by a crashed up", func() error { return r.sys.hostLinkDel(r.name) }); err != nil {
-			return fmt.Errorf("removing interface %q from the host namespace: %w", r.name, err)
+		if err := r.act("remove interface "+r.ifname+" left in the host namespace by a crashed up", func() error { return r.sys.hostLinkDel(r.name) }); err != nil {
+			return fmt.Errorf("removing interface %q from the host namespace: %w", r.ifname, err)
 		}
 	}
 	r.st.Ready = false
-	where := "in the host namespace and move it into " + nsmgr.Path(r.name)
+	where := "in the host namespace and move it into " + r.nsPath()
 	if r.dev.mode() == ModeUserspace {
-		where = "inside " + nsmgr.Path(r.name)
+		where = "inside " + r.nsPath()
 	}
-	return r.act(fmt.Sprintf("create WireGuard interface %s (%s, MTU %d) %s", r.name, r.dev.mode(), mtu, where), func() error {
+	return r.act(fmt.Sprintf("create WireGuard interface %s (%s, MTU %d) %s", r.ifname, r.dev.mode(), mtu, where), func() error {
 		r.sys.clearReady(r.name)
 		if err := r.sys.removeStaleUAPI(r.name); err != nil {
 			return err
 		}
-		if err := r.dev.create(r.name, mtu, r.ns); err != nil {
+		if err := r.dev.create(r.ifname, mtu, r.ns); err != nil {
 			if errors.Is(err, ErrNoKernelWireGuard) {
-				return fmt.Errorf("creating interface %q: %w (use --userspace)", r.name, err)
+				return fmt.Errorf("creating interface %q: %w (use --userspace)", r.ifname, err)
 			}
-			return fmt.Errorf("creating interface %q: %w", r.name, err)
+			return fmt.Errorf("creating interface %q: %w", r.ifname, err)
 		}
 		r.created = true
 		return nil
@@ -276,7 +300,7 @@ func (r *reconciler) addresses() error {
 	l, ok := r.link()
 	if !ok {
 		if !r.dryRun {
-			return fmt.Errorf("interface %q vanished from namespace %q", r.name, r.name)
+			return fmt.Errorf("interface %q vanished from namespace %q", r.ifname, r.name)
 		}
 		// A dry run of an interface yet to be made: what the run would do to a new one.
 		loDown := r.ns == nil // a namespace yet to be made has lo down
@@ -288,9 +312,9 @@ func (r *reconciler) addresses() error {
 			r.act("bring lo up in "+r.name, nil)
 		}
 		for _, p := range r.cfg.Interface.Addresses {
-			r.act("add address "+p.String()+" to "+r.name, nil)
+			r.act("add address "+p.String()+" to "+r.ifname, nil)
 		}
-		r.act("bring interface "+r.name+" up", nil)
+		r.act("bring interface "+r.ifname+" up", nil)
 		return nil
 	}
 	if lo, ok := r.ns.link("lo"); ok && !lo.up {
@@ -298,14 +322,14 @@ func (r *reconciler) addresses() error {
 			return fmt.Errorf("bringing lo up in namespace %q: %w", r.name, err)
 		}
 	}
-	present, err := r.ns.addrs(r.name)
+	present, err := r.ns.addrs(r.ifname)
 	if err != nil {
-		return fmt.Errorf("listing addresses of interface %q: %w", r.name, err)
+		return fmt.Errorf("listing addresses of interface %q: %w", r.ifname, err)
 	}
 	for _, p := range present {
 		if !slices.Contains(r.cfg.Interface.Addresses, p) && !p.Addr().IsLinkLocalUnicast() {
-			if err := r.act("remove address "+p.String()+" from "+r.name+" (not in the config)", func() error { return r.ns.addrDel(r.name, p) }); err != nil {
-				return fmt.Errorf("removing address %s from interface %q: %w", p, r.name, err)
+			if err := r.act("remove address "+p.String()+" from "+r.ifname+" (not in the config)", func() error { return r.ns.addrDel(r.ifname, p) }); err != nil {
+				return fmt.Errorf("removing address %s from interface %q: %w", p, r.ifname, err)
 			}
 		}
 	}
@@ -313,13 +337,13 @@ func (r *reconciler) addresses() error {
 		if slices.Contains(present, p) {
 			continue
 		}
-		if err := r.act("add address "+p.String()+" to "+r.name, func() error { return r.ns.addrAdd(r.name, p) }); err != nil {
-			return fmt.Errorf("adding address %s to interface %q: %w", p, r.name, err)
+		if err := r.act("add address "+p.String()+" to "+r.ifname, func() error { return r.ns.addrAdd(r.ifname, p) }); err != nil {
+			return fmt.Errorf("adding address %s to interface %q: %w", p, r.ifname, err)
 		}
 	}
 	if !l.up {
-		if err := r.act("bring interface "+r.name+" up", func() error { return r.ns.linkUp(r.name) }); err != nil {
-			return fmt.Errorf("bringing interface %q up: %w", r.name, err)
+		if err := r.act("bring interface "+r.ifname+" up", func() error { return r.ns.linkUp(r.ifname) }); err != nil {
+			return fmt.Errorf("bringing interface %q up: %w", r.ifname, err)
 		}
 	}
 	return nil
@@ -331,10 +355,13 @@ func (r *reconciler) routes() error {
 	if err := r.step(StepRoutes); err != nil {
 		return err
 	}
+	if err := r.keptRoutes(); err != nil {
+		return err
+	}
 	var have []netip.Prefix
 	if _, ok := r.link(); ok {
 		var err error
-		if have, err = r.ns.routes(r.name); err != nil {
+		if have, err = r.ns.routes(r.ifname); err != nil {
 			return fmt.Errorf("listing the routes of namespace %q: %w", r.name, err)
 		}
 	}
@@ -344,8 +371,8 @@ func (r *reconciler) routes() error {
 				continue
 			}
 			have = append(have, p) // a prefix two peers share (a failover group) is routed once
-			if err := r.act("add route "+p.String()+" via "+r.name, func() error { return r.ns.routeAdd(r.name, p) }); err != nil {
-				return fmt.Errorf("adding route %s via interface %q: %w", p, r.name, err)
+			if err := r.act("add route "+p.String()+" via "+r.ifname, func() error { return r.ns.routeAdd(r.ifname, p) }); err != nil {
+				return fmt.Errorf("adding route %s via interface %q: %w", p, r.ifname, err)
 			}
 		}
 	}
@@ -361,10 +388,19 @@ func (r *reconciler) peers() error {
 	}
 	_, exists := r.link()
 	why := "new interface"
+	r.active = make([]int, len(r.cfg.Groups))
+	for g := range r.active {
+		r.active[g] = max(activeIn(r.preferred, g), 0)
+	}
 	if exists && !r.created {
-		d, err := r.ns.device(r.name)
+		d, err := r.ns.device(r.ifname)
 		if err != nil {
 			return err
+		}
+		for g, pos := range activeOn(r.cfg, d) {
+			if pos >= 0 {
+				r.active[g] = pos
+			}
 		}
 		why = r.deviceDiffers(d)
 	}
@@ -378,13 +414,14 @@ func (r *reconciler) peers() error {
 				return err
 			}
 			wc := wireGuardConfig(r.cfg, r.endpoints)
+			holdBy(&wc, r.cfg, r.active)
 			if r.created {
 				if err := r.dev.configure(wc); err != nil {
-					return fmt.Errorf("configuring WireGuard interface %q: %w", r.name, err)
+					return fmt.Errorf("configuring WireGuard interface %q: %w", r.ifname, err)
 				}
 				return nil
 			}
-			return r.ns.configure(r.name, wc)
+			return r.ns.configure(r.ifname, wc)
 		})
 		if err != nil {
 			return err
@@ -392,7 +429,7 @@ func (r *reconciler) peers() error {
 	}
 	if r.created {
 		if err := r.dev.start(wireGuardConfig(r.cfg, r.endpoints)); err != nil {
-			return fmt.Errorf("starting WireGuard on %q: %w", r.name, err)
+			return fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err)
 		}
 	}
 	return nil
@@ -402,7 +439,7 @@ func (r *reconciler) peers() error {
 // public key, endpoint and allowed IPs (nothing secret).
 func (r *reconciler) configureLine(why string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "configure WireGuard on %s (%s):", r.name, why)
+	fmt.Fprintf(&b, "configure WireGuard on %s (%s):", r.ifname, why)
 	for i, p := range r.cfg.Peers {
 		if i > 0 {
 			b.WriteString(";")
@@ -410,6 +447,10 @@ func (r *reconciler) configureLine(why string) string {
 		ep := p.Endpoint
 		if ep == "" {
 			ep = "none, it roams"
+		}
+		if g, _, ok := groupOf(r.cfg, i); ok && len(allowedFor(r.cfg, i, r.active)) == 0 {
+			fmt.Fprintf(&b, " peer %s (endpoint %s) standing by in failover group %d", p.PublicKey, ep, g+1)
+			continue
 		}
 		ips := make([]string, len(p.AllowedIPs))
 		for j, a := range p.AllowedIPs {
@@ -420,7 +461,9 @@ func (r *reconciler) configureLine(why string) string {
 	return b.String()
 }
 
-// deviceDiffers says how the device differs from the config, or "" when it does not.
+// deviceDiffers says how the device differs from the config, or "" when it does not. Peers are
+// matched by key, in whatever order the device lists them; the AllowedIPs of a failover group
+// may be held by any one of its peers (the others hold none).
 func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if d.PublicKey != r.cfg.Interface.PublicKey {
 		return "key"
@@ -431,10 +474,18 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 	if len(d.Peers) != len(r.cfg.Peers) {
 		return "peers"
 	}
+	byKey := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range d.Peers {
+		byKey[p.PublicKey] = p
+	}
+	active := activeOn(r.cfg, d)
 	for i, want := range r.cfg.Peers {
-		got := d.Peers[i]
-		if got.PublicKey != want.PublicKey {
+		got, ok := byKey[want.PublicKey]
+		if !ok {
 			return "peers"
+		}
+		if g, _, ok := groupOf(r.cfg, i); ok && active[g] < 0 {
+			return "allowed IPs"
 		}
 		if int(got.PersistentKeepaliveInterval/time.Second) != want.PersistentKeepalive {
 			return "keepalive"
@@ -449,19 +500,8 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 		if want.Endpoint != "" && got.Endpoint == nil {
 			return "endpoint"
 		}
-		var ips []netip.Prefix
-		for _, a := range got.AllowedIPs {
-			if p, ok := ipNetToPrefix(&a); ok {
-				ips = append(ips, p.Masked())
-			}
-		}
-		if len(ips) != len(want.AllowedIPs) {
+		if !sameIPs(maskedIPs(got.AllowedIPs), allowedFor(r.cfg, i, active)) {
 			return "allowed IPs"
-		}
-		for _, p := range want.AllowedIPs {
-			if !slices.Contains(ips, p) {
-				return "allowed IPs"
-			}
 		}
 	}
 	return ""
@@ -518,7 +558,15 @@ func describeRules(r firewall.Rules) string {
 		}
 		in = "replies and " + strings.Join(ps, ", ")
 	}
-	return "out: lo and " + r.Tunnel + " only; in: " + in
+	s := "out: lo and " + r.Tunnel + " only; in: " + in
+	if r.Primary != "" {
+		keep := make([]string, len(r.Keep))
+		for i, p := range r.Keep {
+			keep[i] = p.String()
+		}
+		s += "; on " + r.Primary + ": " + strings.Join(keep, ", ") + " only"
+	}
+	return s
 }
 
 // dnsView is the DNS view cfg asks for.

@@ -1,12 +1,16 @@
 package wgns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/internal/golden"
 	"github.com/wgns/wgns/wgns/config"
@@ -255,4 +259,112 @@ func TestPlan(t *testing.T) {
 		fmt.Fprintf(&out, "#### %s\n%s", tt.title, p)
 	}
 	golden.Check(t, "plan", out.String())
+}
+
+// failoverConfig is testConfig with a second server of the same provider (identical
+// AllowedIPs) and Failover = on: one failover group of two peers.
+func failoverConfig(t *testing.T) *config.Config {
+	t.Helper()
+	return testConfig(t, fmt.Sprintf("[Peer]\nPublicKey = %s\nAllowedIPs = ::/0, 0.0.0.0/0\nEndpoint = 198.51.100.3:51820\n[Namespace]\nFailover = on\n",
+		testPeer2Pub))
+}
+
+var testPeer2Pub = wgtypes.Key{3: 3, 31: 0x40}.PublicKey()
+
+// A failover group on the fake machine: up gives the group's AllowedIPs to its first peer only;
+// Failover moves them in one configuration call and starts a session with the new peer; repair
+// does not undo a failover (nor a device that lists its peers in another order, as the kernel
+// does after a peer is made again), and a device made again after a failover gives them to the
+// peer that held them. A device on which no single peer holds them is repaired to the first.
+func TestReconcileFailover(t *testing.T) {
+	for _, mode := range []Mode{ModeUserspace, ModeKernel} {
+		t.Run(string(mode), func(t *testing.T) {
+			var out strings.Builder
+			cfg := failoverConfig(t)
+			p, err := plan(newFakeSys(), "work", cfg, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString("#### the plan\n" + p)
+
+			f := newFakeSys()
+			tun, err, _ := upOnce(f, cfg, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(transcript("fresh up", f, nil, nil) + f.holders(cfg))
+			repairShowsNothing := func(when string) {
+				t.Helper()
+				res, err := repairFake(f, cfg, false)
+				if err != nil || len(res.Actions) != 0 || len(f.acts) != 0 {
+					t.Errorf("repair %s: %v, actions %q, acts %q", when, err, res.Actions, f.acts)
+				}
+				f.acts = nil
+			}
+			repairShowsNothing("after up")
+
+			ctx := context.Background()
+			from, to, err := tun.Failover(ctx, 0)
+			if err != nil || from != testPeerPub || to != testPeer2Pub {
+				t.Fatalf("Failover: %s -> %s, %v", from, to, err)
+			}
+			out.WriteString(transcript("failover", f, nil, nil) + f.holders(cfg))
+			repairShowsNothing("after a failover")
+
+			dev := f.files["work"].links["work"].dev
+			dev.Peers[0], dev.Peers[1] = dev.Peers[1], dev.Peers[0]
+			repairShowsNothing("of a device that lists its peers in another order")
+
+			// The device stops, and is made again with the group held by the second peer.
+			if mode == ModeKernel {
+				delete(f.files["work"].links, "work")
+			} else {
+				tun.dev.close()
+			}
+			f.acts = nil
+			actions, err := tun.Recover()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(transcript("recover after the failover", f, actions, nil) + f.holders(cfg))
+			repairShowsNothing("after recovery")
+
+			from, to, err = tun.Failover(ctx, 0)
+			if err != nil || from != testPeer2Pub || to != testPeerPub {
+				t.Fatalf("the second Failover: %s -> %s, %v", from, to, err)
+			}
+			out.WriteString(transcript("failover again: back to the first", f, nil, nil) + f.holders(cfg))
+
+			if _, _, err := tun.Failover(ctx, 1); err == nil || err.Error() != `tunnel "work" has no failover group 2` {
+				t.Errorf("Failover of a group that is not: %v", err)
+			}
+
+			for _, d := range []struct {
+				name string
+				do   func(dev *wgtypes.Device)
+			}{
+				{"no peer holds them", func(dev *wgtypes.Device) { dev.Peers[0].AllowedIPs = nil; dev.Peers[1].AllowedIPs = nil }},
+				{"the standby holds a part of them", func(dev *wgtypes.Device) {
+					i := slices.IndexFunc(dev.Peers, func(p wgtypes.Peer) bool { return len(p.AllowedIPs) > 0 })
+					dev.Peers[1-i].AllowedIPs, dev.Peers[i].AllowedIPs = dev.Peers[i].AllowedIPs[:1], dev.Peers[i].AllowedIPs[1:]
+				}},
+			} {
+				d.do(f.files["work"].links["work"].dev)
+				dry, err := repairFake(f, cfg, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wet, err := repairFake(f, cfg, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Join(dry.Actions, "\n") != strings.Join(wet.Actions, "\n") {
+					t.Errorf("%s: the dry run said %q but repair did %q", d.name, dry.Actions, wet.Actions)
+				}
+				out.WriteString("#### " + d.name + "\n" + transcript("repair", f, wet.Actions, nil) + f.holders(cfg))
+				repairShowsNothing("after repairing " + d.name)
+			}
+			golden.Check(t, "reconcile-failover-"+string(mode), out.String())
+		})
+	}
 }

@@ -146,7 +146,7 @@ func writeState(s *State) error {
 
 func removeState(name string) error {
 	var errs []error
-	for _, p := range []string{ReadyPath(name), statePath(name)} {
+	for _, p := range []string{ReadyPath(name), statePath(name), failoverPath(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

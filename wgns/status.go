@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgns/wgns/nsmgr"
 )
 
@@ -29,6 +31,13 @@ type Status struct {
 	Firewall   string       `json:"firewall,omitzero"`   // "on", "off", "missing", "altered"; left out by list
 	Processes  *int         `json:"processes,omitempty"` // left out by list
 	Peers      []PeerStatus `json:"peers,omitzero"`      // left out by list
+
+	// With Failover = on, from the supervisor's record (failover.go): how many times the
+	// AllowedIPs of a failover group moved to another peer since up, when they last did, and
+	// each group. Left out without failover groups, and by list.
+	Failovers      *int          `json:"failovers,omitempty"`
+	LastFailover   time.Time     `json:"last_failover,omitzero"`
+	FailoverGroups []GroupStatus `json:"failover_groups,omitempty"`
 }
 
 // PeerStatus is one peer of a tunnel, as `wg show` shows it.
@@ -40,6 +49,26 @@ type PeerStatus struct {
 	RxBytes       int64     `json:"transfer_rx"`
 	TxBytes       int64     `json:"transfer_tx"`
 	Keepalive     int       `json:"persistent_keepalive,omitempty"`
+	// Group is the peer's failover group, from 1; 0 (left out) when it is in none.
+	Group int `json:"group,omitempty"`
+	// Active, for a peer of a failover group, says whether it holds the group's AllowedIPs.
+	Active *bool `json:"active,omitempty"`
+}
+
+// GroupStatus is one failover group of a tunnel.
+type GroupStatus struct {
+	Group int      `json:"group"` // from 1
+	Peers []string `json:"peers"` // public keys, in file order
+	// Active is the peer that holds the group's AllowedIPs; "" when no single one does.
+	Active string `json:"active,omitempty"`
+	// Check is the address probed through the active peer; "" when the group is judged from
+	// WireGuard's own counters.
+	Check        string    `json:"check,omitempty"`
+	Failovers    int       `json:"failovers"`
+	LastFailover time.Time `json:"last_failover,omitzero"`
+	// DownSince is when every peer of the group had been tried and none answered: the group's
+	// traffic goes nowhere (nothing leaves outside the tunnel). Left out while a peer answers.
+	DownSince time.Time `json:"down_since,omitzero"`
 }
 
 // Names lists the tunnels wgns has state for, sorted.
@@ -155,6 +184,13 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	}
 	if err != nil && s.State == "ready" {
 		s.State = "broken: reading WireGuard state: " + err.Error()
+	}
+	if rec, rerr := sys.readFailovers(name, st); rerr == nil && rec != nil {
+		var peers []wgtypes.Peer
+		if err == nil {
+			peers = d.Peers
+		}
+		s.addFailovers(rec, peers)
 	}
 	return s, nil
 }

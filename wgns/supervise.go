@@ -32,12 +32,13 @@ func (t *Tunnel) Recover() ([]string, error) {
 	}
 	t.dev.close()
 	dev := t.sys.backend(st.Mode)
-	r := &reconciler{name: t.Name, cfg: t.cfg, st: st, sys: t.sys, dev: dev}
+	r := t.newReconciler(st, dev)
+	r.preferred = t.active
 	defer r.close()
 	err = r.run()
 	t.dev, t.state = dev, st
 	if err == nil {
-		err = dev.watch(t.Name, r.ns)
+		err = dev.watch(t.iface(), r.ns)
 	}
 	return r.actions, err
 }
@@ -56,48 +57,54 @@ func (t *Tunnel) NamedEndpoints() bool {
 // handshake is older than ReresolveAfter, and points those peers at the new address when it
 // changed. It reports the peers it moved.
 func (t *Tunnel) Reresolve(ctx context.Context) ([]string, error) {
-	ns, err := t.sys.nsOpen(t.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.close()
-	dev, err := ns.device(t.Name)
-	if err != nil {
-		return nil, err
-	}
-	current := map[wgtypes.Key]wgtypes.Peer{}
-	for _, p := range dev.Peers {
-		current[p.PublicKey] = p
-	}
-	var stale []config.Peer
-	for _, p := range t.cfg.Peers {
-		if _, err := netip.ParseAddr(p.EndpointHost); err == nil || p.EndpointHost == "" {
-			continue // an IP literal never changes
-		}
-		if cur, ok := current[p.PublicKey]; ok && time.Since(cur.LastHandshakeTime) > ReresolveAfter {
-			stale = append(stale, p)
-		}
-	}
 	var moved []string
-	var update wgtypes.Config
-	for _, p := range stale {
-		ep, err := t.sys.lookup(ctx, p)
-		if err != nil {
-			continue // try again next time; the old address stays
+	err := t.withDevice(func(ns netnsView, dev *wgtypes.Device) error {
+		current := map[wgtypes.Key]wgtypes.Peer{}
+		for _, p := range dev.Peers {
+			current[p.PublicKey] = p
 		}
-		if cur := current[p.PublicKey].Endpoint; cur != nil && cur.String() == ep.String() {
-			continue
+		var update wgtypes.Config
+		for _, p := range t.cfg.Peers {
+			if _, err := netip.ParseAddr(p.EndpointHost); err == nil || p.EndpointHost == "" {
+				continue // an IP literal never changes
+			}
+			cur, ok := current[p.PublicKey]
+			if !ok || time.Since(cur.LastHandshakeTime) <= ReresolveAfter {
+				continue
+			}
+			ep, err := t.sys.lookup(ctx, p)
+			if err != nil || (cur.Endpoint != nil && cur.Endpoint.String() == ep.String()) {
+				continue // unresolvable (try again next time; the old address stays), or unchanged
+			}
+			update.Peers = append(update.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: ep})
+			moved = append(moved, fmt.Sprintf("%s -> %s", p.Endpoint, ep))
 		}
-		update.Peers = append(update.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: ep})
-		moved = append(moved, fmt.Sprintf("%s -> %s", p.Endpoint, ep))
-	}
-	if len(update.Peers) == 0 {
-		return nil, nil
-	}
-	if err := ns.configure(t.Name, update); err != nil {
-		return nil, fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
+		if len(update.Peers) == 0 {
+			return nil
+		}
+		if err := ns.configure(t.iface(), update); err != nil {
+			return fmt.Errorf("updating the endpoints of tunnel %q: %w", t.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return moved, nil
+}
+
+// withDevice opens the tunnel's namespace and reads its WireGuard device for fn.
+func (t *Tunnel) withDevice(fn func(ns netnsView, dev *wgtypes.Device) error) error {
+	ns, err := t.sys.nsOpen(t.Name)
+	if err != nil {
+		return err
+	}
+	defer ns.close()
+	dev, err := ns.device(t.iface())
+	if err != nil {
+		return err
+	}
+	return fn(ns, dev)
 }
 
 // peerConfigOf is the configuration that makes a peer again as p is now.
@@ -118,15 +125,15 @@ func peerConfigOf(p wgtypes.Peer) wgtypes.PeerConfig {
 // its source by the routes as they are now. Host names are resolved again first. It reports what
 // it changed.
 func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
-	ns, err := t.sys.nsOpen(t.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.close()
-	dev, err := ns.device(t.Name)
-	if err != nil {
-		return nil, err
-	}
+	var done []string
+	err := t.withDevice(func(ns netnsView, dev *wgtypes.Device) (err error) {
+		done, err = t.rebind(ctx, ns, dev)
+		return err
+	})
+	return done, err
+}
+
+func (t *Tunnel) rebind(ctx context.Context, ns netnsView, dev *wgtypes.Device) ([]string, error) {
 	var update wgtypes.Config
 	var done []string
 	for _, p := range dev.Peers {
@@ -145,37 +152,34 @@ func (t *Tunnel) Rebind(ctx context.Context) ([]string, error) {
 	if len(update.Peers) == 0 {
 		return nil, nil
 	}
-	if err := ns.configure(t.Name, update); err != nil {
+	if err := ns.configure(t.iface(), update); err != nil {
 		return nil, fmt.Errorf("setting the endpoints of tunnel %q again: %w", t.Name, err)
 	}
 	return done, nil
 }
 
 // Rehandshake makes the tunnel start new sessions with its peers at once, after their endpoints
-// were set afresh (Rebind): after a resume from sleep the peers have dropped the old sessions,
-// which this side may still think valid (the embedded WireGuard's timers do not count the time
-// asleep), and would otherwise send into the void until its timers ran out.
+// were set afresh (as Rebind does): after a resume from sleep the peers have dropped the old
+// sessions, which this side may still think valid (the embedded WireGuard's timers do not count
+// the time asleep), and would otherwise send into the void until its timers ran out.
 func (t *Tunnel) Rehandshake(ctx context.Context) ([]string, error) {
-	done, err := t.Rebind(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := t.sys.nsOpen(t.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.close()
-	dev, err := ns.device(t.Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.dev.rehandshake(ns, dev.Peers); err != nil {
-		return nil, fmt.Errorf("starting new sessions on tunnel %q: %w", t.Name, err)
-	}
-	for _, p := range dev.Peers {
-		done = append(done, "new handshake with "+p.PublicKey.String())
-	}
-	return done, nil
+	var done []string
+	err := t.withDevice(func(ns netnsView, dev *wgtypes.Device) (err error) {
+		if done, err = t.rebind(ctx, ns, dev); err != nil {
+			return err
+		}
+		if dev, err = ns.device(t.iface()); err != nil { // as rebind left it
+			return err
+		}
+		if err := t.dev.rehandshake(ns, dev.Peers); err != nil {
+			return fmt.Errorf("starting new sessions on tunnel %q: %w", t.Name, err)
+		}
+		for _, p := range dev.Peers {
+			done = append(done, "new handshake with "+p.PublicKey.String())
+		}
+		return nil
+	})
+	return done, err
 }
 
 // configPeer is the config's peer with key k.

@@ -85,6 +85,30 @@ type system interface {
 	// checkpoint is called as the reconciler reaches each point of its work (the steps, and
 	// "move" inside a backend's create); test builds can end the process there.
 	checkpoint(point string)
+
+	// For attachments (attach.go), which act on a namespace wgns did not make:
+	// nsOpenPath opens the namespace at path (a container's); selfNS identifies the one this
+	// process runs in, which must never be confined.
+	nsOpenPath(path string) (netnsView, error)
+	selfNS() (nsmgr.ID, error)
+	// attachBackend returns a WireGuard implementation whose host-side names are hostName: the
+	// kernel interface's before it is moved and renamed, the embedded one's control socket.
+	attachBackend(m Mode, hostName string) backend
+	// readAttachment reads the record RunDir/cni/ID.json (the error wraps fs.ErrNotExist when
+	// there is none); writeAttachment records a; removeAttachment removes the record and the log
+	// of attachment id; attachments lists every record.
+	readAttachment(id string) (*Attachment, error)
+	writeAttachment(a *Attachment) error
+	removeAttachment(id string) error
+	attachments() ([]*Attachment, error)
+	// lockAttachment takes attachment id's lock; the caller calls the function returned, with
+	// gone=true once the attachment's record is removed, so that the lock file goes too.
+	lockAttachment(id string) (unlock func(gone bool), err error)
+
+	// readFailovers reads NAME's failover record if st's holder wrote it (nil, nil otherwise);
+	// writeFailovers writes it as holder pid's, started at start (failover.go).
+	readFailovers(name string, st *State) (*FailoverRecord, error)
+	writeFailovers(name string, pid int, start uint64, r *FailoverRecord) error
 }
 
 // netnsView acts inside one tunnel namespace. The caller must close it.
@@ -102,12 +126,21 @@ type netnsView interface {
 	// link describes the interface called name, ok=false if there is none.
 	link(name string) (l linkState, ok bool)
 	linkUp(name string) error
+	// linkDel deletes interface name; linkRename renames interface from to to (it must be down).
+	linkDel(name string) error
+	linkRename(from, to string) error
 	addrs(name string) ([]netip.Prefix, error)
 	addrAdd(name string, p netip.Prefix) error
 	addrDel(name string, p netip.Prefix) error
 	// routes lists the destinations of the main table's routes through name.
 	routes(name string) ([]netip.Prefix, error)
 	routeAdd(name string, p netip.Prefix) error
+	// routeVia routes p through gw on interface name (on-link when gw is the zero Addr);
+	// routeDel removes the main table's route to p through name.
+	routeVia(name string, p netip.Prefix, gw netip.Addr) error
+	routeDel(name string, p netip.Prefix) error
+	// gateways lists the next hops of the main table's default routes through name.
+	gateways(name string) ([]netip.Addr, error)
 
 	// device reads the WireGuard device name; configure changes it (through wgctrl).
 	device(name string) (*wgtypes.Device, error)
@@ -123,7 +156,8 @@ type proc interface {
 
 // linkState is what the reconciler needs to know of an interface.
 type linkState struct {
-	up bool
+	up   bool
+	kind string // "wireguard", "tuntap", "veth", ...
 }
 
 // backend is one WireGuard implementation. It does its whole job behind this interface: the

@@ -155,6 +155,29 @@ func (hostSystem) waitExit(ps []proc, limit time.Duration) []proc {
 
 func (hostSystem) removeLog(name string) { os.Remove(LogPath(name)) }
 
+func (hostSystem) nsOpenPath(path string) (netnsView, error) {
+	ns, err := nsmgr.OpenPath(path)
+	if err != nil {
+		return nil, err
+	}
+	return newNSView(ns)
+}
+
+func (hostSystem) selfNS() (nsmgr.ID, error) { return nsmgr.Self() }
+
+func (hostSystem) attachBackend(m Mode, hostName string) backend {
+	if m == ModeKernel {
+		return &kernelBackend{hostName: hostName}
+	}
+	return &userspaceBackend{sock: hostName}
+}
+
+func (hostSystem) readAttachment(id string) (*Attachment, error) { return readAttachment(id) }
+func (hostSystem) writeAttachment(a *Attachment) error           { return writeAttachment(a) }
+func (hostSystem) removeAttachment(id string) error              { return removeAttachment(id) }
+func (hostSystem) attachments() ([]*Attachment, error)           { return listAttachments() }
+func (hostSystem) lockAttachment(id string) (func(bool), error)  { return lockAttachment(id) }
+
 // handle is a real process held by a pidfd.
 type handle struct{ *nsmgr.Handle }
 
@@ -227,7 +250,23 @@ func (v *nsView) link(name string) (linkState, bool) {
 	if err != nil {
 		return linkState{}, false
 	}
-	return linkState{up: l.Attrs().Flags&net.FlagUp != 0}, true
+	return linkState{up: l.Attrs().Flags&net.FlagUp != 0, kind: l.Type()}, true
+}
+
+func (v *nsView) linkDel(name string) error {
+	l, err := v.h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return v.h.LinkDel(l)
+}
+
+func (v *nsView) linkRename(from, to string) error {
+	l, err := v.h.LinkByName(from)
+	if err != nil {
+		return err
+	}
+	return v.h.LinkSetName(l, to)
 }
 
 func (v *nsView) linkUp(name string) error {
@@ -301,6 +340,49 @@ func (v *nsView) routeAdd(name string, p netip.Prefix) error {
 		return err
 	}
 	return v.h.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: prefixToIPNet(p), Scope: netlink.SCOPE_LINK, Family: family(p.Addr())})
+}
+
+func (v *nsView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
+	l, err := v.h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	rt := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: prefixToIPNet(p), Family: family(p.Addr())}
+	if gw.IsValid() {
+		rt.Gw = gw.AsSlice()
+	} else {
+		rt.Scope = netlink.SCOPE_LINK
+	}
+	return v.h.RouteReplace(rt)
+}
+
+func (v *nsView) gateways(name string) ([]netip.Addr, error) {
+	l, err := v.h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := v.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: l.Attrs().Index},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, rt := range rs {
+		if p, ok := routeDst(rt); ok && p.Bits() == 0 && rt.Gw != nil {
+			if a, ok := netip.AddrFromSlice(rt.Gw); ok {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+func (v *nsView) routeDel(name string, p netip.Prefix) error {
+	l, err := v.h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return v.h.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: prefixToIPNet(p), Family: family(p.Addr()), Table: unix.RT_TABLE_MAIN})
 }
 
 func (v *nsView) device(name string) (*wgtypes.Device, error) { return readDevice(v.ns, name) }

@@ -29,13 +29,17 @@ type UpOptions struct {
 // Tunnel is a tunnel brought up by this process, which is its holder: it must stay alive while
 // the tunnel is up (the embedded WireGuard's device lives in it) and tear down with Down.
 type Tunnel struct {
-	Name  string
-	state *State
-	dev   backend
-	cfg   *config.Config
-	sys   system
+	// Name is the tunnel's name; an attachment's is its namespace's path.
+	Name   string
+	ifname string      // the interface inside, when it is not Name (an attachment's)
+	att    *Attachment // set for an attachment (Attach)
+	state  *State
+	dev    backend
+	cfg    *config.Config
+	sys    system
 
 	lastUplinks string // see UplinkChanged
+	active      []int  // the place in each failover group of the peer Failover gave its AllowedIPs to
 }
 
 // Mode reports the tunnel's implementation.
@@ -50,6 +54,9 @@ func (t *Tunnel) Dead() <-chan struct{} { return t.dev.dead() }
 
 // Down tears the tunnel down from the process that holds it.
 func (t *Tunnel) Down() error {
+	if t.att != nil {
+		return t.detach()
+	}
 	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
 		t.dev.close()

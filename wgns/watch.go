@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // WatchNetwork calls changed, from a goroutine of its own, each time the host namespace's
@@ -64,22 +65,17 @@ func WatchNetwork(ctx context.Context, settle time.Duration, changed func()) err
 // source address, gateway) differs from the last time it was asked; the first call only
 // remembers it.
 func (t *Tunnel) UplinkChanged() bool {
-	ns, err := t.sys.nsOpen(t.Name)
-	if err != nil {
-		return false
-	}
-	defer ns.close()
-	dev, err := ns.device(t.Name)
-	if err != nil {
-		return false
-	}
-	var eps []*net.UDPAddr
-	for _, p := range dev.Peers {
-		eps = append(eps, p.Endpoint)
-	}
-	now := t.sys.uplinks(eps)
-	changed := t.lastUplinks != "" && now != t.lastUplinks
-	t.lastUplinks = now
+	changed := false
+	t.withDevice(func(_ netnsView, dev *wgtypes.Device) error {
+		var eps []*net.UDPAddr
+		for _, p := range dev.Peers {
+			eps = append(eps, p.Endpoint)
+		}
+		now := t.sys.uplinks(eps)
+		changed = t.lastUplinks != "" && now != t.lastUplinks
+		t.lastUplinks = now
+		return nil
+	})
 	return changed
 }
 

@@ -9,7 +9,7 @@ import (
 
 // CheckCmd is `wgns check`.
 type CheckCmd struct {
-	JSON            bool          `help:"Print the report as JSON ({name, ok, checks: [{name, ok, detail}]}; fields are only ever added)."`
+	JSON            bool          `help:"Print the report as JSON ({name, ok, checks: [{name, ok, detail}], warnings: [TEXT]}; fields are only ever added)."`
 	MaxHandshakeAge time.Duration `default:"3m" help:"Fail a peer whose latest handshake is older than this."`
 	Name            string        `arg:"" help:"Tunnel name."`
 }

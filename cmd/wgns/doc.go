@@ -76,6 +76,7 @@ func wgnsPage(app *kong.Application, date string) *doc.Page {
 			commands,
 			options,
 			{Title: "SYSTEMD", Text: systemdText},
+			{Title: "CNI PLUGIN", Text: cniText},
 			{Title: "EXIT STATUS", Items: exitItems},
 			{Title: "ENVIRONMENT", Items: envItems},
 			{Title: "FILES", Items: fileItems},
@@ -114,6 +115,16 @@ NAME's namespace with its DNS, cannot start while the tunnel is down, and stops 
 down. The joins style (--style joins) uses the wgns-netns@.service template, for services that
 join the namespace through JoinsNamespaceOf=.`
 
+const cniText = `Run by a container runtime with CNI_COMMAND set, the full wgns is a CNI plugin (spec 1.1;
+0.4.0 and 1.0.0 too): a network whose plugin has "type": "wgns" gives a container's namespace
+what up gives a namespace of its own, firewall first. Link /usr/libexec/wgns/wgns (or
+/usr/local/libexec/wgns/wgns) into the runtime's CNI_PATH. The plugin's keys: "config" (a config
+path, checked as up checks it) or "configText" (the config itself), "interface" (the WireGuard
+interface's name inside), "keep" (prefixes that stay on the primary interface), "primary" (the
+pod's own interface when wgns is a secondary network), "mode" (kernel or userspace). DEL removes
+only what ADD made; GC removes attachments not among cni.dev/valid-attachments; every command but
+VERSION needs root. See the README's Containers section.`
+
 var exitItems = []doc.Item{
 	{Tag: []doc.Span{doc.B("0")}, Text: "Success; for down, also when NAME was not up."},
 	{Tag: []doc.Span{doc.B("1")}, Text: "Failure: a message on standard error says what, where and why. For check, a check failed."},
@@ -124,6 +135,7 @@ var exitItems = []doc.Item{
 var envItems = []doc.Item{
 	{Tag: []doc.Span{doc.B("SUDO_UID"), doc.R(", "), doc.B("SUDO_USER"), doc.R(", "), doc.B("SUDO_GID")}, Text: "Under sudo, exec runs the command as the user sudo was called by, with that user's groups, HOME and SHELL and the PATH of that user's login (~/.local/bin, ~/bin, /usr/local/bin, /usr/bin, /bin, /usr/local/games, /usr/games), in which it looks the command up as that user; --user may name only that same user (only root may name another). They must agree with the password database, or exec refuses."},
 	{Tag: []doc.Span{doc.B("NOTIFY_SOCKET")}, Text: "Set by systemd: up --foreground tells it READY=1 once the namespace is ready, and keeps a status line."},
+	{Tag: []doc.Span{doc.B("CNI_COMMAND")}, Text: "Set by a container runtime: wgns answers as a CNI plugin (see CNI PLUGIN), with the other CNI_* variables and the network config on standard input."},
 }
 
 var fileItems = []doc.Item{
@@ -132,6 +144,7 @@ var fileItems = []doc.Item{
 	{Tag: []doc.Span{doc.I("/etc/netns/NAME/resolv.conf"), doc.R(", "), doc.I("nsswitch.conf")}, Text: "The namespace's DNS view, seen as /etc/resolv.conf and /etc/nsswitch.conf by what runs inside."},
 	{Tag: []doc.Span{doc.I("/run/wgns/")}, Text: "Runtime state (NAME.json), locks, readiness markers and the embedded WireGuard's log (NAME.log); readable by root only."},
 	{Tag: []doc.Span{doc.I("/var/run/wireguard/NAME.sock")}, Text: "The embedded WireGuard's control socket; wg show uses it."},
+	{Tag: []doc.Span{doc.I("/run/wgns/cni/")}, Text: "The records of CNI attachments (ID.json), their locks and their holders' logs; an attachment's interface is wgcXXXXXXXXXXXX in the host namespace before it is moved, and its embedded WireGuard's control socket has that name."},
 	{Tag: []doc.Span{doc.I("wgns@.service"), doc.R(", "), doc.I("wgns-netns@.service")}, Text: "The unit templates: in /lib/systemd/system from the Debian package, in /etc/systemd/system from make install. wgns unit template prints them."},
 }
 

@@ -127,6 +127,7 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 	if s.Processes != nil {
 		fmt.Fprintf(&b, "  processes inside: %d\n", *s.Processes)
 	}
+	formatFailovers(&b, s, now)
 	for _, p := range s.Peers {
 		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
 		if p.Endpoint != "" {
@@ -142,8 +143,44 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 		if p.Keepalive > 0 {
 			fmt.Fprintf(&b, "    persistent keepalive: every %d seconds\n", p.Keepalive)
 		}
+		if p.Group > 0 {
+			role := "standing by"
+			if p.Active != nil && *p.Active {
+				role = "active"
+			}
+			fmt.Fprintf(&b, "    failover group: %d (%s)\n", p.Group, role)
+		}
 	}
 	return b.String()
+}
+
+// formatFailovers renders the failover lines of a status: how many, when last, and each group.
+func formatFailovers(b *strings.Builder, s *wgns.Status, now time.Time) {
+	if s.Failovers == nil {
+		return
+	}
+	ago := func(t time.Time) string {
+		return fmt.Sprintf("%s (%s ago)", t.Local().Format(time.DateTime), now.Sub(t).Round(time.Second))
+	}
+	if *s.Failovers == 0 {
+		fmt.Fprintf(b, "  failovers: none\n")
+	} else {
+		fmt.Fprintf(b, "  failovers: %d, the last at %s\n", *s.Failovers, ago(s.LastFailover))
+	}
+	for _, g := range s.FailoverGroups {
+		how := "WireGuard's counters"
+		if g.Check != "" {
+			how = "probing " + g.Check
+		}
+		switch {
+		case !g.DownSince.IsZero():
+			fmt.Fprintf(b, "  failover group %d: DOWN since %s: none of its %d peers answers; its traffic goes nowhere (%s)\n", g.Group, ago(g.DownSince), len(g.Peers), how)
+		case g.Active == "":
+			fmt.Fprintf(b, "  failover group %d: no single peer holds its AllowedIPs (%s)\n", g.Group, how)
+		default:
+			fmt.Fprintf(b, "  failover group %d: peer %s active, of %d (%s)\n", g.Group, g.Active, len(g.Peers), how)
+		}
+	}
 }
 
 func orNone(s []string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wgns/wgns/cmd/internal/execcmd"
+	"github.com/wgns/wgns/cni"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,11 +27,12 @@ type CLI struct {
 	List    ListCmd    `cmd:"" help:"One line per tunnel: name, mode, state, address."`
 	Status  StatusCmd  `cmd:"" help:"Show a tunnel like wg show does, plus namespace, DNS, firewall and processes."`
 	Repair  RepairCmd  `cmd:"" help:"Bring a tunnel (or all) back to what its config says; clear what a crashed up left."`
-	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, handshake; exit 1 on any FAIL."`
+	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, the DNS view of every process inside, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
 	Serve   ServeCmd   `cmd:"" help:"The root service behind sudo-free exec (systemd's wgns.socket starts it; this starts it by hand)."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
+	Holder  HolderCmd  `cmd:"" name:"cni-holder" hidden:"" help:"The holder of a CNI attachment's embedded WireGuard (started by the CNI ADD)."`
 
 	VersionFlag versionFlag `name:"version" help:"Print wgns's version (as wgns version does) and exit."`
 	selftestCmds
@@ -48,9 +50,15 @@ own firewall. The host's routes, rules and resolver are never touched.
   wgns exec work -- firefox         # the same without sudo, if work's [Namespace] Users names you
   sudo wgns status work
   sudo wgns down work
+
+Run by a container runtime with CNI_COMMAND set, wgns is a CNI plugin ("type": "wgns") that
+gives containers and pods the same tunnel namespace (wgns(8), CNI PLUGIN).
 `
 
 func main() {
+	if os.Getenv("CNI_COMMAND") != "" { // a container runtime runs wgns as its CNI plugin
+		os.Exit(cni.Main(version))
+	}
 	// exec is on the hot path of scripts: it skips the full command-line model (as the lean
 	// front does, which normally runs exec before this program is reached).
 	if len(os.Args) > 1 && os.Args[1] == "exec" {

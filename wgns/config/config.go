@@ -10,8 +10,10 @@
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
 // UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
-// AllowInbound, Users) take entries separated by commas or white space, as
-// wg-quick splits Address and DNS. Hooks (PreUp, PostUp, PreDown, PostDown)
+// AllowInbound, FailoverCheck, Users) take entries separated by commas or white
+// space, as wg-quick splits Address and DNS. A prefix may be in the
+// AllowedIPs of one peer only, unless [Namespace] Failover = on makes peers
+// with identical AllowedIPs a failover group (Config.Groups). Hooks (PreUp, PostUp, PreDown, PostDown)
 // are never run, and Table, FwMark and SaveConfig mean nothing inside a
 // namespace: each such line draws a warning, or an error with [Strict].
 //
@@ -30,6 +32,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -86,6 +89,9 @@ type Config struct {
 	Peers []Peer
 	// Namespace is the [Namespace] section, or its defaults.
 	Namespace Namespace
+	// Groups are the failover groups (with Failover = on): peers whose AllowedIPs are
+	// identical, at least two each, in the file order of their first peer.
+	Groups []Group
 	// Warnings lists accepted-but-ignored settings and similar notes, each
 	// "FILE:LINE: ...", e.g. "FILE:LINE: Table means nothing inside a
 	// namespace; ignored", or "FILE: ..." about the file as a whole. They
@@ -154,9 +160,37 @@ type Namespace struct {
 	AllowInbound []Port
 	// Firewall is true unless the config says "Firewall = off".
 	Firewall bool
+
+	// Failover is true when the config says "Failover = on": peers whose AllowedIPs are
+	// identical form failover groups (Config.Groups).
+	Failover bool
+	// FailoverTimeout is how long the active peer of a group may go without answering before
+	// its AllowedIPs move to the next peer (DefaultFailoverTimeout unless set).
+	FailoverTimeout time.Duration
+	// FailoverCheck lists the addresses probed through the groups' active peers, as written;
+	// nil when not set (each group then probes the first DNS server it routes).
+	FailoverCheck []netip.Addr
+	// FailoverCheckOff is true when the config says "FailoverCheck = none": no group is
+	// probed, each is judged from WireGuard's own counters.
+	FailoverCheckOff bool
 	// Users are who may run programs in the tunnel without sudo, through
 	// `wgns serve` (users, and groups whose members are meant), in file order.
 	Users []User
+}
+
+// DefaultFailoverTimeout is FailoverTimeout when the config does not set it.
+const DefaultFailoverTimeout = 2 * time.Second
+
+// Group is a failover group: peers with identical AllowedIPs, of which one at a time (the
+// active one) holds them.
+type Group struct {
+	// Peers are indices into Config.Peers, in file order; the first is the one that holds the
+	// AllowedIPs when the tunnel comes up.
+	Peers []int
+	// Check is the address probed through the group's active peer (from FailoverCheck, or the
+	// first DNS server the group routes); the zero Addr when there is none, and the group is
+	// judged from WireGuard's own counters alone.
+	Check netip.Addr
 }
 
 // HasIPv6 reports whether any Address or any peer's AllowedIPs is IPv6.

@@ -52,7 +52,7 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || len(ns.Users) > 0 {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Users) > 0 {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
@@ -60,6 +60,7 @@ func format(c *Config) string {
 		if !ns.Firewall {
 			line("Firewall", "off")
 		}
+		formatFailover(line, ns)
 		if len(ns.Users) > 0 {
 			line("Users", joinStrings(ns.Users))
 		}
@@ -88,6 +89,7 @@ func dump(c *Config) string {
 		fmt.Fprintf(&b, "  endpoint=%q host=%q port=%d allowed=%v\n", p.Endpoint, p.EndpointHost, p.EndpointPort, p.AllowedIPs)
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
+	dumpFailover(&b, c)
 	if len(c.Namespace.Users) > 0 {
 		fmt.Fprintf(&b, "  users=%v\n", c.Namespace.Users)
 	}

@@ -86,6 +86,10 @@ func FuzzParse(f *testing.F) {
 		"[Interface]\nPrivateKeyFile = /loop/good.key\nAddress = 192.0.2.2\n" + peerB,
 		"[Interface]\nPrivateKeyFile = ../user/../good.key\nAddress = 192.0.2.2\n" + peerB,
 		"[Interface]\nPrivateKeyFile = /tmp/link/good.key\nAddress = 192.0.2.2\n" + peerB,
+		// Failover groups: two servers of one provider, a peer of its own, checks and timeouts.
+		ifc + "DNS = 192.0.2.53\n" + peerB + "Endpoint = 203.0.113.1:51820\n[Peer]\nPublicKey = {PC}\nAllowedIPs = 0.0.0.0/0\nEndpoint = 203.0.113.2:51820\n" +
+			"[Peer]\nPublicKey = " + mustPub(keyD) + "\nAllowedIPs = 10.0.0.0/8\n[Namespace]\nFailover = on\nFailoverTimeout = 1500ms\nFailoverCheck = 192.0.2.53\n",
+		ifc + peerB + "[Peer]\nPublicKey = {PC}\nAllowedIPs = 0.0.0.0/0, ::/0\n[Namespace]\nFailover = off\nFailoverCheck = none\nFailoverTimeout = 3\n",
 	} {
 		f.Add([]byte(expand(f, s)))
 	}

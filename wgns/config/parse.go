@@ -73,6 +73,10 @@ var keySpecs = []keySpec{
 	{"PersistentKeepalive", secPeer, keySingle},
 	{"AllowInbound", secNamespace, keyList},
 	{"Firewall", secNamespace, keySingle},
+	// Failover between redundant peers (failover.go).
+	{"Failover", secNamespace, keySingle},
+	{"FailoverTimeout", secNamespace, keySingle},
+	{"FailoverCheck", secNamespace, keyList},
 	{"Users", secNamespace, keyList}, // users.go
 }
 
@@ -108,6 +112,7 @@ type peerState struct {
 	pskLine     int // PresharedKey or PresharedKeyFile
 	pskFile     string
 	pskFromFile bool
+	ipLines     map[netip.Prefix]int // the line of each of its AllowedIPs
 }
 
 // allowedAt records where an AllowedIPs prefix was first listed.
@@ -146,7 +151,9 @@ type parser struct {
 	inbound     map[Port]int
 	inboundLine int
 	firewallSet bool
-	userLines   map[User]int // Users entries, where first listed (users.go)
+
+	fo        failoverLines // failover.go
+	userLines map[User]int  // Users entries, where first listed (users.go)
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
@@ -171,6 +178,7 @@ func (l *loader) newParser(name string) *parser {
 	}
 	p.cfg.Path = name
 	p.cfg.Namespace.Firewall = true
+	p.cfg.Namespace.FailoverTimeout = DefaultFailoverTimeout
 	return p
 }
 
@@ -351,7 +359,7 @@ func (p *parser) header(n int, s string) error {
 		p.sec, p.ifaceLine = secInterface, n
 	case "peer":
 		p.sec = secPeer
-		p.peers = append(p.peers, &peerState{Peer: Peer{Line: n}})
+		p.peers = append(p.peers, &peerState{Peer: Peer{Line: n}, ipLines: map[netip.Prefix]int{}})
 	case "namespace":
 		if p.nsLine != 0 {
 			return p.errf(n, "second [Namespace] section (first on line %d); only one is allowed", p.nsLine)
@@ -436,6 +444,8 @@ func (p *parser) single(n int, key, v string) error {
 			return p.errf(n, "invalid Firewall %s: must be on or off", p.show(v))
 		}
 		p.cfg.Namespace.Firewall, p.firewallSet = on, true
+	case "Failover", "FailoverTimeout":
+		return p.failoverKey(n, key, v)
 	default:
 		panic("config: no handler for " + key)
 	}
@@ -466,6 +476,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.allowedIP(n, e)
 		case "AllowInbound":
 			err = p.allowInbound(n, e)
+		case "FailoverCheck":
+			err = p.failoverCheck(n, e)
 		case "Users":
 			err = p.users(n, e)
 		default:
@@ -526,15 +538,18 @@ func (p *parser) allowedIP(n int, e string) error {
 	}
 	pfx = pfx.Masked()
 	peer := p.peer()
+	if first, dup := peer.ipLines[pfx]; dup {
+		return p.errf(n, "AllowedIPs %v is listed twice (first on line %d)", pfx, first)
+	}
+	peer.ipLines[pfx] = n
+	peer.AllowedIPs = append(peer.AllowedIPs, pfx)
 	if first, dup := p.allowed[pfx]; dup {
-		if first.peer == peer {
-			return p.errf(n, "AllowedIPs %v is listed twice (first on line %d)", pfx, first.line)
-		}
-		return p.errf(n, "AllowedIPs %v is already allowed for the [Peer] on line %d (AllowedIPs on line %d); a prefix can belong to one peer only",
-			pfx, first.peer.Line, first.line)
+		// Another peer's: Failover = on, which may come later in the file, can make the two one
+		// failover group; finish decides (sharedAllowedIPs).
+		p.fo.shared = append(p.fo.shared, sharedAt{pfx: pfx, line: n, peer: peer, first: first})
+		return nil
 	}
 	p.allowed[pfx] = allowedAt{line: n, peer: peer}
-	peer.AllowedIPs = append(peer.AllowedIPs, pfx)
 	return nil
 }
 
@@ -558,6 +573,9 @@ func (p *parser) allowInbound(n int, e string) error {
 // derived values.
 func (p *parser) finish() error {
 	c := &p.cfg
+	if err := p.sharedAllowedIPs(); err != nil {
+		return err
+	}
 	if p.ifaceLine == 0 {
 		return fmt.Errorf("%s: no [Interface] section", p.name)
 	}
@@ -626,6 +644,9 @@ func (p *parser) finish() error {
 	}
 	if !c.Namespace.Firewall && p.inboundLine != 0 {
 		p.warnf(p.inboundLine, "AllowInbound means nothing with Firewall = off: everything may come in")
+	}
+	if err := p.failoverGroups(); err != nil {
+		return err
 	}
 	slices.SortStableFunc(p.warns, func(a, b warning) int { return a.line - b.line })
 	for _, w := range p.warns {

@@ -301,7 +301,7 @@ func TestParseInvalid(t *testing.T) {
 		{name: "AllowedIPs separated by semicolons", conf: ifc + peerB + "AllowedIPs = 198.51.100.0/24;fd00::/64\n",
 			want: `wg0.conf:7: invalid AllowedIPs "198.51.100.0/24;fd00::/64": the prefix length after "/" is not a number (separate entries with commas or spaces)`},
 		{name: "AllowedIPs in two peers", conf: ifc + peerB + "[Peer]\nPublicKey = {PC}\nAllowedIPs = 198.51.100.0/24, 0.0.0.7/0\n",
-			want: "wg0.conf:9: AllowedIPs 0.0.0.0/0 is already allowed for the [Peer] on line 4 (AllowedIPs on line 6); a prefix can belong to one peer only"},
+			want: "wg0.conf:9: AllowedIPs 0.0.0.0/0 is already allowed for the [Peer] on line 4 (AllowedIPs on line 6); a prefix can belong to one peer only, unless [Namespace] Failover = on makes peers with identical AllowedIPs a failover group"},
 		{name: "AllowedIPs twice in a peer", conf: ifc + peerB + "AllowedIPs = 0.0.0.0/0\n",
 			want: "wg0.conf:7: AllowedIPs 0.0.0.0/0 is listed twice (first on line 6)"},
 		{name: "Endpoint unclosed bracket", conf: ifc + peerB + "Endpoint = [::1\n",
