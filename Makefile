@@ -30,7 +30,7 @@ TEST_TOOLS += dh dpkg-buildpackage lintian man zsh fish
 
 # The unit files wgns ships, as `wgns unit template` prints them: make install and make deb
 # install each of these (and the package enables and starts those that are not templates).
-UNITS   := wgns@.service wgns-netns@.service
+UNITS   := wgns@.service wgns-netns@.service wgns.socket wgns.service
 DOCS    := bin/doc
 DEB_OUT ?= bin/deb
 DEB_VERSION = $(shell packaging/debversion "$(VERSION)" "$$(git rev-list --count HEAD 2>/dev/null || echo 0)")

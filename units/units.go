@@ -1,6 +1,7 @@
-// Package units is wgns's systemd side: the shipped template units
-// (wgns@.service and wgns-netns@.service), drop-ins that confine a service to
-// a tunnel, daemon-reload over D-Bus, and sd_notify for `wgns up --foreground`.
+// Package units is wgns's systemd side: the shipped units (the templates
+// wgns@.service and wgns-netns@.service, and wgns.socket and wgns.service for
+// `wgns serve`), drop-ins that confine a service to a tunnel, daemon-reload
+// over D-Bus, and sd_notify for `wgns up --foreground`.
 //
 // A tunnel NAME appears in systemd in two forms: escaped in unit names
 // (wgns@my\x2dvpn.service, see [InstanceName]) and plain in paths
@@ -103,6 +104,10 @@ const (
 	// NetnsTemplateName is the template unit that holds a tunnel's network
 	// namespace for services confined with StyleJoins.
 	NetnsTemplateName = "wgns-netns@.service"
+	// SocketName is the socket of `wgns serve` (sudo-free exec).
+	SocketName = "wgns.socket"
+	// ServiceName is `wgns serve`, started by SocketName.
+	ServiceName = "wgns.service"
 )
 
 // DefaultBinary is where the wgns binary is installed; the shipped
@@ -127,6 +132,12 @@ var templateText string
 //go:embed wgns-netns@.service
 var netnsTemplateText string
 
+//go:embed wgns.socket
+var socketText string
+
+//go:embed wgns.service
+var serviceText string
+
 // execPlaceholder is the text of the shipped wgns@.service that Template
 // replaces.
 const execPlaceholder = "ExecStart=" + DefaultBinary + " "
@@ -135,25 +146,39 @@ const execPlaceholder = "ExecStart=" + DefaultBinary + " "
 // given path ("" means DefaultBinary). The path is quoted for ExecStart= as
 // needed (a space, or %, which starts a specifier); systemd itself refuses an
 // executable whose name has quotes, backslashes or control characters.
-func Template(binary string) string {
+func Template(binary string) string { return withBinary(templateText, binary) }
+
+// withBinary returns a shipped unit's text running the wgns binary at the
+// given path ("" means DefaultBinary).
+func withBinary(text, binary string) string {
 	if binary == "" {
 		binary = DefaultBinary
 	}
-	return strings.Replace(templateText, execPlaceholder, "ExecStart="+execWord(binary)+" ", 1)
+	return strings.Replace(text, execPlaceholder, "ExecStart="+execWord(binary)+" ", 1)
 }
+
+// Service returns the text of wgns.service running the wgns binary at the
+// given path ("" means DefaultBinary), quoted as Template quotes it.
+func Service(binary string) string { return withBinary(serviceText, binary) }
+
+// Socket returns the text of wgns.socket.
+func Socket() string { return socketText }
 
 // NetnsTemplate returns the text of wgns-netns@.service.
 func NetnsTemplate() string {
 	return netnsTemplateText
 }
 
-// TemplateFiles returns every shipped template unit, by file name, for the
-// wgns binary at the given path ("" means DefaultBinary). Install all of them
-// in the unit directory: drop-ins of StyleJoins need wgns-netns@.service.
+// TemplateFiles returns every shipped unit, by file name, for the wgns binary
+// at the given path ("" means DefaultBinary). Install all of them in the unit
+// directory: drop-ins of StyleJoins need wgns-netns@.service, and sudo-free
+// exec wgns.socket and wgns.service.
 func TemplateFiles(binary string) map[string]string {
 	return map[string]string{
 		TemplateName:      Template(binary),
 		NetnsTemplateName: NetnsTemplate(),
+		SocketName:        Socket(),
+		ServiceName:       Service(binary),
 	}
 }
 
@@ -266,6 +291,9 @@ func checkUnitName(name string) error {
 	}
 	if strings.HasPrefix(prefix, "@") {
 		return fmt.Errorf("%w %q: nothing before the @", ErrInvalidUnit, name)
+	}
+	if name == ServiceName {
+		return fmt.Errorf("%w %q: a unit of wgns itself cannot be confined to a tunnel", ErrInvalidUnit, name)
 	}
 	for _, own := range []string{TemplateName, NetnsTemplateName} {
 		if strings.HasPrefix(name, strings.TrimSuffix(own, suffix)) {

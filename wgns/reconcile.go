@@ -112,8 +112,10 @@ func (r *reconciler) run() error {
 			}
 		}
 	}
-	if err := r.dns(); err != nil {
-		return err
+	for _, f := range []func() error{r.dns, r.grants} {
+		if err := f(); err != nil {
+			return err
+		}
 	}
 	if !r.needHolder && !r.holderBusy && !r.adopt { // a kernel CNI attachment has no supervisor
 		if pid, _ := r.sys.self(); r.st.PID != pid && !r.sys.holderAlive(r.st) {

@@ -128,6 +128,7 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		}
 	}
 	st.Mode, st.Config, st.Since = mode, cfg.Path, now().UTC()
+	st.Users = grants(cfg)
 	st.PID, st.Start = pid, start
 	if fresh {
 		st.Step = StepNamespace

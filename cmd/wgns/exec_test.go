@@ -78,6 +78,10 @@ func TestExecParsersAgree(t *testing.T) {
 		{[]string{"--no-new-privs", "--no-new-privs=false", "vpn", "echo"}, true},
 		{[]string{"--no-new-privs", "-u", "alice", "--", "vpn", "--", "echo"}, true},
 		{[]string{"--", "--user", "root", "vpn"}, true}, // NAME "--user": refused later, as a name
+		{[]string{"--ssh-agent", "vpn", "--", "ssh", "host"}, true},
+		{[]string{"vpn", "--ssh-agent", "ssh", "host"}, true},
+		{[]string{"--ssh-agent", "-u", "alice", "vpn", "ssh"}, true},
+		{[]string{"--ssh-agent=true", "vpn", "ssh"}, false},
 		{[]string{"--", "-h", "x"}, true},
 		{[]string{"-", "echo"}, true},
 		{[]string{"vpn", "-", "--user", "x"}, true},

@@ -46,8 +46,8 @@ type UnitShowCmd struct {
 
 // UnitTemplateCmd is `wgns unit template`.
 type UnitTemplateCmd struct {
-	Binary string `placeholder:"PATH" help:"The wgns binary wgns@.service runs (default /usr/local/bin/wgns)."`
-	File   string `arg:"" optional:"" enum:"wgns@.service,wgns-netns@.service" default:"wgns@.service" help:"Which unit file: wgns@.service (a tunnel) or wgns-netns@.service (holds the namespace for --style joins)."`
+	Binary string `placeholder:"PATH" help:"The wgns binary wgns@.service and wgns.service run (default /usr/local/bin/wgns)."`
+	File   string `arg:"" optional:"" enum:"wgns@.service,wgns-netns@.service,wgns.socket,wgns.service" default:"wgns@.service" help:"Which unit file: wgns@.service (a tunnel), wgns-netns@.service (holds the namespace for --style joins), wgns.socket or wgns.service (wgns serve, for sudo-free exec)."`
 }
 
 // reloadSystemd is units.Reload, replaced in tests.
@@ -174,7 +174,7 @@ func (c *UnitTemplateCmd) run(out io.Writer) error {
 	files := units.TemplateFiles(bin)
 	text, ok := files[c.File]
 	if !ok {
-		return fmt.Errorf("printing unit file %q: wgns ships only %s and %s", c.File, units.TemplateName, units.NetnsTemplateName)
+		return fmt.Errorf("printing unit file %q: wgns ships only %s, %s, %s and %s", c.File, units.TemplateName, units.NetnsTemplateName, units.SocketName, units.ServiceName)
 	}
 	_, err := io.WriteString(out, text)
 	return err

@@ -10,7 +10,7 @@
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
 // UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
-// AllowInbound, FailoverCheck) take entries separated by commas or white
+// AllowInbound, FailoverCheck, Users) take entries separated by commas or white
 // space, as wg-quick splits Address and DNS. A prefix may be in the
 // AllowedIPs of one peer only, unless [Namespace] Failover = on makes peers
 // with identical AllowedIPs a failover group (Config.Groups). Hooks (PreUp, PostUp, PreDown, PostDown)
@@ -173,6 +173,9 @@ type Namespace struct {
 	// FailoverCheckOff is true when the config says "FailoverCheck = none": no group is
 	// probed, each is judged from WireGuard's own counters.
 	FailoverCheckOff bool
+	// Users are who may run programs in the tunnel without sudo, through
+	// `wgns serve` (users, and groups whose members are meant), in file order.
+	Users []User
 }
 
 // DefaultFailoverTimeout is FailoverTimeout when the config does not set it.

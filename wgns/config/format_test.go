@@ -52,7 +52,7 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Users) > 0 {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
@@ -61,6 +61,9 @@ func format(c *Config) string {
 			line("Firewall", "off")
 		}
 		formatFailover(line, ns)
+		if len(ns.Users) > 0 {
+			line("Users", joinStrings(ns.Users))
+		}
 	}
 	return b.String()
 }
@@ -87,6 +90,9 @@ func dump(c *Config) string {
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
 	dumpFailover(&b, c)
+	if len(c.Namespace.Users) > 0 {
+		fmt.Fprintf(&b, "  users=%v\n", c.Namespace.Users)
+	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "warning %s\n", w)
 	}
@@ -221,7 +227,8 @@ func TestFormatRoundTrip(t *testing.T) {
 			AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
 			PersistentKeepalive: 25, Line: 8,
 		}},
-		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false},
+		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false,
+			Users: []User{{Name: "alice"}, {Name: "wgns", Group: true}}},
 	}
 	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))
 	if err != nil {

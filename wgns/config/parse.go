@@ -77,6 +77,7 @@ var keySpecs = []keySpec{
 	{"Failover", secNamespace, keySingle},
 	{"FailoverTimeout", secNamespace, keySingle},
 	{"FailoverCheck", secNamespace, keyList},
+	{"Users", secNamespace, keyList}, // users.go
 }
 
 // nearestKey is the key of section sec that k most likely misspells (at most two letters added,
@@ -192,7 +193,8 @@ type parser struct {
 	inboundLine int
 	firewallSet bool
 
-	fo failoverLines // failover.go
+	fo        failoverLines // failover.go
+	userLines map[User]int  // Users entries, where first listed (users.go)
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
@@ -212,6 +214,8 @@ func (l *loader) newParser(name string) *parser {
 		allowed:  map[netip.Prefix]allowedAt{},
 		peerKeys: map[wgtypes.Key]*peerState{},
 		inbound:  map[Port]int{},
+
+		userLines: map[User]int{},
 	}
 	p.cfg.Path = name
 	p.cfg.Namespace.Firewall = true
@@ -518,6 +522,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.allowInbound(n, e)
 		case "FailoverCheck":
 			err = p.failoverCheck(n, e)
+		case "Users":
+			err = p.users(n, e)
 		default:
 			panic("config: no handler for " + key)
 		}
