@@ -61,9 +61,11 @@ func dropped(k string) bool {
 //   - XDG_RUNTIME_DIR is kept only if it is /run/user/UID of t (Wayland, PipeWire and
 //     PulseAudio find their sockets there; the session bus there is out of reach, see
 //     NoSessionBus);
-//   - everything else (TERM, LANG, LC_*, DISPLAY, WAYLAND_DISPLAY, XAUTHORITY, SSH_AUTH_SOCK,
-//     NOTIFY_SOCKET, ...) is kept, in its order; of a variable set twice the last is kept, and
-//     entries that are not KEY=VALUE are removed.
+//   - SSH_AUTH_SOCK is removed: the agent signs for any program that reaches it, and
+//     SessionEnv gives it back only when asked;
+//   - everything else (TERM, LANG, LC_*, DISPLAY, WAYLAND_DISPLAY, XAUTHORITY, NOTIFY_SOCKET,
+//     ...) is kept, in its order; of a variable set twice the last is kept, and entries that
+//     are not KEY=VALUE are removed.
 //
 // The result is what the command gets, not a sandbox: a program can still connect to any path
 // socket it can reach (X11's /tmp/.X11-unix, the system bus), and such sockets are not scoped by
@@ -86,7 +88,7 @@ func (t *Target) Env(environ []string) []string {
 
 	keep := func(k, v string) bool {
 		switch {
-		case ours[k], dropped(k), strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
+		case ours[k], dropped(k), k == "SSH_AUTH_SOCK", strings.HasPrefix(k, "SUDO_"), strings.HasPrefix(k, "LD_"):
 			return false
 		case k == "XDG_RUNTIME_DIR":
 			return v == runtimeDir

@@ -209,6 +209,7 @@ func TestEnv(t *testing.T) {
 		"LOCALDOMAIN=corp.example",
 		"RES_OPTIONS=ndots:5",
 		"HOSTALIASES=/tmp/aliases",
+		"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1",
 		"bogus",
 		"=x",
 		"TERM=screen",

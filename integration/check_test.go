@@ -110,23 +110,28 @@ func chkAssertResult(t *testing.T, res chkResult, failing map[string]string) chk
 func TestIntegrationCheck(t *testing.T) {
 	const name = "ck"
 	p := newPeer(t, name)
+	startDNS(t, p, dnsName, dnsAddr)
 	tunnelUp(t, p, name)
 	leakWaitTunnel(t, name)
-	pid := leakHolderPID(t, name)
+	process := fmt.Sprintf(`the embedded WireGuard runs as PID %d`, leakHolderPID(t, name))
+	if kernelMode() {
+		process = fmt.Sprintf(`the supervisor runs as PID %d`, leakHolderPID(t, name))
+	}
 
 	out, errOut, code := wgnsRun(t, "check", name)
 	wantLines := []string{
 		`ok    config      ` + regexp.QuoteMeta(p.ConfigPath),
 		`ok    namespace   /run/netns/ck is the namespace wgns made \(\d+:\d+\), ready`,
-		fmt.Sprintf(`ok    process     the embedded WireGuard runs as PID %d`, pid),
+		`ok    process     ` + process,
 		`ok    interfaces  only lo and ck`,
 		`ok    routes      all \d+ routes via lo or ck; AllowedIPs routed: 0\.0\.0\.0/0, ::/0`,
 		`ok    rules       only the default rules \(lookup local, main, default\)`,
 		`ok    firewall    table inet wgns as wgns installed it; \d+ packets dropped`,
 		`ok    dns         /etc/netns/ck/resolv\.conf and nsswitch\.conf as written \(nameserver 192\.0\.2\.1\)`,
 		`ok    views       no process inside`,
+		`ok    nameserver  192\.0\.2\.1 answered through the tunnel in \d+\.\d ms \(\w+\)`,
 		`ok    handshake   peer ` + regexp.QuoteMeta(p.Key.PublicKey().String()) + `: latest handshake \d+s ago`,
-		`ck: all 10 checks ok`,
+		`ck: all 11 checks ok`,
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != 0 || len(lines) != len(wantLines) {
@@ -262,7 +267,7 @@ func TestIntegrationCheck(t *testing.T) {
 			chkAssert(t, name, f.failing)
 			if f.text != "" {
 				out, _, code := wgnsRun(t, "check", name)
-				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 10 checks FAILED (%s)\n", strings.Join(chkInOrder(f.failing), ", "))) {
+				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 11 checks FAILED (%s)\n", strings.Join(chkInOrder(f.failing), ", "))) {
 					t.Errorf("wgns check: exit %d, output\n%s\nwant exit 1, a line %q and the failed checks in the summary", code, out, f.text)
 				}
 			}
@@ -299,6 +304,7 @@ func chkInOrder(m map[string]string) []string {
 func TestIntegrationCheckFirewallOff(t *testing.T) {
 	const name = "cf"
 	p := newPeer(t, name)
+	startDNS(t, p, dnsName, dnsAddr)
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nFirewall = off\n")
 	tunnelUp(t, p, name)
 	leakWaitTunnel(t, name)

@@ -23,13 +23,14 @@ func TestIntegrationCrashAtEveryStep(t *testing.T) {
 	p := newPeer(t, name)
 	for i, step := range upSteps {
 		t.Run(step, func(t *testing.T) {
-			_, _, code := wgnsRunEnv(t, []string{"WGNS_TEST_CRASH_AT=" + step}, "up", "--userspace", p.ConfigPath)
+			_, _, code := wgnsRunEnv(t, []string{"WGNS_TEST_CRASH_AT=" + step}, "up", p.ConfigPath)
 			if code == 0 {
 				t.Fatalf("up killed at %s reported success", step)
 			}
-			waitFor(t, 5*time.Second, "the killed holder to be gone", func() bool { return len(wgnsPIDsFor(name)) == 0 })
+			// The process that crashed is up itself or the tunnel's supervisor.
+			waitFor(t, 5*time.Second, "the killed wgns process to be gone", func() bool { return len(wgnsPIDsFor(name)) == 0 })
 			if i%2 == 0 {
-				mustWgns(t, "up", "--userspace", p.ConfigPath)
+				mustWgns(t, "up", p.ConfigPath)
 			} else {
 				out := mustWgns(t, "repair", name)
 				if !strings.Contains(out, "ready") && !strings.Contains(out, "repaired") {
@@ -52,12 +53,12 @@ func TestIntegrationCrashAtRandomMoments(t *testing.T) {
 	p := newPeer(t, name)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
 	for i := range 20 {
-		cmd := exec.Command(wgnsBin, "up", "--userspace", p.ConfigPath)
+		cmd := exec.Command(wgnsBin, "up", p.ConfigPath)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// A random moment within up's first ~40 ms: kill the holder if it already exists, else
-		// the up that is starting it.
+		// A random moment within up's first ~40 ms: kill the tunnel's supervisor if it already
+		// exists, else the up that is starting it.
 		time.Sleep(time.Duration(rand.IntN(40_000)) * time.Microsecond)
 		victim := cmd.Process.Pid
 		for _, pid := range wgnsPIDsFor(name) {
@@ -70,7 +71,7 @@ func TestIntegrationCrashAtRandomMoments(t *testing.T) {
 		// No wait for the victim to finish exiting: the next up must cope with a holder that is
 		// still dying.
 		// The next up either finds the tunnel up (the kill came after ready) or completes it.
-		if _, e, code := wgnsRun(t, "up", "--userspace", p.ConfigPath); code != 0 && !strings.Contains(e, "already up") {
+		if _, e, code := wgnsRun(t, "up", p.ConfigPath); code != 0 && !strings.Contains(e, "already up") {
 			log, _ := os.ReadFile("/run/wgns/" + name + ".log")
 			t.Fatalf("run %d: up after a kill: %s\nholder log:\n%s", i, e, log)
 		}
@@ -87,7 +88,7 @@ func TestIntegrationCrashAtRandomMoments(t *testing.T) {
 }
 
 // TestIntegrationConcurrentUp: ten concurrent ups of one NAME; exactly one succeeds, and there is
-// one interface, one firewall table and one holder.
+// one interface, one firewall table and one supervisor.
 func TestIntegrationConcurrentUp(t *testing.T) {
 	const name = "tu"
 	p := newPeer(t, name)
@@ -99,7 +100,7 @@ func TestIntegrationConcurrentUp(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i], codes[i] = wgnsRun(t, "up", "--userspace", p.ConfigPath)
+			_, errs[i], codes[i] = wgnsRun(t, "up", p.ConfigPath)
 		}()
 	}
 	wg.Wait()
@@ -121,7 +122,7 @@ func TestIntegrationConcurrentUp(t *testing.T) {
 		t.Errorf("%d wgns tables", n)
 	}
 	if pids := wgnsPIDsFor(name); len(pids) != 1 {
-		t.Errorf("holders: %v, want one", pids)
+		t.Errorf("supervisors: %v, want one", pids)
 	}
 	mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 }
@@ -132,19 +133,31 @@ func TestIntegrationRepair(t *testing.T) {
 	const name = "tp"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
+	// The WireGuard device gone, and no process to bring it back: the embedded one goes with its
+	// holder (killed); kernel WireGuard outlives its process (killed too, if the tunnel has one),
+	// so its interface is deleted.
+	gone, goneRepair := "holder killed", "start the embedded WireGuard"
+	if kernelMode() {
+		gone, goneRepair = "kernel interface deleted", "create WireGuard interface "+name+" (kernel"
+	}
 	cases := []struct {
 		what   string
 		break_ func(t *testing.T)
 		want   string
 	}{
-		{"holder killed", func(t *testing.T) {
-			st := status(t, name)
-			syscall.Kill(st.PID, syscall.SIGKILL)
+		{gone, func(t *testing.T) {
+			if pid := status(t, name).PID; pid != 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+				waitFor(t, 5*time.Second, "the tunnel's process to be gone", func() bool { return !processLives(pid) })
+			}
+			if kernelMode() {
+				mustRun(t, "ip", "-n", name, "link", "del", name)
+			}
 			waitFor(t, 5*time.Second, "the interface to vanish", func() bool {
 				out, _ := run("ip", "-n", name, "link", "show", name)
 				return strings.Contains(out, "does not exist")
 			})
-		}, "start the embedded WireGuard"},
+		}, goneRepair},
 		{"firewall table deleted", func(t *testing.T) {
 			mustRun(t, "ip", "netns", "exec", name, "nft", "delete", "table", "inet", "wgns")
 		}, "install firewall table"},
@@ -190,8 +203,8 @@ func TestIntegrationRepair(t *testing.T) {
 	}
 }
 
-// TestIntegrationHolderRecoversDeletedInterface: the holder makes a deleted interface again in
-// the same namespace, by itself.
+// TestIntegrationHolderRecoversDeletedInterface: the tunnel's supervisor makes a deleted
+// interface again in the same namespace, by itself (kernel or embedded WireGuard).
 func TestIntegrationHolderRecoversDeletedInterface(t *testing.T) {
 	const name = "tv"
 	p := newPeer(t, name)
@@ -231,10 +244,16 @@ func TestIntegrationDownWithProcessesInside(t *testing.T) {
 	mustWgns(t, "down", "--force", name)
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(scaled(5 * time.Second)):
 		t.Fatal("the process inside survived down --force")
 	}
 	assertNoTrace(t, name)
+}
+
+// processLives reports whether pid runs (and is not a zombie waiting to be reaped).
+func processLives(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
 // diagnose gathers what a failed tunnel test needs to be understood.

@@ -71,7 +71,7 @@ func TestIntegrationDebPackage(t *testing.T) {
 
 	c := &container{unitDir: t.TempDir(), probeDir: t.TempDir(), console: &syncBuffer{}}
 	in := t.TempDir()
-	p.writeConfig(t, filepath.Join(in, debTunnel+".conf"), "")
+	p.writeConfig(t, filepath.Join(in, debTunnel+".conf"), "[Namespace]\nUsers = "+debUser+"\n")
 	for name, text := range map[string]string{ctrTarget: testTarget, "fake-resolvers.service": fakeResolvers(),
 		"probe9.service": probeUnit("9")} {
 		if err := os.WriteFile(filepath.Join(c.unitDir, name), []byte(text), 0o644); err != nil {
@@ -187,6 +187,33 @@ func TestIntegrationDebPackage(t *testing.T) {
 	}
 	if got := c.mustRun(t, "wgns", "__complete", "configs"); got != debTunnel+"\n" {
 		t.Errorf("wgns __complete configs as root lists %q, want %s", got, debTunnel)
+	}
+
+	// Sudo-free exec for the user the config's Users names: the package enabled and started
+	// wgns.socket (this machine's policy-rc.d, which the container shares, forbids starting
+	// anything at install: then the test starts it); the first request starts wgns.service,
+	// which takes the socket from systemd and runs the command as the user, inside the tunnel.
+	if e := strings.TrimSpace(sh("systemctl is-enabled wgns.socket")); e != "enabled" {
+		t.Errorf("wgns.socket is %s after the install, want enabled", e)
+	}
+	if s := c.activeState(t, "wgns.socket"); s != "active" {
+		if !strings.Contains(out, "policy-rc.d returned 101, not running 'start wgns.socket'") {
+			t.Errorf("wgns.socket is %s after the install, want active", s)
+		}
+		c.mustRun(t, "systemctl", "start", "wgns.socket")
+	}
+	if s := c.activeState(t, "wgns.service"); s != "inactive" {
+		t.Errorf("wgns.service is %s before any request, want inactive (socket activation)", s)
+	}
+	if got := c.mustRun(t, "runuser", "-u", debUser, "--", "wgns", "exec", debTunnel, "--", "sh", "-c",
+		"id -un; ping -c1 -W5 "+peerTunnel4+" >/dev/null && echo ping-ok"); got != debUser+"\nping-ok\n" {
+		t.Errorf("sudo-free wgns exec by %s printed %q", debUser, got)
+	}
+	if s := c.activeState(t, "wgns.service"); s != "active" {
+		t.Errorf("wgns.service is %s after a request, want active", s)
+	}
+	if got := sh("getent group wgns | cut -d: -f1"); got != "wgns\n" {
+		t.Errorf("the group wgns (for Users = @wgns) is %q after the install", got)
 	}
 
 	// wgns unit install confines a service: it runs in the tunnel's namespace.

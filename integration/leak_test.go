@@ -21,8 +21,9 @@ import (
 // from inside the namespace, to every kind of address outside the tunnel, while tcpdump records
 // what reaches the host world's uplink (the veth to the peer). In every state of the tunnel
 // (before the first handshake, connected, with an extra interface moved in, its interface
-// deleted, the peer stopped, the embedded WireGuard killed) the uplink carries nothing but
-// WireGuard's UDP between the host world and the endpoint.
+// deleted, the peer stopped, the embedded WireGuard killed or kernel WireGuard's module
+// unloaded) the uplink carries nothing but WireGuard's UDP between the host world and the
+// endpoint.
 
 // Addresses the leak tests add (TEST-NET and ULA only).
 const (
@@ -222,7 +223,7 @@ func leakStartCapture(t *testing.T, iface string) *leakCapture {
 	case <-listening:
 	case <-c.done:
 		t.Fatalf("tcpdump on %s ended: %s", iface, c.stderr())
-	case <-time.After(10 * time.Second):
+	case <-time.After(scaled(10 * time.Second)):
 		t.Fatalf("tcpdump on %s did not start listening: %s", iface, c.stderr())
 	}
 	return c
@@ -241,7 +242,7 @@ func (c *leakCapture) stop(t *testing.T, linkLevel bool) []string {
 	c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(scaled(10 * time.Second)):
 		t.Fatalf("tcpdump on %s did not stop", c.iface)
 	}
 	args := []string{"-r", c.file, "-nn", "-t"}
@@ -468,7 +469,8 @@ func leakMAC(t *testing.T, ns, iface string) string {
 	return ""
 }
 
-// leakHolderPID returns the PID of the process holding the embedded WireGuard of name.
+// leakHolderPID returns the PID of the tunnel's supervisor (which holds the embedded WireGuard,
+// if that is the tunnel's).
 func leakHolderPID(t *testing.T, name string) int {
 	t.Helper()
 	st := status(t, name)
@@ -532,12 +534,12 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 	// Before the first handshake: the peer does not know our key, so nothing answers.
 	clientPub := p.ClientKey.PublicKey().String()
 	mustRun(t, "ip", "netns", "exec", p.NS, "wg", "set", p.Dev, "peer", clientPub, "remove")
-	mustWgns(t, "up", "--userspace", "--name", name, w.config)
+	mustWgns(t, "up", "--name", name, w.config)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
 	t.Run("before the first handshake", func(t *testing.T) {
 		// Only WireGuard's handshake initiations (up greets the peer, and WireGuard retries
 		// every 5 s) to the endpoint may be seen.
-		w.probe(t, leakState{handshaking: true, failing: map[string]string{"handshake": "no handshake yet"}})
+		w.probe(t, leakState{handshaking: true, failing: map[string]string{"handshake": "no handshake yet", "nameserver": "192.0.2.1 did not answer through the tunnel"}})
 	})
 
 	// Connected: the peer learns our key.
@@ -578,8 +580,10 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 		chkAssert(t, name, nil)
 	})
 
-	// The tunnel interface deleted. The holder would make a new device at once, so it is stopped
-	// first: the namespace stays without its tunnel for as long as the test looks.
+	// The tunnel interface deleted. The tunnel's supervisor would make a new device at once, so
+	// it is stopped first: the namespace stays without its tunnel for as long as the test looks.
+	// Kernel WireGuard answers for itself: its handshake check finds no device, where the
+	// embedded one's stopped process gives no answer.
 	t.Run("tunnel interface deleted", func(t *testing.T) {
 		pid := leakHolderPID(t, name)
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
@@ -594,12 +598,17 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 		}
 		t.Cleanup(resume)
 		mustRun(t, "ip", "-n", name, "link", "del", name)
+		handshake := "no answer in"
+		if kernelMode() {
+			handshake = "no WireGuard device to ask"
+		}
 		w.probe(t, leakState{failing: map[string]string{
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
-			"handshake":  "no answer in",
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
+			"handshake":  handshake,
 		}})
-		// Resumed, the holder makes the device again in the same namespace.
+		// Resumed, the supervisor makes the device again in the same namespace.
 		resume()
 		leakWaitTunnel(t, name)
 		w.learnPort(t)
@@ -620,15 +629,22 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 			return !last.IsZero() && time.Since(last) > 600*time.Millisecond
 		})
 		w.probe(t, leakState{checkArgs: []string{"--max-handshake-age", "500ms"},
-			failing: map[string]string{"handshake": "more than 500ms"}})
+			failing: map[string]string{"handshake": "more than 500ms", "nameserver": "192.0.2.1 did not answer through the tunnel"}})
 	})
 
 	// The embedded WireGuard's process killed with SIGKILL: its interface and routes vanish, the
-	// namespace and its firewall stay.
+	// namespace and its firewall stay. Kernel WireGuard outlives its supervisor: its interface
+	// stays, as it was with the peer stopped, and check says that nothing watches it.
 	t.Run("holder killed", func(t *testing.T) {
 		pid := leakHolderPID(t, name)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
+		}
+		if kernelMode() {
+			waitFor(t, 5*time.Second, "the tunnel's process to be gone", func() bool { return !processLives(pid) })
+			mustRun(t, "ip", "-n", name, "link", "show", name)
+			w.probe(t, leakState{failing: map[string]string{"process": fmt.Sprintf("the supervisor (PID %d) is gone", pid), "nameserver": "192.0.2.1 did not answer through the tunnel"}})
+			return
 		}
 		waitFor(t, 5*time.Second, "the tunnel interface to vanish", func() bool {
 			_, err := run("ip", "-n", name, "link", "show", name)
@@ -638,6 +654,36 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 			"process":    fmt.Sprintf("(PID %d) is gone", pid),
 			"interfaces": "tunnel interface " + name + " is missing",
 			"routes":     "missing route 192.0.2.0/24 dev " + name,
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
+			"handshake":  "no WireGuard device to ask",
+		}})
+	})
+
+	// Kernel WireGuard's equivalent of the embedded one's death: its module unloaded, which
+	// deletes every WireGuard interface of the machine. A live supervisor would make the interface
+	// again (loading the module), so it is stopped first; the one killed above is not.
+	t.Run("kernel module unloaded", func(t *testing.T) {
+		if !kernelMode() {
+			t.Skip("the embedded WireGuard needs no module")
+		}
+		supervisor := status(t, name).PID
+		if supervisor != 0 && processLives(supervisor) {
+			if err := syscall.Kill(supervisor, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { syscall.Kill(supervisor, syscall.SIGCONT) })
+		}
+		mustRun(t, "rmmod", "wireguard")
+		waitFor(t, 5*time.Second, "the tunnel interface to vanish", func() bool {
+			_, err := run("ip", "-n", name, "link", "show", name)
+			return err != nil
+		})
+		w.probe(t, leakState{failing: map[string]string{
+			// The supervisor was killed above: check says so.
+			"process":    fmt.Sprintf("the supervisor (PID %d) is gone", supervisor),
+			"interfaces": "tunnel interface " + name + " is missing",
+			"routes":     "missing route 192.0.2.0/24 dev " + name,
+			"nameserver": "192.0.2.1 did not answer through the tunnel",
 			"handshake":  "no WireGuard device to ask",
 		}})
 	})
@@ -654,6 +700,7 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 func TestIntegrationLeakAllowInbound(t *testing.T) {
 	const name = "li"
 	p := newPeer(t, name)
+	startDNS(t, p, dnsName, dnsAddr)
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nAllowInbound = 8080/tcp, 5353/udp\n")
 	tunnelUp(t, p, name)
 	leakWaitTunnel(t, name)
@@ -731,7 +778,7 @@ func TestIntegrationLeakHostUntouched(t *testing.T) {
 	p := newPeer(t, name)
 	leakSettle(t, leakTrunc("vh-"+name))
 	before := leakHostSnapshot(t)
-	mustWgns(t, "up", "--userspace", "--name", name, p.ConfigPath)
+	mustWgns(t, "up", "--name", name, p.ConfigPath)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
 	leakWaitTunnel(t, name)
 	mustWgns(t, "exec", name, "--", "ping", "-6", "-c1", "-W5", peerTunnel6)

@@ -31,6 +31,10 @@ func lkStart(t *testing.T, cred *syscall.Credential, argv ...string) *lkHolder {
 	t.Helper()
 	h := &lkHolder{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 16), seen: map[string]bool{}}
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	// A program that exec runs as another user is in a session of its own, out of the group
+	// that the cleanup kills: its children may keep the output open, so waiting stops once
+	// the process itself is gone (the tunnel's down --force ends them).
+	h.cmd.WaitDelay = time.Second
 	h.cmd.Env = xdEnv()
 	out, err := h.cmd.StdoutPipe()
 	if err != nil {

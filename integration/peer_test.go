@@ -214,9 +214,10 @@ func mustWgns(t *testing.T, args ...string) string {
 	return o
 }
 
-// waitFor polls cond until it holds or limit passes.
+// waitFor polls cond until it holds or limit (stretched by WGNS_TEST_TIME_SCALE) passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
+	limit = scaled(limit)
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -33,7 +33,7 @@ func TestIntegrationReresolve(t *testing.T) {
 	if err := os.WriteFile(p.ConfigPath, []byte(strings.Replace(string(conf), "Endpoint = "+peerUnderlay4, "Endpoint = vpn.wgns.test", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, e, code := wgnsRunEnv(t, []string{"WGNS_TEST_RERESOLVE_EVERY=1s"}, "up", "--userspace", p.ConfigPath); code != 0 {
+	if _, e, code := wgnsRunEnv(t, []string{"WGNS_TEST_RERESOLVE_EVERY=1s"}, "up", p.ConfigPath); code != 0 {
 		t.Fatalf("up: %s", e)
 	}
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })

@@ -423,6 +423,26 @@ func TestIntegrationSystemd(t *testing.T) {
 			testConfinedService(t, c, p, tc, strconv.Itoa(i))
 		})
 	}
+	t.Run("dashed name", func(t *testing.T) { testDashedInstance(t, c, p) })
+}
+
+// A tunnel named as Mullvad and Proton name their files (dashes) starts as wgns@NAME.service,
+// written as it is, and as systemd-escape writes it.
+func testDashedInstance(t *testing.T, c *container, p *peer) {
+	const name = "se-got-wg-001"
+	conf := filepath.Join("/etc/wgns", name+".conf")
+	p.writeConfig(t, conf, "")
+	t.Cleanup(func() { os.Remove(conf) })
+	for _, instance := range []string{"wgns@" + name + ".service", "wgns@" + unit.UnitNameEscape(name) + ".service"} {
+		t.Cleanup(func() { c.run("systemctl", "stop", instance); c.run("systemctl", "reset-failed") })
+		c.mustRun(t, "systemctl", "start", instance)
+		if st := c.tunnelState(t, name); st != "ready" {
+			t.Errorf("wgns status of %s after systemctl start %s: %q, want ready", name, instance, st)
+		}
+		c.mustRun(t, "ip", "netns", "exec", name, "ping", "-c1", "-W5", peerTunnel4)
+		c.mustRun(t, "systemctl", "stop", instance)
+		containerNoTrace(t, c, name)
+	}
 }
 
 // systemdCase is one tunnel and one confined service of TestIntegrationSystemd.
@@ -453,6 +473,10 @@ func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id
 		if !strings.Contains(got, want) {
 			t.Errorf("unit install said:\n%s\nwant %q in it", got, want)
 		}
+	}
+	tunnelDropIn := "/etc/systemd/system/" + tunnel + ".d/50-wgns-" + probe + ".conf"
+	if !strings.Contains(got, "wrote "+tunnelDropIn+"\n") {
+		t.Errorf("unit install said:\n%s\nwant it to write %s", got, tunnelDropIn)
 	}
 	if paths := c.dropIns(t, probe); paths != dropIn {
 		t.Errorf("systemd loaded drop-ins %q for %s, want %q", paths, probe, dropIn)
@@ -491,8 +515,9 @@ func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id
 	}
 	nsInode := c.netnsInode(t, "/run/netns/"+name)
 	mainPID := c.show(t, tunnel, "MainPID")
-	if cmdline := c.mustRun(t, "cat", "/proc/"+mainPID+"/cmdline"); cmdline != ctrWgns+"\x00up\x00--foreground\x00"+name+"\x00" {
-		t.Errorf("%s runs %q, want wgns up --foreground %s", tunnel, cmdline, name)
+	// The instance as systemd-escape wrote it (%i), which wgns unescapes itself.
+	if cmdline := c.mustRun(t, "cat", "/proc/"+mainPID+"/cmdline"); cmdline != ctrWgns+"\x00up\x00--foreground\x00"+unit.UnitNameEscape(name)+"\x00" {
+		t.Errorf("%s runs %q, want wgns up --foreground %s", tunnel, cmdline, unit.UnitNameEscape(name))
 	}
 
 	if tc.noResolvers {
@@ -583,6 +608,8 @@ func testConfinedService(t *testing.T, c *container, p *peer, tc systemdCase, id
 		t.Errorf("ping %s from %s after the restart:\n%s", peerTunnel4, probe, read("ping"))
 	}
 
+	// A kernel tunnel outlives its supervisor (the unit's main process): the restarted unit's up
+	// takes it over.
 	if tc.crash {
 		testTunnelCrash(t, c, name, tunnel, probe)
 	}
@@ -647,9 +674,10 @@ func testTunnelCrash(t *testing.T, c *container, name, tunnel, probe string) {
 	if st := c.tunnelState(t, name); st != "ready" {
 		t.Errorf("wgns status after %s was restarted: %q, want ready", tunnel, st)
 	}
-	if s := c.activeState(t, probe); s != "inactive" {
-		t.Errorf("%s is %s after %s was restarted; BindsTo= does not start it again", probe, s, tunnel)
-	}
+	// The service comes back with its tunnel (the tunnel's drop-in wants it).
+	waitFor(t, 10*time.Second, probe+" to start again with "+tunnel, func() bool {
+		return c.activeState(t, probe) == "active"
+	})
 	c.mustRun(t, "ip", "netns", "exec", name, "ping", "-c1", "-W5", peerTunnel4)
 }
 
@@ -667,7 +695,8 @@ func TestIntegrationSystemdAbsent(t *testing.T) {
 		t.Errorf("unit show:\n%s", shown)
 	}
 	o, e, code = wgnsRun(t, "unit", "remove", "--dir", dir, "my-vpn", "fetch.service")
-	if code != 0 || o != "removed "+path+"\n" || e != hint {
+	tunnelSide := filepath.Join(dir, `wgns@my\x2dvpn.service.d/50-wgns-fetch.service.conf`)
+	if code != 0 || o != "removed "+path+"\nremoved "+tunnelSide+"\n" || e != hint {
 		t.Fatalf("unit remove without systemd: exit %d\nstdout: %s\nstderr: %s", code, o, e)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {

@@ -8,6 +8,15 @@
 //
 // The world's PID 1 is this test binary too: it reaps orphans (detached wgns processes) and, when
 // the test run ends, its exit takes every process of the world with it.
+//
+// The suite runs in two modes, named by WGNS_TEST_MODE, which the world sets from what the kernel
+// can do (ip(8) makes a WireGuard interface in the world, or cannot): "userspace" on this
+// machine's kernel, where `wgns up` picks the embedded WireGuard, and "kernel" in the QEMU guest
+// of `make test-kernel` (integration/vm), where it picks kernel WireGuard by itself. Set from
+// outside, WGNS_TEST_MODE is an expectation that the world checks. Most tests do not care; those
+// that look at an implementation's details ask kernelMode(). WGNS_TEST_TIME_SCALE (a number,
+// default 1) stretches the time limits of the helpers that wait, for slow machines such as that
+// emulated guest.
 package integration
 
 import (
@@ -15,14 +24,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/wgns/wgns/internal/world"
 )
 
-const worldEnv = "WGNS_TEST_WORLD"
+const (
+	worldEnv     = "WGNS_TEST_WORLD"
+	modeEnv      = "WGNS_TEST_MODE"
+	timeScaleEnv = "WGNS_TEST_TIME_SCALE"
+)
+
+// timeScale stretches the time limits of waitFor and the few other helpers that wait.
+var timeScale = 1.0
 
 // wgnsBin is the path of the wgns binary under test, built by TestMain (or given as WGNS_BIN):
 // the front that users run.
@@ -41,6 +59,14 @@ func TestMain(m *testing.M) {
 	case "init":
 		os.Exit(worldInit())
 	case "run":
+		if v := os.Getenv(timeScaleEnv); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 1 {
+				fmt.Fprintf(os.Stderr, "%s=%q: want a number of at least 1\n", timeScaleEnv, v)
+				os.Exit(2)
+			}
+			timeScale = f
+		}
 		if err := buildWgns(); err != nil {
 			fmt.Fprintln(os.Stderr, "building wgns:", err)
 			os.Exit(2)
@@ -76,11 +102,46 @@ func worldInit() int {
 		fmt.Fprintln(os.Stderr, "setting up the test world:", err)
 		return 2
 	}
+	mode := "userspace"
+	if kernelWireGuard() {
+		mode = "kernel"
+	}
+	if want := os.Getenv(modeEnv); want != "" && want != mode {
+		fmt.Fprintf(os.Stderr, "%s=%s, but in this world `wgns up` would pick %s WireGuard (the mode follows the kernel; it cannot be chosen)\n", modeEnv, want, mode)
+		return 2
+	}
+	fmt.Printf("test world: %s WireGuard (%s=%s)\n", mode, modeEnv, mode)
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), worldEnv+"=run")
+	cmd.Env = append(os.Environ(), worldEnv+"=run", modeEnv+"="+mode)
 	return world.Init(cmd)
 }
+
+// kernelWireGuard reports whether this kernel can make WireGuard interfaces, asking ip(8), not
+// wgns: it makes one in the world's fresh network namespace and deletes it.
+func kernelWireGuard() bool {
+	const probe = "wgnsprobe0"
+	if err := exec.Command("ip", "link", "add", probe, "type", "wireguard").Run(); err != nil {
+		return false
+	}
+	exec.Command("ip", "link", "del", probe).Run()
+	return true
+}
+
+// kernelMode reports whether the tunnels `wgns up` makes here without --userspace are kernel
+// WireGuard (the guest of `make test-kernel`), not the embedded one.
+func kernelMode() bool { return os.Getenv(modeEnv) == "kernel" }
+
+// defaultMode is the mode `wgns up` picks here by itself, as wgns list and status name it.
+func defaultMode() string {
+	if kernelMode() {
+		return "kernel"
+	}
+	return "userspace"
+}
+
+// scaled is a time limit stretched by WGNS_TEST_TIME_SCALE.
+func scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * timeScale) }
 
 // copyWgns copies the binary under test, the front and the full wgns as they sit together, into
 // a new directory of the world's /run that every user can enter (the originals may sit in one

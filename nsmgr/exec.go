@@ -50,9 +50,19 @@ type ExecOptions struct {
 	Mounts func() error
 	// Cred, if set, is the user and groups to run the program as; nil keeps them.
 	Cred *Credential
+	// Umask, if set, is the program's umask, set on Exec's thread after Mounts (the thread has
+	// a file system context of its own from its mount namespace on, so this process's umask,
+	// with which Mounts makes files, stays as it was); nil keeps this process's.
+	Umask *uint32
 	// NoNewPrivs sets no_new_privs, so that the program and its children cannot gain
 	// privileges through set-user-ID files or file capabilities.
 	NoNewPrivs bool
+	// Check, if set, runs on Exec's thread once the program is found, as the user it runs as,
+	// inside the namespaces, just before it is executed; path is the program's file. An error
+	// stops the program from running: Exec fails with it (status 125). It is where a caller
+	// refuses a program that would hand its work to a process outside the namespace (package
+	// handoff). The same rules as for Mounts apply.
+	Check func(path string) error
 	// Final (Exec only) says the caller exits as soon as Exec fails: Exec then runs on the
 	// calling goroutine, locking it to its thread for good, instead of starting a thread of its
 	// own. It saves `wgns exec` a thread start; a caller that goes on after a failure must not
@@ -212,6 +222,9 @@ func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *
 			return "", fail("setting up mounts", err)
 		}
 	}
+	if opts.Umask != nil {
+		unix.Umask(int(*opts.Umask & 0o777))
+	}
 	if err := cloexecAbove2(); err != nil {
 		return "", fail("marking file descriptors close-on-exec", err)
 	}
@@ -232,12 +245,18 @@ func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *
 			return "", fail("changing directory to "+opts.Dir, err)
 		}
 	}
-	if opts.Path != "" {
-		return opts.Path, nil
+	path := opts.Path
+	if path == "" {
+		p, err := LookPath(opts.Argv[0], envValue(opts.Env, "PATH"))
+		if err != nil {
+			return "", err.(*ExecError)
+		}
+		path = p
 	}
-	path, err := LookPath(opts.Argv[0], envValue(opts.Env, "PATH"))
-	if err != nil {
-		return "", err.(*ExecError)
+	if opts.Check != nil {
+		if err := opts.Check(path); err != nil {
+			return "", &ExecError{codeFailed, err}
+		}
 	}
 	return path, nil
 }

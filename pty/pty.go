@@ -84,6 +84,16 @@ type Options struct {
 	// Owner, when not -1, is the uid the slave is given to (the user the program runs as, as
 	// login and sudo do), so that the program can open its terminal by name, /dev/pts/N.
 	Owner int
+	// Background says that the caller is a background job of its terminal: the program gets
+	// the output side only, as when this process is not in its terminal's foreground. A
+	// service acting for a caller elsewhere sets it from what the caller says (this process,
+	// in no session of that terminal, cannot tell).
+	Background bool
+	// Reopen, if set, opens the caller's terminal anew in place of the package's own reopen
+	// (through /proc/self/fd, with this process's rights); a service that holds a caller's
+	// terminal reopens it with the caller's rights instead, so that it gets no access the
+	// caller's own descriptor did not give. The result must be non-blocking and close-on-exec.
+	Reopen func(*os.File) (*os.File, error)
 }
 
 // StartFunc starts the program with files as its descriptors 0, 1 and 2, as the leader of a new
@@ -99,6 +109,7 @@ type Session struct {
 
 	sigMu  sync.Mutex // held while signalling, so that no signal is sent once the program is reaped
 	exited bool
+	hungUp bool // Hangup closed the program's terminal (under sigMu)
 
 	// With a pseudo-terminal (all unset without one):
 	master *os.File      // the program's terminal, our side
@@ -109,6 +120,8 @@ type Session struct {
 	raw    *term.State   // its settings to restore
 	done   chan struct{} // closed when the output relay ends
 	outMu  sync.Mutex    // serialises writes to out by the relay and Wait's drain
+
+	hangOnce sync.Once // lets go of the caller's terminal once: Hangup, or Wait
 }
 
 // Start starts the program, with a pseudo-terminal of its own when any of the caller's standard
@@ -167,7 +180,11 @@ func Start(opts Options, start StartFunc) (*Session, error) {
 			break
 		}
 	}
-	if s.out, err = reopen(std[outIdx]); err != nil {
+	reopenTTY := reopen
+	if opts.Reopen != nil {
+		reopenTTY = opts.Reopen
+	}
+	if s.out, err = reopenTTY(std[outIdx]); err != nil {
 		return nil, err
 	}
 	s.sizeFd = int(std[outIdx].Fd())
@@ -179,8 +196,8 @@ func Start(opts Options, start StartFunc) (*Session, error) {
 		if t, err := unix.IoctlGetTermios(inFd, unix.TCGETS); err == nil {
 			unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, t)
 		}
-		if foreground(inFd) {
-			if s.in, err = reopen(std[0]); err != nil {
+		if !opts.Background && foreground(inFd) {
+			if s.in, err = reopenTTY(std[0]); err != nil {
 				return nil, err
 			}
 			s.rawFd = inFd
@@ -254,6 +271,9 @@ func (s *Session) relayOutput() {
 	}
 }
 
+// PID returns the program's process ID.
+func (s *Session) PID() int { return s.proc.Pid }
+
 // Signal passes on sig as a terminal would: SIGINT, SIGQUIT and SIGTSTP go to the foreground
 // process group of the program's terminal (or, without one, to the program's process group);
 // any other signal goes to the program itself.
@@ -265,7 +285,7 @@ func (s *Session) Signal(sig syscall.Signal) error {
 	}
 	switch sig {
 	case unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP:
-		if s.master != nil {
+		if s.master != nil && !s.hungUp {
 			if err := unix.IoctlSetInt(int(s.master.Fd()), unix.TIOCSIG, int(sig)); err != nil {
 				return fmt.Errorf("sending %v to the program's terminal: %w", sig, err)
 			}
@@ -287,7 +307,9 @@ func (s *Session) Signal(sig syscall.Signal) error {
 // Resize gives the program's terminal the window size of the caller's (which makes the kernel
 // send the program SIGWINCH when it changes). Without a pseudo-terminal it does nothing.
 func (s *Session) Resize() error {
-	if s.master == nil {
+	s.sigMu.Lock()
+	defer s.sigMu.Unlock()
+	if s.master == nil || s.hungUp {
 		return nil
 	}
 	ws, err := unix.IoctlGetWinsize(s.sizeFd, unix.TIOCGWINSZ)
@@ -325,12 +347,14 @@ func (s *Session) Wait() (Exit, error) {
 	s.sigMu.Unlock()
 	st, err := s.proc.Wait()
 	if s.master != nil {
-		// Stop the relay, then copy what is left without waiting for more.
-		s.master.SetReadDeadline(time.Now())
-		<-s.done
-		s.drain()
-		s.restore()
-		s.closeFiles()
+		s.hangOnce.Do(func() {
+			// Stop the relay, then copy what is left without waiting for more.
+			s.master.SetReadDeadline(time.Now())
+			<-s.done
+			s.drain()
+			s.restore()
+			s.closeFiles()
+		})
 	}
 	if err != nil {
 		return Exit{}, fmt.Errorf("waiting for process %d: %w", s.proc.Pid, err)
@@ -365,6 +389,27 @@ func (s *Session) drain() {
 				return true
 			}
 		}
+	})
+}
+
+// Hangup lets go of the caller's terminal while the program runs on, as when a terminal hangs
+// up: the relays stop, the caller's terminal gets its settings back, and the program's terminal
+// is hung up (its master closed: the kernel sends SIGHUP to the program's session). Without a
+// pseudo-terminal, the program itself gets SIGHUP. A service calls it when its caller is gone.
+// Wait still returns how the program ended.
+func (s *Session) Hangup() {
+	if s.master == nil {
+		s.Signal(unix.SIGHUP)
+		return
+	}
+	s.hangOnce.Do(func() {
+		s.master.SetReadDeadline(time.Now())
+		<-s.done
+		s.restore()
+		s.sigMu.Lock()
+		s.hungUp = true
+		s.closeFiles()
+		s.sigMu.Unlock()
 	})
 }
 

@@ -25,32 +25,49 @@ func DropInPath(dir, name, unitName string) string {
 	return filepath.Join(dir, unitName+".d", "50-wgns-"+unit.UnitNameEscape(name)+".conf")
 }
 
+// TunnelDropInPath returns where the tunnel's side of the confinement of
+// unitName lives: dir/wgns@ESCAPED_NAME.service.d/50-wgns-UNIT.conf (see
+// TunnelDropIn). It checks nothing.
+func TunnelDropInPath(dir, name, unitName string) string {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	return filepath.Join(dir, InstanceName(name)+".d", "50-wgns-"+unitName+".conf")
+}
+
 // Install writes the drop-in that confines the service unitName to tunnel
-// name (see DropIn) under dir ("" means DefaultDir), creating UNIT.d as
-// needed. The file is replaced atomically (written beside it, synced,
-// renamed), mode 0644 and owned by the caller (root, for wgns). When the file
-// already holds exactly that text with that mode, nothing is written and
-// changed is false. systemd sees the change only after a daemon-reload
-// (Reload).
-func Install(dir, name, unitName string, style Style) (path string, changed bool, err error) {
+// name (see DropIn) and the tunnel's side of it (TunnelDropIn) under dir (""
+// means DefaultDir), creating the .d directories as needed. Each file is
+// replaced atomically (written beside it, synced, renamed), mode 0644 and
+// owned by the caller (root, for wgns). It returns the paths of both and the
+// ones it wrote: a file that already holds exactly its text with that mode is
+// left alone. systemd sees the change only after a daemon-reload (Reload).
+func Install(dir, name, unitName string, style Style) (paths, written []string, err error) {
 	text, err := DropIn(name, unitName, style)
 	if err != nil {
-		return "", false, err
+		return nil, nil, err
 	}
-	path = DropInPath(dir, name, unitName)
-	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == dropInMode {
-		old, err := os.ReadFile(path)
-		if err == nil && bytes.Equal(old, []byte(text)) {
-			return path, false, nil
+	files := []struct{ path, text string }{
+		{DropInPath(dir, name, unitName), text},
+		{TunnelDropInPath(dir, name, unitName), TunnelDropIn(name, unitName)},
+	}
+	for _, f := range files {
+		paths = append(paths, f.path)
+		if fi, err := os.Lstat(f.path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == dropInMode {
+			old, err := os.ReadFile(f.path)
+			if err == nil && bytes.Equal(old, []byte(f.text)) {
+				continue
+			}
 		}
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			return paths, written, fmt.Errorf("installing drop-in for %s: creating its directory: %w", unitName, err)
+		}
+		if err := writeAtomic(f.path, []byte(f.text), dropInMode); err != nil {
+			return paths, written, fmt.Errorf("installing drop-in for %s: %w", unitName, err)
+		}
+		written = append(written, f.path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return path, false, fmt.Errorf("installing drop-in for %s: creating its directory: %w", unitName, err)
-	}
-	if err := writeAtomic(path, []byte(text), dropInMode); err != nil {
-		return path, false, fmt.Errorf("installing drop-in for %s: %w", unitName, err)
-	}
-	return path, true, nil
+	return paths, written, nil
 }
 
 // writeAtomic replaces path with data: a reader sees the old file or the new
@@ -102,33 +119,37 @@ func syncDir(dir string) error {
 }
 
 // Remove deletes the drop-in that confines unitName to tunnel name under dir
-// ("" means DefaultDir), and UNIT.d with it when that is left empty. removed
-// is false when there was no such drop-in, which is not an error. systemd
-// sees the change only after a daemon-reload (Reload).
-func Remove(dir, name, unitName string) (path string, removed bool, err error) {
+// ("" means DefaultDir) and the tunnel's side of it, and each .d directory
+// that is left empty. It returns both paths and those it removed (none when
+// there was nothing to remove, which is not an error). systemd sees the
+// change only after a daemon-reload (Reload).
+func Remove(dir, name, unitName string) (paths, removed []string, err error) {
 	if err := checkName(name); err != nil {
-		return "", false, err
+		return nil, nil, err
 	}
 	if err := checkUnitName(unitName); err != nil {
-		return "", false, err
+		return nil, nil, err
 	}
-	path = DropInPath(dir, name, unitName)
-	if err := os.Remove(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return path, false, nil
+	for _, path := range []string{DropInPath(dir, name, unitName), TunnelDropInPath(dir, name, unitName)} {
+		paths = append(paths, path)
+		if err := os.Remove(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return paths, removed, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
 		}
-		return path, false, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
+		removed = append(removed, path)
+		parent := filepath.Dir(path)
+		if err := syncDir(parent); err != nil {
+			return paths, removed, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
+		}
+		// Only an empty directory goes; other drop-ins keep it.
+		if err := os.Remove(parent); err != nil && !errors.Is(err, syscall.ENOTEMPTY) &&
+			!errors.Is(err, syscall.EEXIST) && !errors.Is(err, fs.ErrNotExist) {
+			return paths, removed, fmt.Errorf("removing drop-in for %s: removing the empty %s: %w", unitName, parent, err)
+		}
 	}
-	parent := filepath.Dir(path)
-	if err := syncDir(parent); err != nil {
-		return path, true, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
-	}
-	// Only an empty directory goes; other drop-ins keep it.
-	if err := os.Remove(parent); err != nil && !errors.Is(err, syscall.ENOTEMPTY) &&
-		!errors.Is(err, syscall.EEXIST) && !errors.Is(err, fs.ErrNotExist) {
-		return path, true, fmt.Errorf("removing drop-in for %s: removing the empty %s: %w", unitName, parent, err)
-	}
-	return path, true, nil
+	return paths, removed, nil
 }
 
 // Show returns the text of the installed drop-in that confines unitName to

@@ -68,17 +68,20 @@ func TestInstallRemoveShow(t *testing.T) {
 	dir := t.TempDir()
 	const svc = "transmission-daemon.service"
 	path := filepath.Join(dir, svc+".d", `50-wgns-my\x2dvpn.conf`)
+	tunnelPath := filepath.Join(dir, `wgns@my\x2dvpn.service.d`, "50-wgns-"+svc+".conf")
 	pathText, _ := DropIn("my-vpn", svc, StylePath)
 	joinsText, _ := DropIn("my-vpn", svc, StyleJoins)
+	tunnelText := TunnelDropIn("my-vpn", svc)
+	tunnelDir := `wgns@my\x2dvpn.service.d`
 
-	install := func(style Style, wantChanged bool, wantText string) {
+	install := func(style Style, wantWritten []string, wantText string) {
 		t.Helper()
-		p, changed, err := Install(dir, "my-vpn", svc, style)
+		paths, written, err := Install(dir, "my-vpn", svc, style)
 		if err != nil {
 			t.Fatalf("Install(%s): %v", style, err)
 		}
-		if p != path || changed != wantChanged {
-			t.Errorf("Install(%s) = %q, changed %v; want %q, changed %v", style, p, changed, path, wantChanged)
+		if strings.Join(paths, " ") != path+" "+tunnelPath || strings.Join(written, " ") != strings.Join(wantWritten, " ") {
+			t.Errorf("Install(%s) = %q, wrote %q; want wrote %q", style, paths, written, wantWritten)
 		}
 		got, err := Show(dir, "my-vpn", svc)
 		if err != nil {
@@ -87,19 +90,23 @@ func TestInstallRemoveShow(t *testing.T) {
 		if got != wantText {
 			t.Errorf("Show after Install(%s) =\n%s\nwant\n%s", style, got, wantText)
 		}
-		wantTree(t, dir, svc+".d drwxr-xr-x", filepath.Join(svc+".d", filepath.Base(path))+" -rw-r--r--")
+		if b, _ := os.ReadFile(tunnelPath); string(b) != tunnelText {
+			t.Errorf("the tunnel's drop-in after Install(%s) =\n%s\nwant\n%s", style, b, tunnelText)
+		}
+		wantTree(t, dir, svc+".d drwxr-xr-x", filepath.Join(svc+".d", filepath.Base(path))+" -rw-r--r--",
+			tunnelDir+" drwxr-xr-x", filepath.Join(tunnelDir, filepath.Base(tunnelPath))+" -rw-r--r--")
 	}
 
-	install(StylePath, true, pathText)
-	install(StylePath, false, pathText) // same text: untouched
-	install(StyleJoins, true, joinsText)
-	install(StyleJoins, false, joinsText)
+	install(StylePath, []string{path, tunnelPath}, pathText)
+	install(StylePath, nil, pathText) // same text: untouched
+	install(StyleJoins, []string{path}, joinsText)
+	install(StyleJoins, nil, joinsText)
 
 	// A wrong mode is repaired even when the text is right.
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	install(StyleJoins, true, joinsText)
+	install(StyleJoins, []string{path}, joinsText)
 
 	// A symlink in its place is replaced, and its target left alone.
 	outside := filepath.Join(t.TempDir(), "outside.conf")
@@ -112,7 +119,7 @@ func TestInstallRemoveShow(t *testing.T) {
 	if err := os.Symlink(outside, path); err != nil {
 		t.Fatal(err)
 	}
-	install(StyleJoins, true, joinsText)
+	install(StyleJoins, []string{path}, joinsText)
 	if b, _ := os.ReadFile(outside); string(b) != joinsText {
 		t.Errorf("the symlink's target was written: %q", b)
 	}
@@ -122,11 +129,12 @@ func TestInstallRemoveShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, removed, err := Remove(dir, "my-vpn", svc)
-	if err != nil || p != path || !removed {
-		t.Fatalf("Remove = %q, %v, %v; want %q, true, nil", p, removed, err, path)
+	paths, removed, err := Remove(dir, "my-vpn", svc)
+	if err != nil || strings.Join(removed, " ") != strings.Join(paths, " ") || len(paths) != 2 {
+		t.Fatalf("Remove = %q, %q, %v; want both removed", paths, removed, err)
 	}
-	wantTree(t, dir, svc+".d drwxr-xr-x", filepath.Join(svc+".d", filepath.Base(other))+" -rw-r--r--")
+	wantTree(t, dir, svc+".d drwxr-xr-x", filepath.Join(svc+".d", filepath.Base(other[0]))+" -rw-r--r--",
+		"wgns@wg0.service.d drwxr-xr-x", filepath.Join("wgns@wg0.service.d", filepath.Base(other[1]))+" -rw-r--r--")
 
 	_, err = Show(dir, "my-vpn", svc)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -138,13 +146,12 @@ func TestInstallRemoveShow(t *testing.T) {
 	}
 
 	// Removing what is not there is no error.
-	p, removed, err = Remove(dir, "my-vpn", svc)
-	if err != nil || p != path || removed {
-		t.Errorf("second Remove = %q, %v, %v; want %q, false, nil", p, removed, err, path)
+	if _, removed, err = Remove(dir, "my-vpn", svc); err != nil || len(removed) != 0 {
+		t.Errorf("second Remove removed %q, %v; want nothing, nil", removed, err)
 	}
 
-	// The last drop-in takes the empty UNIT.d with it.
-	if _, removed, err := Remove(dir, "wg0", svc); err != nil || !removed {
+	// The last drop-ins take their empty .d directories with them.
+	if _, removed, err := Remove(dir, "wg0", svc); err != nil || len(removed) != 2 {
 		t.Fatalf("Remove(wg0) = %v, %v", removed, err)
 	}
 	wantTree(t, dir)
@@ -162,8 +169,8 @@ func TestInstallRefuses(t *testing.T) {
 		{"wg0", "foo", StylePath},
 		{"wg0", "foo.service", "nope"},
 	} {
-		if p, _, err := Install(dir, tt.name, tt.unit, tt.style); err == nil {
-			t.Errorf("Install(%q, %q, %q) wrote %s, want an error", tt.name, tt.unit, tt.style, p)
+		if _, written, err := Install(dir, tt.name, tt.unit, tt.style); err == nil {
+			t.Errorf("Install(%q, %q, %q) wrote %q, want an error", tt.name, tt.unit, tt.style, written)
 		}
 		if _, _, err := Remove(dir, tt.name, tt.unit); err == nil && tt.style == StylePath {
 			t.Errorf("Remove(%q, %q) gave no error", tt.name, tt.unit)
@@ -182,10 +189,10 @@ func TestInstallFails(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, changed, err := Install(dir, "wg0", "foo.service", StylePath)
+	_, written, err := Install(dir, "wg0", "foo.service", StylePath)
 	want := "installing drop-in for foo.service: creating its directory: mkdir " + blocker + ": not a directory"
-	if err == nil || err.Error() != want || changed {
-		t.Errorf("Install over a file: changed %v, error\n got: %v\nwant: %s", changed, err, want)
+	if err == nil || err.Error() != want || len(written) != 0 {
+		t.Errorf("Install over a file: wrote %q, error\n got: %v\nwant: %s", written, err, want)
 	}
 	_, err = Show(dir, "wg0", "foo.service")
 	if err == nil || errors.Is(err, fs.ErrNotExist) {

@@ -1,19 +1,25 @@
-// Package units is wgns's systemd side: the shipped template units
-// (wgns@.service and wgns-netns@.service), drop-ins that confine a service to
-// a tunnel, daemon-reload over D-Bus, and sd_notify for `wgns up --foreground`.
+// Package units is wgns's systemd side: the shipped units (the templates
+// wgns@.service and wgns-netns@.service, and wgns.socket and wgns.service for
+// `wgns serve`), drop-ins that confine a service to a tunnel, daemon-reload
+// over D-Bus, and sd_notify for `wgns up --foreground`.
 //
 // A tunnel NAME appears in systemd in two forms: escaped in unit names
 // (wgns@my\x2dvpn.service, see [InstanceName]) and plain in paths
-// (/run/netns/my-vpn). Templates turn the one into the other with %I.
+// (/run/netns/my-vpn). wgns-netns@.service turns the one into the other with
+// %I. wgns@.service passes %i to wgns, which takes the name as it is written:
+// ExecStart= undoes its \xNN escapes, so wgns@my\x2dvpn.service and
+// wgns@my-vpn.service are both tunnel my-vpn (with %I, the second would be
+// "my/vpn"). wgns's own drop-ins always name the escaped form.
 //
 // # How a drop-in confines a service
 //
 // Both styles add BindsTo= and After= on wgns@NAME.service: BindsTo= pulls the
 // tunnel in like Requires= does and, together with After=, lets the service
 // be active only while the tunnel is active; it is stopped when the tunnel
-// stops or fails. Requires= would add nothing. When Restart= brings a failed
-// tunnel back, the service is not started again by this drop-in; a restart of
-// the tunnel (systemctl restart) restarts the service too.
+// stops or fails. Requires= would add nothing. The tunnel's side
+// ([TunnelDropIn], a drop-in of wgns@NAME.service) has Wants= on the service,
+// so that it starts again with the tunnel: after a restart by hand, and after
+// Restart= brought a failed tunnel back.
 //
 // StylePath sets NetworkNamespacePath=/run/netns/NAME: systemd opens the path
 // each time it starts a process of the service. A missing path fails the
@@ -98,6 +104,10 @@ const (
 	// NetnsTemplateName is the template unit that holds a tunnel's network
 	// namespace for services confined with StyleJoins.
 	NetnsTemplateName = "wgns-netns@.service"
+	// SocketName is the socket of `wgns serve` (sudo-free exec).
+	SocketName = "wgns.socket"
+	// ServiceName is `wgns serve`, started by SocketName.
+	ServiceName = "wgns.service"
 )
 
 // DefaultBinary is where the wgns binary is installed; the shipped
@@ -122,6 +132,12 @@ var templateText string
 //go:embed wgns-netns@.service
 var netnsTemplateText string
 
+//go:embed wgns.socket
+var socketText string
+
+//go:embed wgns.service
+var serviceText string
+
 // execPlaceholder is the text of the shipped wgns@.service that Template
 // replaces.
 const execPlaceholder = "ExecStart=" + DefaultBinary + " "
@@ -130,25 +146,39 @@ const execPlaceholder = "ExecStart=" + DefaultBinary + " "
 // given path ("" means DefaultBinary). The path is quoted for ExecStart= as
 // needed (a space, or %, which starts a specifier); systemd itself refuses an
 // executable whose name has quotes, backslashes or control characters.
-func Template(binary string) string {
+func Template(binary string) string { return withBinary(templateText, binary) }
+
+// withBinary returns a shipped unit's text running the wgns binary at the
+// given path ("" means DefaultBinary).
+func withBinary(text, binary string) string {
 	if binary == "" {
 		binary = DefaultBinary
 	}
-	return strings.Replace(templateText, execPlaceholder, "ExecStart="+execWord(binary)+" ", 1)
+	return strings.Replace(text, execPlaceholder, "ExecStart="+execWord(binary)+" ", 1)
 }
+
+// Service returns the text of wgns.service running the wgns binary at the
+// given path ("" means DefaultBinary), quoted as Template quotes it.
+func Service(binary string) string { return withBinary(serviceText, binary) }
+
+// Socket returns the text of wgns.socket.
+func Socket() string { return socketText }
 
 // NetnsTemplate returns the text of wgns-netns@.service.
 func NetnsTemplate() string {
 	return netnsTemplateText
 }
 
-// TemplateFiles returns every shipped template unit, by file name, for the
-// wgns binary at the given path ("" means DefaultBinary). Install all of them
-// in the unit directory: drop-ins of StyleJoins need wgns-netns@.service.
+// TemplateFiles returns every shipped unit, by file name, for the wgns binary
+// at the given path ("" means DefaultBinary). Install all of them in the unit
+// directory: drop-ins of StyleJoins need wgns-netns@.service, and sudo-free
+// exec wgns.socket and wgns.service.
 func TemplateFiles(binary string) map[string]string {
 	return map[string]string{
 		TemplateName:      Template(binary),
 		NetnsTemplateName: NetnsTemplate(),
+		SocketName:        Socket(),
+		ServiceName:       Service(binary),
 	}
 }
 
@@ -181,8 +211,8 @@ func execWord(path string) string {
 
 // InstanceName returns the name of the wgns@.service instance of tunnel
 // name: "wgns@" + the name escaped like systemd-escape does + ".service".
-// The template's %I turns the escaped instance back into name; an unescaped
-// "-" would come back as "/" (wgns@my-vpn.service means tunnel "my/vpn").
+// It is the form wgns's drop-ins name; wgns@.service also accepts the name
+// unescaped (see the package documentation).
 func InstanceName(name string) string {
 	return "wgns@" + unit.UnitNameEscape(name) + ".service"
 }
@@ -262,6 +292,9 @@ func checkUnitName(name string) error {
 	if strings.HasPrefix(prefix, "@") {
 		return fmt.Errorf("%w %q: nothing before the @", ErrInvalidUnit, name)
 	}
+	if name == ServiceName {
+		return fmt.Errorf("%w %q: a unit of wgns itself cannot be confined to a tunnel", ErrInvalidUnit, name)
+	}
 	for _, own := range []string{TemplateName, NetnsTemplateName} {
 		if strings.HasPrefix(name, strings.TrimSuffix(own, suffix)) {
 			return fmt.Errorf("%w %q: a unit of wgns itself cannot be confined to a tunnel", ErrInvalidUnit, name)
@@ -317,6 +350,22 @@ func DropIn(name, unitName string, style Style) (string, error) {
 		return "", fmt.Errorf("serialising drop-in for %s: %w", unitName, err)
 	}
 	return b.String(), nil
+}
+
+// TunnelDropIn returns the text of the tunnel's side of the confinement of
+// unitName to tunnel name: Wants= on the service, so that starting the
+// tunnel's unit (at boot, by hand, or when Restart= brings it back after a
+// crash) starts the service again after it. The service's own drop-in has
+// BindsTo= and After= on the tunnel, so it stops with the tunnel and starts
+// only once the tunnel is ready; without this, a service stopped by a crash of
+// its tunnel would stay stopped. A service stopped by hand stays stopped until
+// the tunnel next starts.
+func TunnelDropIn(name, unitName string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by wgns unit install: %s is confined to this tunnel and starts again with it.\n# Remove with: wgns unit remove %s %s\n",
+		unitName, shellWord(name), shellWord(unitName))
+	io.Copy(&b, unit.Serialize([]*unit.UnitOption{unit.NewUnitOption("Unit", "Wants", unitName)}))
+	return b.String()
 }
 
 // shellWord quotes s for a POSIX shell when it needs quoting.

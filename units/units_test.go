@@ -11,6 +11,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wgns/wgns/execsvc"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -50,6 +52,7 @@ func TestTemplate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden+"/"+tt.binary, func(t *testing.T) {
 			golden(t, tt.golden, Template(tt.binary))
+			golden(t, strings.Replace(tt.golden, "template", "service", 1), Service(tt.binary))
 		})
 	}
 }
@@ -73,10 +76,26 @@ func TestShippedTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	shippedService, err := os.ReadFile(ServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(shippedService), Service("")); diff != "" {
+		t.Errorf("Service(\"\") differs from the shipped %s (-shipped +got):\n%s", ServiceName, diff)
+	}
+	if n := strings.Count(string(shippedService), execPlaceholder); n != 1 {
+		t.Errorf("%s holds %q %d times, want 1", ServiceName, execPlaceholder, n)
+	}
+	shippedSocket, err := os.ReadFile(SocketName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := TemplateFiles("/x/wgns")
 	want := map[string]string{
 		TemplateName:      Template("/x/wgns"),
 		NetnsTemplateName: string(shippedNetns),
+		SocketName:        string(shippedSocket),
+		ServiceName:       Service("/x/wgns"),
 	}
 	if diff := cmp.Diff(want, files); diff != "" {
 		t.Errorf("TemplateFiles (-want +got):\n%s", diff)
@@ -95,11 +114,23 @@ func TestTemplateOptions(t *testing.T) {
 			"Unit.After=network-online.target nss-lookup.target",
 			"Service.Type=notify",
 			"Service.NotifyAccess=main",
-			"Service.ExecStart=/opt/wgns up --foreground %I",
+			"Service.ExecStart=/opt/wgns up --foreground %i",
 			"Service.KillMode=mixed",
 			"Service.Restart=on-failure",
 			"Service.RestartSec=2",
 			"Install.WantedBy=multi-user.target",
+		}},
+		{Socket(), []string{
+			"Socket.ListenStream=" + execsvc.Socket, // where the client connects
+			"Socket.SocketMode=0666",
+			"Socket.PassCredentials=yes",
+			"Install.WantedBy=sockets.target",
+		}},
+		{Service("/opt/wgns"), []string{
+			"Unit.Requires=wgns.socket",
+			"Unit.After=wgns.socket",
+			"Service.ExecStart=/opt/wgns serve",
+			"Service.KillMode=mixed",
 		}},
 		{NetnsTemplate(), []string{
 			"Unit.BindsTo=wgns@%i.service",

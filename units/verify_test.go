@@ -93,7 +93,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+string(tt.style)+"/"+tt.service, func(t *testing.T) {
 			dir := verifyDir(t, tt.binary, tt.name, tt.service, tt.style)
-			units := []string{tt.instance, TemplateName, NetnsTemplateName, InstanceName(tt.name), NetnsInstanceName(tt.name)}
+			units := []string{tt.instance, TemplateName, NetnsTemplateName, InstanceName(tt.name), NetnsInstanceName(tt.name), SocketName, ServiceName}
 			if out := analyzeVerify(t, analyze, dir, units...); out != "" {
 				t.Errorf("systemd-analyze verify %s:\n%s", strings.Join(units, " "), out)
 			}
@@ -131,6 +131,9 @@ func TestSystemdAnalyzeVerifyFinds(t *testing.T) {
 	dir = verifyDir(t, missing, "work", "dummy.service", StylePath)
 	if out := analyzeVerify(t, analyze, dir, InstanceName("work")); !strings.Contains(out, missing) {
 		t.Errorf("a missing binary in the template was not reported; output:\n%s", out)
+	}
+	if out := analyzeVerify(t, analyze, dir, ServiceName); !strings.Contains(out, missing) {
+		t.Errorf("a missing binary in %s was not reported; output:\n%s", ServiceName, out)
 	}
 
 	// systemd refuses quotes and backslashes in an executable's name. Its

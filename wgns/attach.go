@@ -142,6 +142,7 @@ func attach(sys system, o AttachOptions) (_ *Tunnel, err error) {
 		return nil, err
 	}
 	if err := checkTarget(sys, &o); err != nil {
+		gone = true // nothing was made: the lock file goes too
 		return nil, err
 	}
 	a := &Attachment{Key: o.Key, Netns: o.Netns, Interface: o.Interface, HostName: hostName(id), Primary: o.Primary}
@@ -151,6 +152,7 @@ func attach(sys system, o AttachOptions) (_ *Tunnel, err error) {
 	}
 	as := attachSys{system: sys, a: a}
 	if err := sys.writeAttachment(a); err != nil {
+		gone = true // nothing was made, nor recorded
 		return nil, err
 	}
 	dev := as.backend(mode)

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/nsmgr"
@@ -77,7 +79,14 @@ func (k *kernelBackend) create(name string, mtu int, ns netnsView) error {
 	return nil
 }
 
-func (k *kernelBackend) configure(c wgtypes.Config) error { return k.ns.configure(k.name, c) }
+// configure applies c through wgctrl inside the namespace. Its error is wgctrl's own, as the
+// embedded WireGuard's is: the caller says what it was doing ("configuring WireGuard interface
+// NAME"), which the namespace view's configure would have said a second time.
+func (k *kernelBackend) configure(c wgtypes.Config) error {
+	return withWG(netns.NsHandle(k.ns.fd()), k.name, func(wc *wgctrl.Client) error {
+		return wc.ConfigureDevice(k.name, c)
+	})
+}
 
 // start greets the peers that have an endpoint: a peer with a persistent keepalive got one (and
 // so a handshake) when it was configured; the others get a keepalive by the same means, the
@@ -226,6 +235,15 @@ func (u *userspaceBackend) create(name string, mtu int, view netnsView) error {
 		t, err := tun.CreateTUN(name, mtu)
 		if err != nil {
 			return err
+		}
+		// No IPv6 link-local address, as kernel WireGuard's interface has none: with one the
+		// kernel sends router solicitations into the tunnel, to a peer that routes nothing back.
+		if l, err := netlink.LinkByName(name); err != nil {
+			t.Close()
+			return err
+		} else if err := netlink.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+			t.Close()
+			return fmt.Errorf("turning off IPv6 link-local addresses: %w", err)
 		}
 		dev = device.NewDevice(t, conn.NewDefaultBind(), logger)
 		return nil

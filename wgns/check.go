@@ -32,14 +32,15 @@ const HandshakeMaxAge = 3 * time.Minute
 const (
 	CheckConfig     = "config"     // the config the tunnel was brought up from can be read
 	CheckNamespace  = "namespace"  // /run/netns/NAME is the namespace wgns made, and it is ready
-	CheckProcess    = "process"    // the embedded WireGuard's process runs (userspace mode)
+	CheckProcess    = "process"    // the tunnel's supervisor runs (it holds the embedded WireGuard)
 	CheckInterfaces = "interfaces" // only lo and the tunnel interface, which is a WireGuard/TUN device and up
 	CheckRoutes     = "routes"     // every route of every table is via lo or the tunnel; AllowedIPs are routed
 	CheckRules      = "rules"      // the policy rules are the kernel's defaults
 	CheckFirewall   = "firewall"   // table inet wgns is there exactly as wgns installs it
 	CheckDNS        = "dns"        // resolv.conf and nsswitch.conf under /etc/netns/NAME as written
 	CheckViews      = "views"      // every process inside sees the namespace's DNS view, none a host resolver
-	CheckHandshake  = "handshake"  // every peer's latest handshake is younger than HandshakeMaxAge
+	CheckNameserver = "nameserver" // every DNS server of the config answers a query from inside, through the tunnel
+	CheckHandshake  = "handshake"  // every peer's latest handshake is younger than HandshakeMaxAge (roaming peers excepted)
 	// CheckFailover comes last, and only for a tunnel with failover groups: each group's
 	// AllowedIPs are held by one peer, which answers (failover.go).
 	CheckFailover = "failover"
@@ -141,7 +142,7 @@ func CheckWith(name string, o CheckOptions) (*CheckReport, error) {
 	}
 	st, err := ReadState(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("checking tunnel %q: %w", name, ErrNotUp)
+		return nil, fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checking tunnel %q: %w", name, err)
@@ -186,6 +187,8 @@ type checkFacts struct {
 	viewsErr  error      // listing them
 
 	resolvers []dnsbind.ResolverSocket // host resolver sockets that exist
+
+	nameservers []nameserverFact // the config's DNS servers, asked from inside
 
 	peers []peerFact
 	wgErr error
@@ -250,6 +253,9 @@ func gather(name string, st *State) *checkFacts {
 	f.gatherViews(name)
 	f.resolvers = dnsbind.HostResolverSockets()
 	f.peers, f.wgErr = readPeers(ns, name)
+	if f.cfg != nil {
+		f.nameservers = gatherNameservers(ns, f.cfg.Interface.DNS)
+	}
 	f.failovers, f.failoversErr = readFailovers(name, st)
 	return f
 }
@@ -430,6 +436,7 @@ func evaluate(name string, f *checkFacts) *CheckReport {
 		checkFirewall(f),
 		checkDNS(name, f),
 		checkViews(f),
+		checkNameserver(f),
 		checkHandshake(f),
 	}}
 	if c, ok := checkFailover(f); ok {
@@ -489,7 +496,10 @@ func checkNamespace(name string, f *checkFacts) CheckResult {
 
 func checkProcess(f *checkFacts) CheckResult {
 	if f.state.Mode != ModeUserspace {
-		return pass(CheckProcess, "kernel WireGuard: no process to watch")
+		if !f.holderAlive {
+			return fail(CheckProcess, fmt.Sprintf("the supervisor (PID %d) is gone: kernel WireGuard works on, unwatched", f.state.PID))
+		}
+		return pass(CheckProcess, fmt.Sprintf("the supervisor runs as PID %d", f.state.PID))
 	}
 	if !f.holderAlive {
 		return fail(CheckProcess, fmt.Sprintf("the embedded WireGuard's process (PID %d) is gone", f.state.PID))
@@ -904,6 +914,14 @@ func checkHandshake(f *checkFacts) CheckResult {
 	if maxAge <= 0 {
 		maxAge = HandshakeMaxAge
 	}
+	roaming := map[string]bool{} // peers without an Endpoint: they find us, when they want to
+	if f.cfg != nil {
+		for _, p := range f.cfg.Peers {
+			if p.Endpoint == "" {
+				roaming[p.PublicKey.String()] = true
+			}
+		}
+	}
 	var faults, oks []string
 	for _, p := range f.peers {
 		if f.standingBy(p) {
@@ -912,6 +930,12 @@ func checkHandshake(f *checkFacts) CheckResult {
 		age := f.now.Sub(p.lastHandshake)
 		shown := age.Round(time.Second)
 		switch {
+		case roaming[p.key] && (p.lastHandshake.IsZero() || age > maxAge):
+			last := "no handshake yet"
+			if !p.lastHandshake.IsZero() {
+				last = fmt.Sprintf("latest handshake %s ago", shown)
+			}
+			oks = append(oks, fmt.Sprintf("peer %s: %s (it has no Endpoint: it roams, and handshakes when it sends)", p.key, last))
 		case p.lastHandshake.IsZero():
 			faults = append(faults, fmt.Sprintf("peer %s: no handshake yet", p.key))
 		case age > maxAge:

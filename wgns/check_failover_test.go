@@ -39,14 +39,14 @@ func TestCheckFailover(t *testing.T) {
 	}{
 		{"healthy", func(*checkFacts) {}, `ok    handshake   peer ` + a + `: latest handshake 42s ago
 ok    failover    group 1: peer ` + a + ` active of 2, answering (probing 192.0.2.1); no failover yet
-work: all 11 checks ok
+work: all 12 checks ok
 `},
 		{"after failovers", func(f *checkFacts) {
 			f.peers[0], f.peers[1] = peerFact{key: a}, peerFact{key: b, lastHandshake: testNow.Add(-3 * time.Second), allowed: 2}
 			f.failovers.Groups[0].Failovers, f.failovers.Groups[0].LastFailover = 3, testNow.Add(-5*time.Second)
 		}, `ok    handshake   peer ` + b + `: latest handshake 3s ago
 ok    failover    group 1: peer ` + b + ` active of 2, answering (probing 192.0.2.1); 3 failovers, the last 5s ago
-work: all 11 checks ok
+work: all 12 checks ok
 `},
 		{"every peer down", func(f *checkFacts) {
 			f.peers[0].lastHandshake = testNow.Add(-4 * time.Minute)
@@ -54,23 +54,23 @@ work: all 11 checks ok
 			f.failovers.Groups[0].Failovers, f.failovers.Groups[0].DownSince = 2, testNow.Add(-30*time.Second)
 		}, `FAIL  handshake   peer ` + a + `: latest handshake 4m0s ago, more than 3m0s
 FAIL  failover    group 1: none of its 2 peers answers, for 30s (judged by WireGuard's counters): its traffic goes nowhere, and nothing leaves outside the tunnel
-work: 2 of 11 checks FAILED (handshake, failover)
+work: 2 of 12 checks FAILED (handshake, failover)
 `},
 		{"no single holder", func(f *checkFacts) { f.peers[1].allowed = 1 }, `FAIL  handshake   peer ` + b + `: no handshake yet
 FAIL  failover    group 1: 2 of its peers hold its AllowedIPs, not one
-work: 2 of 11 checks FAILED (handshake, failover)
+work: 2 of 12 checks FAILED (handshake, failover)
 `},
 		{"no record from the supervisor", func(f *checkFacts) { f.failovers = nil }, `FAIL  handshake   peer ` + b + `: no handshake yet
 FAIL  failover    the config has failover groups, but the tunnel's supervisor (process 4242) keeps no record of them: nothing moves them on
-work: 2 of 11 checks FAILED (handshake, failover)
+work: 2 of 12 checks FAILED (handshake, failover)
 `},
 		{"an unreadable record", func(f *checkFacts) { f.failovers, f.failoversErr = nil, errors.New("reading the failovers: bad") }, `FAIL  handshake   peer ` + b + `: no handshake yet
 FAIL  failover    could not check: reading the failovers: bad
-work: 2 of 11 checks FAILED (handshake, failover)
+work: 2 of 12 checks FAILED (handshake, failover)
 `},
 		{"no device", func(f *checkFacts) { f.wgErr = errors.New("no answer") }, `FAIL  handshake   no WireGuard device to ask: no answer
 FAIL  failover    no WireGuard device to ask: no answer
-work: 2 of 11 checks FAILED (handshake, failover)
+work: 2 of 12 checks FAILED (handshake, failover)
 `},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -93,6 +95,8 @@ func healthyFacts(t *testing.T) *checkFacts {
 		fw:        firewall.State{Present: true, Matches: true, Dropped: 3},
 		viewsSeen: 2,
 		peers:     []peerFact{{key: testPeerPub.String(), lastHandshake: testNow.Add(-42 * time.Second), keepalive: 25 * time.Second}},
+		nameservers: []nameserverFact{{server: netip.MustParseAddr("192.0.2.1"), rtt: 12 * time.Millisecond,
+			rcode: dnsmessage.RCodeSuccess}},
 	}
 }
 
@@ -107,8 +111,9 @@ ok    rules       only the default rules (lookup local, main, default)
 ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 ok    dns         /etc/netns/work/resolv.conf and nsswitch.conf as written (nameserver 192.0.2.1)
 ok    views       all 2 processes inside see the namespace's DNS view and no host resolver
+ok    nameserver  192.0.2.1 answered through the tunnel in 12.0 ms (Success)
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
-work: all 10 checks ok
+work: all 11 checks ok
 `
 	if d := cmp.Diff(want, r.Text()); d != "" {
 		t.Errorf("text (-want +got):\n%s", d)
@@ -140,9 +145,10 @@ ok    firewall    table inet wgns as wgns installed it; 3 packets dropped
 FAIL  dns         /etc/netns/work/resolv.conf: content differs (- on disk, + wanted):
                   -nameserver 9.9.9.9
 FAIL  views       PID 4711 (transmission-da): /etc/resolv.conf is the host's file, the host's /run/systemd/resolve is visible (systemd-resolved's socket /run/systemd/resolve/io.systemd.Resolve can be reached)
+ok    nameserver  192.0.2.1 answered through the tunnel in 12.0 ms (Success)
 ok    handshake   peer ` + testPeerPub.String() + `: latest handshake 42s ago
 warn  nscd's socket /run/nscd/socket exists: a program run with ` + "`ip netns exec work`" + ` would resolve names through it, outside the tunnel (` + "`wgns exec`" + ` and services confined with ` + "`wgns unit install`" + ` cannot reach it)
-work: 4 of 10 checks FAILED (interfaces, routes, dns, views)
+work: 4 of 11 checks FAILED (interfaces, routes, dns, views)
 `
 	if d := cmp.Diff(want, r.Text()); d != "" {
 		t.Errorf("text (-want +got):\n%s", d)
@@ -178,7 +184,7 @@ func TestCheckJSONShape(t *testing.T) {
 // TestCheckOrder: the checks come in the documented order, each once, whatever fails.
 func TestCheckOrder(t *testing.T) {
 	want := []string{CheckConfig, CheckNamespace, CheckProcess, CheckInterfaces, CheckRoutes, CheckRules,
-		CheckFirewall, CheckDNS, CheckViews, CheckHandshake}
+		CheckFirewall, CheckDNS, CheckViews, CheckNameserver, CheckHandshake}
 	for _, f := range []*checkFacts{healthyFacts(t), {now: testNow, state: &State{Name: "work"}, cfgErr: errors.New("x"), nsErr: errors.New("y")}} {
 		var got []string
 		for _, c := range evaluate("work", f).Checks {
@@ -248,10 +254,19 @@ func TestCheckFaults(t *testing.T) {
 			name: "kernel mode wants a wireguard link",
 			edit: func(_ *testing.T, f *checkFacts) {
 				f.state.Mode = ModeKernel
-				f.holderAlive = false
 			},
 			failed: map[string]string{CheckInterfaces: "not the wireguard device wgns made (kernel mode)"},
-			passed: map[string]string{CheckProcess: "kernel WireGuard"},
+			passed: map[string]string{CheckProcess: "the supervisor runs as PID 4242"},
+		},
+		{
+			// A kernel tunnel works on without its supervisor, but nothing watches it.
+			name: "kernel mode, supervisor gone",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.state.Mode = ModeKernel
+				f.holderAlive = false
+				f.links[1].kind = "wireguard"
+			},
+			failed: map[string]string{CheckProcess: "the supervisor (PID 4242) is gone: kernel WireGuard works on, unwatched"},
 		},
 		{
 			name: "route out of another interface",
@@ -403,11 +418,37 @@ func TestCheckFaults(t *testing.T) {
 				f.cfg, f.cfgErr = nil, fmt.Errorf("reading config /etc/wgns/work.conf: %w", fs.ErrNotExist)
 			},
 			failed: map[string]string{
-				CheckConfig:   "reading config /etc/wgns/work.conf: file does not exist",
-				CheckFirewall: "not checked: the config cannot be read",
-				CheckDNS:      "not checked: the config cannot be read",
+				CheckConfig:     "reading config /etc/wgns/work.conf: file does not exist",
+				CheckFirewall:   "not checked: the config cannot be read",
+				CheckDNS:        "not checked: the config cannot be read",
+				CheckNameserver: "not checked: the config cannot be read",
 			},
 			passed: map[string]string{CheckRoutes: "all 6 routes via lo or work"},
+		},
+		{
+			name: "a DNS server does not answer through the tunnel",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.nameservers = append(f.nameservers, nameserverFact{server: netip.MustParseAddr("192.0.2.53"), err: errors.New("no answer in 2s")})
+			},
+			failed: map[string]string{CheckNameserver: "192.0.2.53 did not answer through the tunnel: no answer in 2s (programs inside cannot resolve names through it)"},
+			passed: map[string]string{},
+		},
+		{
+			name: "no DNS server to ask",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.cfg.Interface.DNS, f.nameservers = nil, nil
+			},
+			passed: map[string]string{CheckNameserver: "no DNS server in the config"},
+		},
+		{
+			// A peer without an Endpoint roams: it handshakes when it sends, and is not failed
+			// for not having done so yet.
+			name: "a roaming peer without a handshake",
+			edit: func(_ *testing.T, f *checkFacts) {
+				f.cfg.Peers[0].Endpoint, f.cfg.Peers[0].EndpointHost = "", ""
+				f.peers[0].lastHandshake = time.Time{}
+			},
+			passed: map[string]string{CheckHandshake: "no handshake yet (it has no Endpoint: it roams, and handshakes when it sends)"},
 		},
 		{
 			name: "no handshake yet",
@@ -499,6 +540,7 @@ func TestCheckFaults(t *testing.T) {
 				CheckRules:      "not checked",
 				CheckFirewall:   "not checked",
 				CheckViews:      "not checked",
+				CheckNameserver: "not checked",
 				CheckHandshake:  "not checked",
 			},
 		},

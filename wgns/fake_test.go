@@ -38,7 +38,10 @@ type fakeSys struct {
 	readyMark map[string]string
 	uapi      map[string]string // control sockets: "live" or "stale"
 	alive     bool              // the recorded holder process runs
-	mtu       int
+	selfPID   int               // this process, when it is not the holder (4242)
+
+	attachLocks map[string]bool // attachments' lock files
+	mtu         int
 
 	uplink  string                    // the host's way out, as uplinks describes it
 	configs map[string]*config.Config // config files, by path
@@ -219,7 +222,18 @@ func (f *fakeSys) attachments() ([]*Attachment, error) {
 	return out, nil
 }
 
-func (f *fakeSys) lockAttachment(string) (func(bool), error) { return func(bool) {}, nil }
+// lockAttachment makes the attachment's lock file, which unlock removes when told it is gone.
+func (f *fakeSys) lockAttachment(id string) (func(bool), error) {
+	if f.attachLocks == nil {
+		f.attachLocks = map[string]bool{}
+	}
+	f.attachLocks[id] = true
+	return func(gone bool) {
+		if gone {
+			delete(f.attachLocks, id)
+		}
+	}, nil
+}
 
 func (f *fakeSys) nsID(name string) (nsmgr.ID, error) {
 	ns, ok := f.files[name]
@@ -434,7 +448,12 @@ func (f *fakeSys) holderAlive(st *State) bool { return f.alive && st.PID != 0 }
 
 func (f *fakeSys) lock(string) (func(), error) { return func() {}, nil }
 
-func (f *fakeSys) self() (int, uint64) { return 4242, 99 }
+func (f *fakeSys) self() (int, uint64) {
+	if f.selfPID != 0 {
+		return f.selfPID, 77
+	}
+	return 4242, 99
+}
 
 func (f *fakeSys) checkpoint(point string) {
 	if point == f.crashAt {
@@ -917,17 +936,21 @@ func (f *fakeSys) describe() string {
 		}
 		b.WriteString("\n")
 	}
-	for n, k := range f.hostLinks {
-		fmt.Fprintf(&b, "host interface %s (%s)\n", n, k)
+	for _, n := range sortedKeys(f.hostLinks) {
+		fmt.Fprintf(&b, "host interface %s (%s)\n", n, f.hostLinks[n])
 	}
-	for n, st := range f.states {
+	for _, n := range sortedKeys(f.states) {
+		st := f.states[n]
 		fmt.Fprintf(&b, "record %s: step %s, ready %v, mode %s; ready mark %q\n", n, st.Step, st.Ready, st.Mode, f.readyMark[n])
 	}
-	for n := range f.dns {
+	for _, n := range sortedKeys(f.dns) {
 		fmt.Fprintf(&b, "DNS view %s\n", n)
 	}
-	for n, s := range f.uapi {
-		fmt.Fprintf(&b, "control socket %s (%s)\n", n, s)
+	for _, n := range sortedKeys(f.uapi) {
+		fmt.Fprintf(&b, "control socket %s (%s)\n", n, f.uapi[n])
+	}
+	for _, id := range sortedKeys(f.attachLocks) {
+		fmt.Fprintf(&b, "attachment lock file %s\n", id)
 	}
 	ids := make([]string, 0, len(f.attached))
 	for id := range f.attached {
@@ -942,3 +965,13 @@ func (f *fakeSys) describe() string {
 }
 
 var errInjected = errors.New("injected failure")
+
+// sortedKeys returns m's keys in order, so that a description does not depend on map order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -134,6 +134,18 @@ func TestRealTunnel(t *testing.T) {
 		strings.Join(s.Addresses, ",") != "192.0.2.2/24,fd00:192:0:2::2/64" || strings.Join(s.DNS, ",") != "192.0.2.1" {
 		t.Errorf("status %+v", s)
 	}
+	// The embedded TUN has no IPv6 link-local address (kernel WireGuard's has none either): the
+	// kernel would send router solicitations into the tunnel.
+	if v, err := openNS("work"); err == nil {
+		l, _ := v.h.LinkByName("work")
+		addrs, _ := v.h.AddrList(l, netlink.FAMILY_V6)
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() {
+				t.Errorf("the tunnel interface has the link-local address %s", a.IPNet)
+			}
+		}
+		v.close()
+	}
 	names, err := Names()
 	if err != nil || strings.Join(names, ",") != "work" {
 		t.Errorf("Names() = %v, %v", names, err)
@@ -182,7 +194,8 @@ func TestRealTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range report.Checks {
-		if !c.OK && c.Name != CheckHandshake && c.Name != CheckConfig {
+		// There is no peer: no handshake, and the DNS server cannot answer.
+		if !c.OK && c.Name != CheckHandshake && c.Name != CheckConfig && c.Name != CheckNameserver {
 			t.Errorf("check %s: %s", c.Name, c.Detail)
 		}
 	}

@@ -41,6 +41,7 @@ func plan(sys system, name string, cfg *config.Config, mode Mode) (string, error
 		return b.String(), nil
 	}
 	st.Mode = mode
+	st.PID, st.Start = sys.self() // the up that runs the plan is the tunnel's supervisor
 	r := &reconciler{name: name, cfg: cfg, st: st, sys: sys, dev: sys.backend(mode), dryRun: true}
 	defer r.close()
 	if err := r.run(); err != nil {

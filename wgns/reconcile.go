@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/dnsbind"
@@ -111,8 +112,18 @@ func (r *reconciler) run() error {
 			}
 		}
 	}
-	if err := r.dns(); err != nil {
-		return err
+	for _, f := range []func() error{r.dns, r.grants} {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	if !r.needHolder && !r.holderBusy && !r.adopt { // a kernel CNI attachment has no supervisor
+		if pid, _ := r.sys.self(); r.st.PID != pid && !r.sys.holderAlive(r.st) {
+			// A kernel tunnel whose supervisor died works on, unwatched: only the caller can
+			// start a new one, which takes it over.
+			r.needHolder = true
+			r.act("start the supervisor of "+r.name+" (its process is gone)", nil)
+		}
 	}
 	if r.needHolder || r.holderBusy {
 		return nil
@@ -422,15 +433,24 @@ func (r *reconciler) peers() error {
 			return r.ns.configure(r.ifname, wc)
 		})
 		if err != nil {
-			return err
+			return r.portInUse(err)
 		}
 	}
 	if r.created {
 		if err := r.dev.start(wireGuardConfig(r.cfg, r.endpoints)); err != nil {
-			return fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err)
+			return r.portInUse(fmt.Errorf("starting WireGuard on %q: %w", r.ifname, err))
 		}
 	}
 	return nil
+}
+
+// portInUse says plainly that the config's ListenPort is taken, when that is why err happened
+// (wireguard-go and the kernel say "bind: address already in use" in their own words).
+func (r *reconciler) portInUse(err error) error {
+	if port := r.cfg.Interface.ListenPort; port != 0 && errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("%s: ListenPort %d is already in use on this host (by another tunnel or program): choose another, or leave ListenPort out for a free one", r.cfg.Path, port)
+	}
+	return err
 }
 
 // configureLine is the action of configuring the device, for the reason why: its peers, by

@@ -201,6 +201,8 @@ func repairFake(f *fakeSys, cfg *config.Config, dryRun bool) (*RepairResult, err
 		return nil, err
 	}
 	res := &RepairResult{Name: "work"}
+	f.selfPID = 5000 // repair runs in a process of its own, not the tunnel's supervisor
+	defer func() { f.selfPID = 0 }()
 	err = repairWith(f, res, st, cfg, dryRun)
 	return res, err
 }

@@ -61,6 +61,9 @@ type State struct {
 	PID    int      // the tunnel's holder process, 0 if none
 	Start  uint64   // the holder's start time in clock ticks, against PID reuse
 	Since  time.Time
+	// Users is the config's [Namespace] Users as read by the last up or repair (USER or
+	// @GROUP each): who may run programs in the tunnel through `wgns serve`.
+	Users []string
 }
 
 // stateFile is the format of RunDir/NAME.json, owned here: fields are only ever added, and a
@@ -79,6 +82,7 @@ type stateFile struct {
 	PID      int       `json:"pid,omitempty"`
 	PIDStart uint64    `json:"pid_start,omitempty"`
 	Since    time.Time `json:"since"`
+	Users    []string  `json:"users,omitempty"`
 
 	V1Netns *struct {
 		Dev uint64 `json:"Dev"`
@@ -91,12 +95,12 @@ const stateVersion = 2
 
 func (s *State) file() stateFile {
 	return stateFile{Version: stateVersion, Name: s.Name, Mode: s.Mode, Config: s.Config, Step: s.Step, Ready: s.Ready,
-		NetnsDev: s.Netns.Dev, NetnsIno: s.Netns.Ino, PID: s.PID, PIDStart: s.Start, Since: s.Since}
+		NetnsDev: s.Netns.Dev, NetnsIno: s.Netns.Ino, PID: s.PID, PIDStart: s.Start, Since: s.Since, Users: s.Users}
 }
 
 func (f *stateFile) state() *State {
 	s := &State{Name: f.Name, Mode: f.Mode, Config: f.Config, Step: f.Step, Ready: f.Ready,
-		Netns: nsmgr.ID{Dev: f.NetnsDev, Ino: f.NetnsIno}, PID: f.PID, Start: f.PIDStart, Since: f.Since}
+		Netns: nsmgr.ID{Dev: f.NetnsDev, Ino: f.NetnsIno}, PID: f.PID, Start: f.PIDStart, Since: f.Since, Users: f.Users}
 	if f.Version < 2 && f.V1Netns != nil {
 		s.Netns = nsmgr.ID{Dev: f.V1Netns.Dev, Ino: f.V1Netns.Ino}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestStateFileFormat(t *testing.T) {
 		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
 	}
 	got, err := ReadState("work")
-	if err != nil || *got != *st {
+	if err != nil || !reflect.DeepEqual(got, st) {
 		t.Errorf("read back %+v, %v; want %+v", got, err, st)
 	}
 }
@@ -85,7 +86,7 @@ func TestStateFileVersion1IsRead(t *testing.T) {
 	}
 	want := State{Name: "work", Mode: ModeUserspace, Config: "/etc/wgns/work.conf", Step: StepReady, Ready: true,
 		Netns: nsmgr.ID{Dev: 4, Ino: 4026532281}, PID: 1234, Start: 5678, Since: time.Date(2026, 11, 22, 2, 40, 0, 0, time.UTC)}
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("got %+v, want %+v", *got, want)
 	}
 }

@@ -127,7 +127,7 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	}
 	st, err := sys.readState(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("tunnel %q: %w", name, ErrNotUp)
+		return nil, fmt.Errorf("tunnel %q is %w", name, ErrNotUp)
 	}
 	if err != nil {
 		return nil, err
@@ -138,12 +138,14 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	}
 	holderAlive := sys.holderAlive(st)
 	switch {
-	case !st.Ready && st.Mode == ModeUserspace && !holderAlive:
+	case !st.Ready && !holderAlive:
 		s.State = "broken: a crashed up left it at step " + string(st.Step)
 	case !st.Ready:
 		s.State = "starting (step " + string(st.Step) + ")"
 	case st.Mode == ModeUserspace && !holderAlive:
 		s.State = "broken: the WireGuard process is gone"
+	case !holderAlive:
+		s.State = "broken: its supervisor is gone (kernel WireGuard works on, but nothing watches it)"
 	default:
 		s.State = "ready"
 	}

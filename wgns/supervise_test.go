@@ -116,7 +116,7 @@ func TestStatus(t *testing.T) {
 		b, _ := json.MarshalIndent(s, "", "  ")
 		out.WriteString("#### " + tt.title + "\n" + string(b) + "\n")
 	}
-	if _, err := getStatus(newFakeSys(), "work", false); err == nil || err.Error() != `tunnel "work": not up` {
+	if _, err := getStatus(newFakeSys(), "work", false); err == nil || err.Error() != `tunnel "work" is not up` {
 		t.Errorf("status of a tunnel that is not up: %v", err)
 	}
 	golden.Check(t, "status", out.String())

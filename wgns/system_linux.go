@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -406,12 +407,45 @@ func resolveEndpoints(cfg *config.Config, timeout time.Duration) ([]*net.UDPAddr
 		ep, err := lookupEndpoint(ctx, p)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: resolving endpoint %q: %w", cfg.Path, p.Line, p.EndpointHost, err)
+			return nil, fmt.Errorf("%s:%d: resolving endpoint %q: %w", cfg.Path, p.Line, p.EndpointHost, plainDNSError(err))
 		}
 		out[i] = ep
 	}
 	return out, nil
 }
+
+// plainDNSError says what a failed lookup means, once: Go's own message names the server twice
+// ("lookup x on S: dial udp S: connect: network is unreachable").
+func plainDNSError(err error) error {
+	var de *net.DNSError
+	if !errors.As(err, &de) {
+		return err
+	}
+	asked := "the host's resolver"
+	if de.Server != "" {
+		asked += " (" + de.Server + ")"
+	}
+	switch {
+	case de.IsNotFound:
+		return &wrapped{msg: "no such host, says " + asked, err: err}
+	case de.IsTimeout:
+		return &wrapped{msg: asked + " did not answer in time", err: err}
+	}
+	why := de.Err
+	if i := strings.LastIndex(why, ": "); i >= 0 {
+		why = why[i+2:]
+	}
+	return &wrapped{msg: asked + " cannot be asked: " + why, err: err}
+}
+
+// wrapped is an error with a message of its own that still unwraps to err.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
 
 // lookupEndpoint resolves p's endpoint in the host namespace. Like wg(8), it prefers IPv4.
 func lookupEndpoint(ctx context.Context, p config.Peer) (*net.UDPAddr, error) {

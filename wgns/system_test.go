@@ -131,3 +131,20 @@ func TestRemoveStaleUAPI(t *testing.T) {
 		t.Errorf("the stale socket is still there: %v", err)
 	}
 }
+
+func TestPlainDNSError(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&net.DNSError{Err: "no such host", Name: "x.invalid", Server: "192.0.2.53:53", IsNotFound: true}, "no such host, says the host's resolver (192.0.2.53:53)"},
+		{&net.DNSError{Err: "i/o timeout", Name: "x", Server: "192.0.2.53:53", IsTimeout: true}, "the host's resolver (192.0.2.53:53) did not answer in time"},
+		{&net.DNSError{Err: "dial udp 192.0.2.53:53: connect: network is unreachable", Name: "x", Server: "192.0.2.53:53"},
+			"the host's resolver (192.0.2.53:53) cannot be asked: network is unreachable"},
+		{errors.New("other"), "other"},
+	} {
+		if got := plainDNSError(tt.err); got.Error() != tt.want || !errors.Is(got, tt.err) {
+			t.Errorf("plainDNSError(%v) = %v, want %s (and still the error)", tt.err, got, tt.want)
+		}
+	}
+}

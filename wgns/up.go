@@ -128,6 +128,7 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 		}
 	}
 	st.Mode, st.Config, st.Since = mode, cfg.Path, now().UTC()
+	st.Users = grants(cfg)
 	st.PID, st.Start = pid, start
 	if fresh {
 		st.Step = StepNamespace
@@ -170,9 +171,11 @@ var now = time.Now
 const holderExitWait = 3 * time.Second
 
 // healthy reports whether the tunnel is ready and whole: its namespace is the one wgns made, the
-// interface is in it, and the embedded WireGuard's holder (if any) runs.
+// interface is in it, and its supervisor runs.
 func healthy(sys system, st *State) bool {
-	if !st.Ready || (st.Mode == ModeUserspace && !sys.holderAlive(st)) {
+	// Every tunnel has a supervisor; without it an embedded device is gone, and a kernel one
+	// works on unwatched (a new up takes it over).
+	if !st.Ready || !sys.holderAlive(st) {
 		return false
 	}
 	if id, err := sys.nsID(st.Name); err != nil || id != st.Netns {

@@ -290,7 +290,7 @@ esac
 		{"wgns up ", []string{"office", "work", "x.conf"}}, // not wgns.bash: only .conf files
 		{"wgns unit install ", []string{"office", "work"}},
 		{"wgns unit install --style ", []string{"joins", "path"}},
-		{"wgns unit template ", []string{"wgns-netns@.service", "wgns@.service"}},
+		{"wgns unit template ", []string{"wgns-netns@.service", "wgns.service", "wgns.socket", "wgns@.service"}},
 		{"wgns exec -u roo", []string{"root"}},
 		{"wgns exec work -- tru", []string{"true"}},
 	} {

@@ -78,6 +78,10 @@ func TestExecParsersAgree(t *testing.T) {
 		{[]string{"--no-new-privs", "--no-new-privs=false", "vpn", "echo"}, true},
 		{[]string{"--no-new-privs", "-u", "alice", "--", "vpn", "--", "echo"}, true},
 		{[]string{"--", "--user", "root", "vpn"}, true}, // NAME "--user": refused later, as a name
+		{[]string{"--ssh-agent", "vpn", "--", "ssh", "host"}, true},
+		{[]string{"vpn", "--ssh-agent", "ssh", "host"}, true},
+		{[]string{"--ssh-agent", "-u", "alice", "vpn", "ssh"}, true},
+		{[]string{"--ssh-agent=true", "vpn", "ssh"}, false},
 		{[]string{"--", "-h", "x"}, true},
 		{[]string{"-", "echo"}, true},
 		{[]string{"vpn", "-", "--user", "x"}, true},
@@ -127,5 +131,22 @@ func TestExecParsersAgree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A bare NAME may come as systemd writes an instance (wgns@.service passes %i): its \xNN escapes
+// are undone; anything else is left as it is.
+func TestUnescapeInstance(t *testing.T) {
+	for in, want := range map[string]string{
+		"se-got-wg-001":          "se-got-wg-001",
+		`se\x2dgot\x2dwg\x2d001`: "se-got-wg-001",
+		`s\x2dd\x2be\x3dp`:       "s-d+e=p",
+		`trailing\x2`:            `trailing\x2`,
+		`not\xzzhex`:             `not\xzzhex`,
+		`back\slash`:             `back\slash`,
+	} {
+		if got := unescapeInstance(in); got != want {
+			t.Errorf("unescapeInstance(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ type CLI struct {
 	Repair  RepairCmd  `cmd:"" help:"Bring a tunnel (or all) back to what its config says; clear what a crashed up left."`
 	Check   CheckCmd   `cmd:"" help:"Audit NAME for leaks: interfaces, routes, rules, firewall, DNS files, the DNS view of every process inside, handshake; exit 1 on any FAIL."`
 	Unit    UnitCmd    `cmd:"" help:"systemd: confine a service to NAME with a drop-in (install, remove, show); print the unit templates."`
+	Serve   ServeCmd   `cmd:"" help:"The root service behind sudo-free exec (systemd's wgns.socket starts it; this starts it by hand)."`
 	Version VersionCmd `cmd:"" help:"Print wgns's version and the WireGuard implementation this kernel allows."`
 	Help    HelpCmd    `cmd:"" help:"Show help: for wgns, or for one command (wgns help up)."`
 	Holder  HolderCmd  `cmd:"" name:"cni-holder" hidden:"" help:"The holder of a CNI attachment's embedded WireGuard (started by the CNI ADD)."`
@@ -46,6 +47,7 @@ own firewall. The host's routes, rules and resolver are never touched.
 
   sudo wgns up ./work.conf          # the wg-quick config your provider gave you
   sudo wgns exec work -- firefox    # runs as you (SUDO_UID), inside the tunnel
+  wgns exec work -- firefox         # the same without sudo, if work's [Namespace] Users names you
   sudo wgns status work
   sudo wgns down work
 

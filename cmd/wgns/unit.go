@@ -46,8 +46,8 @@ type UnitShowCmd struct {
 
 // UnitTemplateCmd is `wgns unit template`.
 type UnitTemplateCmd struct {
-	Binary string `placeholder:"PATH" help:"The wgns binary wgns@.service runs (default /usr/local/bin/wgns)."`
-	File   string `arg:"" optional:"" enum:"wgns@.service,wgns-netns@.service" default:"wgns@.service" help:"Which unit file: wgns@.service (a tunnel) or wgns-netns@.service (holds the namespace for --style joins)."`
+	Binary string `placeholder:"PATH" help:"The wgns binary wgns@.service and wgns.service run (default /usr/local/bin/wgns)."`
+	File   string `arg:"" optional:"" enum:"wgns@.service,wgns-netns@.service,wgns.socket,wgns.service" default:"wgns@.service" help:"Which unit file: wgns@.service (a tunnel), wgns-netns@.service (holds the namespace for --style joins), wgns.socket or wgns.service (wgns serve, for sudo-free exec)."`
 }
 
 // reloadSystemd is units.Reload, replaced in tests.
@@ -66,6 +66,9 @@ var unitSearchPath = []string{
 func (c *UnitInstallCmd) Run() error { return c.run(os.Stdout, os.Stderr) }
 
 func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
+	if err := needRootForDir(c.Dir, "install"); err != nil {
+		return err
+	}
 	name, unit, err := unitArgs(c.Name, c.Unit)
 	if err != nil {
 		return err
@@ -74,16 +77,18 @@ func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path, changed, err := units.Install(c.Dir, name, unit, style)
+	paths, written, err := units.Install(c.Dir, name, unit, style)
 	if err != nil {
 		return err
 	}
-	if changed {
-		fmt.Fprintf(out, "wrote %s\n", path)
-	} else {
-		fmt.Fprintf(out, "%s is up to date; nothing changed\n", path)
+	changed := len(written) > 0
+	for _, p := range written {
+		fmt.Fprintf(out, "wrote %s\n", p)
 	}
-	fmt.Fprintf(out, "%s runs inside tunnel %s (style %s), only while %s is active\n",
+	if !changed {
+		fmt.Fprintf(out, "%s is up to date; nothing changed\n", strings.Join(paths, " and "))
+	}
+	fmt.Fprintf(out, "%s runs inside tunnel %s (style %s), only while %s is active, and starts again with it\n",
 		unit, name, style, units.InstanceName(name))
 	for _, t := range missingTemplates(c.Dir, style) {
 		fmt.Fprintf(errOut, "wgns: warning: %s is not installed; install it with `make install`, or: wgns unit template %s > %s\n",
@@ -99,23 +104,37 @@ func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
 	return nil
 }
 
+// needRootForDir refuses unit install and remove without root when they would write systemd's
+// own directory (a --dir of one's own is fine, for trying it out).
+func needRootForDir(dir, cmd string) error {
+	if dir != units.DefaultDir {
+		return nil
+	}
+	return needRoot("unit "+cmd, "it writes drop-ins under "+units.DefaultDir+" and reloads systemd")
+}
+
 // Run removes the drop-in.
 func (c *UnitRemoveCmd) Run() error { return c.run(os.Stdout, os.Stderr) }
 
 func (c *UnitRemoveCmd) run(out, errOut io.Writer) error {
+	if err := needRootForDir(c.Dir, "remove"); err != nil {
+		return err
+	}
 	name, unit, err := unitArgs(c.Name, c.Unit)
 	if err != nil {
 		return err
 	}
-	path, removed, err := units.Remove(c.Dir, name, unit)
+	paths, removed, err := units.Remove(c.Dir, name, unit)
 	if err != nil {
 		return err
 	}
-	if !removed {
-		fmt.Fprintf(out, "%s does not exist; nothing to do\n", path)
+	if len(removed) == 0 {
+		fmt.Fprintf(out, "%s does not exist; nothing to do\n", paths[0])
 		return nil
 	}
-	fmt.Fprintf(out, "removed %s\n", path)
+	for _, p := range removed {
+		fmt.Fprintf(out, "removed %s\n", p)
+	}
 	if ok, err := reload(errOut); !ok {
 		return err
 	}
@@ -155,7 +174,7 @@ func (c *UnitTemplateCmd) run(out io.Writer) error {
 	files := units.TemplateFiles(bin)
 	text, ok := files[c.File]
 	if !ok {
-		return fmt.Errorf("printing unit file %q: wgns ships only %s and %s", c.File, units.TemplateName, units.NetnsTemplateName)
+		return fmt.Errorf("printing unit file %q: wgns ships only %s, %s, %s and %s", c.File, units.TemplateName, units.NetnsTemplateName, units.SocketName, units.ServiceName)
 	}
 	_, err := io.WriteString(out, text)
 	return err

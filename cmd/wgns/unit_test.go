@@ -226,7 +226,7 @@ func TestUnitTemplateCmd(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
-	if want := "ExecStart=" + filepath.Join(wd, "bin/wgns") + " up --foreground %I\n"; !strings.Contains(out.String(), want) {
+	if want := "ExecStart=" + filepath.Join(wd, "bin/wgns") + " up --foreground %i\n"; !strings.Contains(out.String(), want) {
 		t.Errorf("relative --binary: no line %q in\n%s", want, out.String())
 	}
 }

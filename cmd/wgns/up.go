@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,12 +27,36 @@ type UpCmd struct {
 	Target     string        `arg:"" name:"CONFIG|NAME" help:"A wg-quick config file (./x.conf), or NAME for /etc/wgns/NAME.conf, then /etc/wireguard/NAME.conf."`
 }
 
+// unescapeInstance undoes the \xNN escapes of a unit instance name, as systemd-escape writes
+// them (wgns@.service passes %i: wgns@se\x2dgot.service is tunnel se-got). A name never holds a
+// backslash, so nothing else is changed.
+func unescapeInstance(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 // configDirs are searched, in order, for NAME.conf when up is given a bare NAME.
 var configDirs = []string{"/etc/wgns", "/etc/wireguard"}
 
 // resolveTarget turns up's argument into a config path and a tunnel name.
 func resolveTarget(target, nameFlag string) (path, name string, err error) {
 	isPath := strings.ContainsRune(target, '/') || strings.HasSuffix(target, ".conf")
+	if !isPath {
+		target = unescapeInstance(target)
+	}
 	if isPath {
 		path = target
 		name = strings.TrimSuffix(filepath.Base(target), ".conf")

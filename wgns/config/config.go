@@ -10,8 +10,8 @@
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
 // UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
-// AllowInbound, FailoverCheck, Publish) take entries separated by commas or
-// white space, as wg-quick splits Address and DNS. A prefix may be in the
+// AllowInbound, FailoverCheck, Publish, Users) take entries separated by commas
+// or white space, as wg-quick splits Address and DNS. A prefix may be in the
 // AllowedIPs of one peer only, unless [Namespace] Failover = on makes peers
 // with identical AllowedIPs a failover group (Config.Groups). Hooks (PreUp, PostUp, PreDown, PostDown)
 // are never run, and Table, FwMark and SaveConfig mean nothing inside a
@@ -179,6 +179,9 @@ type Namespace struct {
 	// FailoverCheckOff is true when the config says "FailoverCheck = none": no group is
 	// probed, each is judged from WireGuard's own counters.
 	FailoverCheckOff bool
+	// Users are who may run programs in the tunnel without sudo, through
+	// `wgns serve` (users, and groups whose members are meant), in file order.
+	Users []User
 }
 
 // DefaultFailoverTimeout is FailoverTimeout when the config does not set it.

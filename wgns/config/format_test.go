@@ -52,7 +52,7 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Publish) > 0 || ns.PortForward != nil {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Publish) > 0 || ns.PortForward != nil || len(ns.Users) > 0 {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
@@ -70,6 +70,9 @@ func format(c *Config) string {
 				line("PortForwardCommand", strings.Join(pf.Command, " "))
 				line("PortForwardUser", pf.User)
 			}
+		}
+		if len(ns.Users) > 0 {
+			line("Users", joinStrings(ns.Users))
 		}
 	}
 	return b.String()
@@ -103,6 +106,9 @@ func dump(c *Config) string {
 	if pf := c.Namespace.PortForward; pf != nil {
 		fmt.Fprintf(&b, "  portforward line=%d natpmp gateway=%s command=%q (line %d) user=%q (line %d)\n",
 			pf.Line, pf.Gateway, pf.Command, pf.CommandLine, pf.User, pf.UserLine)
+	}
+	if len(c.Namespace.Users) > 0 {
+		fmt.Fprintf(&b, "  users=%v\n", c.Namespace.Users)
 	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "warning %s\n", w)
@@ -254,6 +260,7 @@ func TestFormatRoundTrip(t *testing.T) {
 			},
 			PortForward: &PortForward{Gateway: netip.MustParseAddr("192.0.2.1"),
 				Command: []string{"/usr/local/bin/tell", "--port"}, User: "debian-transmission"},
+			Users: []User{{Name: "alice"}, {Name: "wgns", Group: true}},
 		},
 	}
 	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))

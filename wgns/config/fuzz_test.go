@@ -71,6 +71,7 @@ func FuzzParse(f *testing.F) {
 		"[Interface]\nPrivateKeyFile = good.key\nAddress = fd00::2\nDNS = fd00::53, example.com\n[Peer]\nPublicKey = {PB}\nPresharedKeyFile = /open.psk\nEndpoint = [fd00::1]:51820\nAllowedIPs = ::/0\n",
 		ifc + "PostUp = echo {A}\n" + peerB,
 		ifc + peerB + "Endpoint = {PSK}:1\n[Namespace]\nAllowInbound = 1/tcp\nFirewall = off\n",
+		ifc + peerB + "[Namespace]\nUsers = alice, @wgns\nUsers = bob.x-y_z$ @{PB}\n",
 		// wgnord's template: DNS and Address separated by spaces.
 		"[Interface]\nPrivateKey = {A}\nAddress = 192.0.2.2/32 fd00::2/128\nMTU = 1350\nDNS = 192.0.2.53 198.51.100.53\n\n[Peer]\nPublicKey = {PB}\nAllowedIPs = 0.0.0.0/0, ::/0\tfd00::/8\nEndpoint = 203.0.113.1:51820\nPersistentKeepalive = 25\n",
 		// Hooks (repeated) and keys that mean nothing in a namespace.

@@ -82,6 +82,48 @@ var keySpecs = []keySpec{
 	{"PortForward", secNamespace, keySingle},
 	{"PortForwardCommand", secNamespace, keySingle},
 	{"PortForwardUser", secNamespace, keySingle},
+	{"Users", secNamespace, keyList}, // users.go
+}
+
+// nearestKey is the key of section sec that k most likely misspells (at most two letters added,
+// dropped, changed or swapped, case aside), or "".
+func nearestKey(k string, sec section) string {
+	best, bestDist := "", 3
+	for _, spec := range keySpecs {
+		if spec.sec != sec {
+			continue
+		}
+		if d := editDistance(strings.ToLower(k), strings.ToLower(spec.name)); d < bestDist {
+			best, bestDist = spec.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b: insertions, deletions,
+// substitutions and swaps of neighbours each count one.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 var keysByLower = func() map[string]keySpec {
@@ -157,7 +199,8 @@ type parser struct {
 	firewallSet bool
 	ports       portsState // Publish and PortForward (ports.go)
 
-	fo failoverLines // failover.go
+	fo        failoverLines // failover.go
+	userLines map[User]int  // Users entries, where first listed (users.go)
 }
 
 func (l *loader) parse(name string, data []byte) (*Config, error) {
@@ -177,6 +220,8 @@ func (l *loader) newParser(name string) *parser {
 		allowed:  map[netip.Prefix]allowedAt{},
 		peerKeys: map[wgtypes.Key]*peerState{},
 		inbound:  map[Port]int{},
+
+		userLines: map[User]int{},
 	}
 	p.cfg.Path = name
 	p.cfg.Namespace.Firewall = true
@@ -298,6 +343,9 @@ func (p *parser) line(n int, s string) error {
 	}
 	spec, known := keysByLower[strings.ToLower(k)]
 	if !known {
+		if near := nearestKey(k, p.sec); near != "" {
+			return p.errf(n, "unknown key %s in %v; did you mean %s?", p.show(k), p.sec, near)
+		}
 		return p.errf(n, "unknown key %s in %v", p.show(k), p.sec)
 	}
 	if spec.sec != p.sec {
@@ -484,6 +532,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.publish(n, e)
 		case "FailoverCheck":
 			err = p.failoverCheck(n, e)
+		case "Users":
+			err = p.users(n, e)
 		default:
 			panic("config: no handler for " + key)
 		}
@@ -634,11 +684,18 @@ func (p *parser) finish() error {
 			p.privKey(), p.privLine)
 	}
 
+	anyEndpoint := false
 	for _, peer := range p.peers {
 		if len(peer.AllowedIPs) == 0 {
 			p.warnf(peer.Line, "[Peer] has no AllowedIPs; nothing will be sent to it")
 		}
+		anyEndpoint = anyEndpoint || peer.Endpoint != ""
 		c.Peers = append(c.Peers, peer.Peer)
+	}
+	if !anyEndpoint && len(p.peers) > 0 && c.Interface.ListenPort != 0 {
+		// A server's config: it listens, and its clients find it. As a client, nothing would
+		// ever go out.
+		p.warnf(p.peers[0].Line, "no [Peer] has an Endpoint, and ListenPort is set: this looks like a server's config; nothing goes out until a peer reaches this tunnel first (a client's config names its server in Endpoint)")
 	}
 	for _, a := range c.Interface.DNS {
 		if !p.routed(a) {

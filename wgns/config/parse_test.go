@@ -93,6 +93,8 @@ func TestParseInvalid(t *testing.T) {
 		{name: "a key alone on a line", conf: "[Interface]\n{A}\n",
 			want: "wg0.conf:2: unknown key (value not shown: it looks like a key) in [Interface]"},
 		{name: "unknown key", conf: ifc + "Foo = bar\n" + peerB, want: `wg0.conf:4: unknown key "Foo" in [Interface]`},
+		{name: "misspelt key", conf: ifc + "Adress = 10.0.0.3/32\n" + peerB, want: `wg0.conf:4: unknown key "Adress" in [Interface]; did you mean Address?`},
+		{name: "misspelt key, letters swapped", conf: ifc + peerB + "Endpiont = 198.51.100.9:51820\n", want: `wg0.conf:7: unknown key "Endpiont" in [Peer]; did you mean Endpoint?`},
 		{name: "peer key in Interface", conf: ifc + "PublicKey = {PB}\n" + peerB,
 			want: "wg0.conf:4: PublicKey belongs in [Peer], not in [Interface]"},
 		{name: "namespace key in Peer", conf: ifc + peerB + "Firewall = off\n",

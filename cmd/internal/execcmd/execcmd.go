@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/execsvc"
+	"github.com/wgns/wgns/handoff"
 	"github.com/wgns/wgns/identity"
 	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/pty"
@@ -28,6 +30,7 @@ import (
 type Cmd struct {
 	User       string   `short:"u" help:"Run as this user (name or uid) instead of the invoking one (SUDO_UID). Only root may name another user; under sudo, only the invoking user may be named." placeholder:"USER"`
 	NoNewPrivs bool     `help:"Set no_new_privs: setuid binaries and file capabilities give no privileges inside."`
+	SSHAgent   bool     `name:"ssh-agent" help:"Give the command your ssh agent (SSH_AUTH_SOCK, which sudo removes: found in your runtime directory). Without it, the command gets none."`
 	Name       string   `arg:"" help:"Tunnel name."`
 	Command    []string `arg:"" passthrough:"" help:"The command and its arguments, after --."`
 }
@@ -105,6 +108,9 @@ func (c *Cmd) flag(args []string) (int, bool) {
 	case a == "--no-new-privs":
 		c.NoNewPrivs = true
 		return 1, true
+	case a == "--ssh-agent":
+		c.SSHAgent = true
+		return 1, true
 	case strings.HasPrefix(a, "--no-new-privs="):
 		switch a[len("--no-new-privs="):] {
 		case "true", "1", "yes":
@@ -139,7 +145,7 @@ func (c *Cmd) Execute() int {
 		return fail(125, err)
 	}
 	if os.Geteuid() != 0 {
-		return fail(125, errors.New("needs root (it enters a namespace and mounts its DNS view): run it with sudo"))
+		return c.viaService(argv)
 	}
 	ns, err := ready.Open(c.Name)
 	if err != nil {
@@ -150,14 +156,25 @@ func (c *Cmd) Execute() int {
 	if err != nil {
 		return fail(125, err)
 	}
+	env, err := who.SessionEnv(os.Environ(), c.SSHAgent)
+	if err != nil {
+		return fail(125, fmt.Errorf("--ssh-agent: %w", err))
+	}
 	opts := nsmgr.ExecOptions{
 		Argv:       argv, // looked up as the user it runs as, in the PATH of its environment
-		Env:        who.Env(os.Environ()),
+		Env:        env,
 		Mounts:     func() error { return dnsbind.Enter(c.Name) },
+		Check:      func(path string) error { return handoff.Check(c.Name, path, argv, env) },
 		NoNewPrivs: c.NoNewPrivs,
 	}
 	if !who.Root {
 		opts.Cred = &nsmgr.Credential{UID: who.UID, GID: who.GID, Groups: who.Groups}
+		opts.Mounts = func() error {
+			if err := dnsbind.Enter(c.Name); err != nil {
+				return err
+			}
+			return handoff.HideSessionBus(who.UID)
+		}
 	}
 	if who.UID == who.Caller {
 		opts.Final = true // Exec returns only to exit
@@ -172,6 +189,42 @@ func (c *Cmd) Execute() int {
 		return fail(execCode(err), err)
 	}
 	endAsProgram(exit)
+	return exit.Code
+}
+
+// viaService runs the command through the wgns service (`wgns serve`), for a user who is not
+// root: the service runs it as that user if the tunnel's Users name the user. --user may only
+// name the caller (as under sudo), and is not sent: the service runs the command as whoever
+// connects.
+func (c *Cmd) viaService(argv []string) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintln(os.Stderr, "wgns exec:", err)
+		return code
+	}
+	if c.User != "" {
+		if _, err := identity.Resolve(c.User, func(string) string { return "" }, os.Getuid()); err != nil {
+			return fail(125, err)
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return fail(125, fmt.Errorf("finding the working directory: %w", err))
+	}
+	req := &execsvc.Request{Name: c.Name, Argv: argv, Env: os.Environ(), Dir: dir}
+	if c.NoNewPrivs {
+		req.Flags |= execsvc.FlagNoNewPrivs
+	}
+	exit, err := execsvc.Run(req)
+	if errors.Is(err, execsvc.ErrNoService) {
+		return fail(125, fmt.Errorf("needs root (run it with sudo); without root, it asks the service of the users a tunnel's [Namespace] Users names, and %w (an admin starts it: systemctl enable --now wgns.socket)", err))
+	}
+	if err != nil {
+		return fail(125, err)
+	}
+	if exit.Message != "" {
+		fmt.Fprintln(os.Stderr, "wgns exec:", exit.Message)
+	}
+	endAsProgram(pty.Exit{Code: exit.Code, Signal: unix.Signal(exit.Signal)})
 	return exit.Code
 }
 
