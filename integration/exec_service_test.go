@@ -303,7 +303,7 @@ func TestIntegrationServiceNotRunning(t *testing.T) {
 	alice := addUser(t, "wgnsalice")
 	front := copyWgns(t)
 	_, e, code := runAs(t, userCmd(t, alice, front, "exec", "work", "--", "true"))
-	want := "wgns exec: needs root (run it with sudo); without root, it asks the service of the users a tunnel's [Namespace] Users names, and the wgns service is not running (connecting to /run/wgns.sock: no such file or directory) (an admin starts it: systemctl enable --now wgns.socket)\n"
+	want := "wgns exec: the wgns service is not running (connecting to /run/wgns.sock: no such file or directory): without sudo, exec asks it to run the command for a user the tunnel's [Namespace] Users names (an admin starts it with systemctl enable --now wgns.socket); or run exec with sudo\n"
 	if code != 125 || e != want {
 		t.Errorf("exit %d, stderr %q\nwant 125, %q", code, e, want)
 	}

@@ -216,7 +216,7 @@ func (c *Cmd) viaService(argv []string) int {
 	}
 	exit, err := execsvc.Run(req)
 	if errors.Is(err, execsvc.ErrNoService) {
-		return fail(125, fmt.Errorf("needs root (run it with sudo); without root, it asks the service of the users a tunnel's [Namespace] Users names, and %w (an admin starts it: systemctl enable --now wgns.socket)", err))
+		return fail(125, fmt.Errorf("%w: without sudo, exec asks it to run the command for a user the tunnel's [Namespace] Users names (an admin starts it with systemctl enable --now wgns.socket); or run exec with sudo", err))
 	}
 	if err != nil {
 		return fail(125, err)
