@@ -235,6 +235,8 @@ func natpmpReach(port int) (string, error) {
 func TestIntegrationPortForwardNATPMP(t *testing.T) {
 	const name = "nf"
 	p := newPeer(t, name)
+	// The gateway is the tunnel's DNS server too (as ProtonVPN's is): check asks it.
+	startDNS(t, p, dnsName, dnsAddr)
 	conf := natpmpPrepare(t, p)
 	gw := startMiniupnpd(t, t, p, conf, "")
 	top := t

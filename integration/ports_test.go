@@ -137,6 +137,7 @@ sys.stdin.read()
 func TestIntegrationPublish(t *testing.T) {
 	const name = "pb"
 	p := newPeer(t, name)
+	startDNS(t, p, dnsName, dnsAddr) // the tunnel's DNS server answers: check asks it
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nPublish = 18080:8080, [::1]:18081:8080, 15353:5353/udp\n")
 	mustWgns(t, "up", "--name", name, p.ConfigPath)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
