@@ -27,6 +27,9 @@ TEST_TOOLS := wg wireguard-go nft ip ping iperf3 dnsmasq tcpdump systemd-nspawn 
 # The package's tests: building it, lintian, man pages and the three shells' completions.
 TEST_DEPS  += debhelper dpkg-dev lintian man-db bash-completion zsh fish
 TEST_TOOLS += dh dpkg-buildpackage lintian man zsh fish
+# The ports tests: NAT-PMP's gateway and client, and the witnesses of Publish.
+TEST_DEPS  += miniupnpd-nftables natpmpc curl python3 strace
+TEST_TOOLS += miniupnpd natpmpc curl python3 strace
 
 # The unit files wgns ships, as `wgns unit template` prints them: make install and make deb
 # install each of these (and the package enables and starts those that are not templates).

@@ -1,8 +1,9 @@
 // Command bench measures wgns against what users would use instead, in one run, as ratios, and
 // writes BENCHMARKS.md: the time `wgns exec` adds to a command (against `ip netns exec`), the
 // time a tunnel takes to come up and go down (against wg-quick with the same userspace
-// WireGuard), how that cost and the memory grow with the number of tunnels, and TCP throughput
-// through a tunnel (against two plain wireguard-go devices, and the bare veth).
+// WireGuard), how that cost and the memory grow with the number of tunnels, TCP throughput
+// through a tunnel (against two plain wireguard-go devices, and the bare veth), and a published
+// port (against a veth with DNAT).
 //
 // It needs root and runs everything in a private world of its own (network, mount and pid
 // namespaces; see world.go), so the machine's network and files are never touched. Run it from
@@ -52,7 +53,7 @@ func parseFlags() options {
 	flag.StringVar(&scale, "scale", "1,10,100,500", "numbers of tunnels brought up and down in sequence")
 	flag.IntVar(&o.iperfSecs, "iperf-seconds", 3, "length of each iperf3 run")
 	flag.IntVar(&o.iperfRounds, "iperf-rounds", 7, "iperf3 runs per path")
-	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput,failover)")
+	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput,failover,publish)")
 	flag.IntVar(&o.failoverRounds, "failover-rounds", 20, "servers taken down in the failover section")
 	flag.StringVar(&o.debianWG, "debian-wireguard-go", "/usr/bin/wireguard-go", "Debian's wireguard-go")
 	flag.Parse()
@@ -219,6 +220,9 @@ func inside(o options) int {
 	}
 	if o.want("failover") {
 		show(benchFailover(w))
+	}
+	if o.want("publish") {
+		show(benchPublish(w))
 	}
 	for _, s := range profile {
 		show(s)

@@ -8,11 +8,15 @@
 //		counter dropped_input { }
 //		counter dropped_output { }
 //		counter dropped_forward { }
+//		set forwarded_tcp { type inet_service; }   # with PortForward
+//		set forwarded_udp { type inet_service; }   # with PortForward
 //		chain input {
 //			type filter hook input priority filter; policy drop;
 //			iif "lo" accept
 //			iifname "TUNNEL" ct state established,related accept
 //			iifname "TUNNEL" tcp dport PORT ct state new accept   # one per AllowInbound port
+//			iifname "TUNNEL" tcp dport @forwarded_tcp ct state new accept   # with PortForward
+//			iifname "TUNNEL" udp dport @forwarded_udp ct state new accept   # with PortForward
 //			iifname "PRIMARY" ip saddr PREFIX accept              # one per kept prefix (CNI, chained)
 //			iifname "PRIMARY" icmpv6 type nd-neighbor-solicit accept  # with a kept IPv6 prefix,
 //			iifname "PRIMARY" icmpv6 type nd-neighbor-advert accept   # so its gateway is found
@@ -53,6 +57,11 @@
 //   - The drop counters are named counter objects (one per chain) in a last rule before the
 //     drop policy, so `nft list counters` shows them and State.Dropped sums them. They restart
 //     from zero whenever Apply replaces the table.
+//   - The port a VPN provider forwards (NAT-PMP) changes while the tunnel runs, so it is not a
+//     rule but an element of a named set, one per protocol, which SetForwarded replaces in one
+//     transaction without touching anything else. The sets hold at most one port each; Apply
+//     keeps what they hold when it replaces the table (repair), and Inspect reports it
+//     (State.Forwarded) as part of a matching table.
 //   - A namespace that also has a primary interface (a container's, when wgns is a CNI plugin
 //     chained after ptp or bridge) keeps some prefixes on it: the cluster's pod and service
 //     ranges. Only those prefixes pass that interface, both ways (a pod must be reachable by its
@@ -108,6 +117,9 @@ type Rules struct {
 	// Keep lists the prefixes that pass Primary, to and from; order and duplicates do not
 	// matter, and a prefix with host bits set is refused.
 	Keep []netip.Prefix
+	// PortForward adds the sets forwarded_tcp and forwarded_udp, and the rules that accept new
+	// connections from the tunnel to the ports they hold (see SetForwarded).
+	PortForward bool
 }
 
 // loIfindex is the index of lo in every network namespace (LOOPBACK_IFINDEX).
@@ -152,6 +164,10 @@ func apply(nsFd int, r Rules, replace bool) error {
 	if err != nil {
 		return err
 	}
+	var keep []Port
+	if replace && len(spec.sets) > 0 {
+		keep = keptForwarded(c)
+	}
 	// Add first so that the delete cannot fail when the table is absent; both are part of the
 	// same transaction as the new table.
 	if replace {
@@ -165,6 +181,14 @@ func apply(nsFd int, r Rules, replace bool) error {
 	for _, name := range spec.counters {
 		c.AddObj(&nftables.NamedObj{Table: table, Name: name, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	}
+	setIDs := map[string]uint32{}
+	for _, name := range spec.sets {
+		s := forwardedSet(name)
+		if err := c.AddSet(s, elementsFor(keep, name)); err != nil {
+			return err
+		}
+		setIDs[name] = s.ID
+	}
 	for _, cs := range spec.chains {
 		ch := c.AddChain(&nftables.Chain{
 			Name:     cs.name,
@@ -175,7 +199,7 @@ func apply(nsFd int, r Rules, replace bool) error {
 			Policy:   ptr(nftables.ChainPolicyDrop),
 		})
 		for _, rs := range cs.rules {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: rs.exprs})
+			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: withSetIDs(rs.exprs, setIDs)})
 		}
 	}
 	return c.Flush()
@@ -226,6 +250,7 @@ func ptr[T any](v T) *T { return &v }
 // tableSpec is the table Apply installs for some Rules, in the form both Apply and Inspect use.
 type tableSpec struct {
 	counters []string
+	sets     []string // the forwarded-port sets, each of type inet_service
 	chains   []chainSpec
 }
 
@@ -266,6 +291,18 @@ func build(r Rules) (tableSpec, error) {
 				ctState(expr.CtStateBitNEW), accept()),
 		})
 	}
+	var sets []string
+	if r.PortForward {
+		for _, proto := range []string{"tcp", "udp"} {
+			set := forwardedSetName(proto)
+			sets = append(sets, set)
+			input = append(input, ruleSpec{
+				fmt.Sprintf("iifname %s %s dport @%s ct state new accept", tun, proto, set),
+				seq(ifname(expr.MetaKeyIIFNAME, r.Tunnel), l4proto(proto), dportIn(set),
+					ctState(expr.CtStateBitNEW), accept()),
+			})
+		}
+	}
 	output := []ruleSpec{
 		{`oif "lo" accept`, seq(ifindex(expr.MetaKeyOIF, loIfindex), accept())},
 		{`oifname ` + tun + ` accept`, seq(ifname(expr.MetaKeyOIFNAME, r.Tunnel), accept())},
@@ -279,7 +316,7 @@ func build(r Rules) (tableSpec, error) {
 	} else if len(r.Keep) > 0 {
 		return tableSpec{}, errors.New("kept prefixes without a primary interface to keep them on")
 	}
-	spec := tableSpec{chains: []chainSpec{
+	spec := tableSpec{sets: sets, chains: []chainSpec{
 		{name: "input", hook: unix.NF_INET_LOCAL_IN, rules: input},
 		{name: "output", hook: unix.NF_INET_LOCAL_OUT, rules: output},
 		{name: "forward", hook: unix.NF_INET_FORWARD},
@@ -484,3 +521,11 @@ func icmpv6Type(typ byte) []expr.Any {
 }
 
 func accept() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}} }
+
+// dportIn matches the transport header's destination port against the named set.
+func dportIn(set string) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: set},
+	}
+}

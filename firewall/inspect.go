@@ -27,6 +27,10 @@ type State struct {
 	Diff []string
 	// Dropped is the number of packets counted by the drop counters.
 	Dropped uint64
+	// Forwarded lists the ports the forwarded-port sets hold (see SetForwarded), sorted by
+	// protocol: what is open now for the provider's port forwarding. They are part of a matching
+	// table, whatever they are, as long as each set holds at most one.
+	Forwarded []Port
 }
 
 // Inspect reads the wgns table in the network namespace open as nsFd and compares it with what
@@ -50,6 +54,7 @@ type snapshot struct {
 	flags   uint32
 	chains  []chainView
 	objects []objView
+	sets    []setView
 }
 
 type chainView struct {
@@ -145,6 +150,9 @@ func readOnce(nsFd int) (snapshot, error) {
 	}
 	if seen != len(raw) {
 		return s, errChanged
+	}
+	if s.sets, err = readSets(c); err != nil {
+		return s, err
 	}
 	objs, err := c.GetNamedObjects(table)
 	if err != nil {
@@ -302,6 +310,7 @@ func compare(want tableSpec, got snapshot) State {
 			add("unexpected object %s (type %d)", o.name, o.typ)
 		}
 	}
+	compareSets(want.sets, got.sets, &st, add)
 	st.Matches = len(st.Diff) == 0
 	return st
 }
@@ -415,6 +424,15 @@ func exprText(e expr.Any) string {
 		}
 	case *expr.Immediate:
 		s = fmt.Sprintf("immediate reg %d 0x%x", e.Register, e.Data)
+	case *expr.Lookup:
+		// Not the set's ID: that only names a set made in the same transaction.
+		s = fmt.Sprintf("lookup reg %d set %s", e.SourceRegister, e.SetName)
+		if e.IsDestRegSet {
+			s += fmt.Sprintf(" dreg %d", e.DestRegister)
+		}
+		if e.Invert {
+			s += " invert"
+		}
 	case *expr.Objref:
 		s = fmt.Sprintf("objref type %d name %s", e.Type, e.Name)
 	case *expr.Counter:

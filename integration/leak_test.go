@@ -509,10 +509,26 @@ func leakDropped(t *testing.T, r chkReport) int {
 // tunnel fail, the uplink carries only WireGuard's UDP, wgns check names the fault, the wgns
 // table is in place inside and the host world has no ruleset; after down, the host world is as
 // it was.
-func TestIntegrationLeak(t *testing.T) {
-	const name = "lk"
+func TestIntegrationLeak(t *testing.T) { leakMatrix(t, "lk", "", nil) }
+
+// leakMatrix runs the matrix for tunnel name, with extra appended to the config; whileConnected,
+// if not nil, runs as a subtest of its own once the tunnel is connected.
+func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing.T)) {
 	w := newLeakWorld(t, name)
 	p := w.p
+	if extra != "" {
+		f, err := os.OpenFile(w.config, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(extra)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := leakHostSnapshot(t)
 
 	// Before the first handshake: the peer does not know our key, so nothing answers.
@@ -534,6 +550,9 @@ func TestIntegrationLeak(t *testing.T) {
 	t.Run("connected", func(t *testing.T) {
 		connected = w.probe(t, leakState{tunnel: true})
 	})
+	if whileConnected != nil {
+		t.Run("while connected", whileConnected)
+	}
 
 	// An extra veth moved into the namespace, with addresses and default routes out of it.
 	t.Run("extra veth with routes", func(t *testing.T) {

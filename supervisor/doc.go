@@ -14,11 +14,16 @@
 //   - recreates the device when it stops by itself (its interface deleted, say), inside the
 //     same, still firewalled namespace, from the config as it was read at up — never from the
 //     file as it may have been changed since;
-//   - resolves endpoint host names again when handshakes stop (wg-quick's reresolve-dns rule).
+//   - resolves endpoint host names again when handshakes stop (wg-quick's reresolve-dns rule);
 //   - with [Namespace] Failover = on, watches the active peer of each failover group (ICMP
 //     probes through it, else WireGuard's own counters) and moves the group's AllowedIPs to the
 //     next peer when it stops answering (failover.go), recording what it did for status and
-//     check.
+//     check;
+//   - serves the published ports ([Namespace] Publish: listeners in the host namespace, bound
+//     before the tunnel is made, carried to the namespace's loopback) and keeps the provider's
+//     port forwarding (PortForward: NAT-PMP leases renewed, the firewall's forwarded port, the
+//     port file, the command), in ports.go, beside the loop; after a failover it asks the new
+//     peer's gateway at once (loop.peerChanged).
 //
 // Its decisions are made by a loop over events (signals, the device stopping, timers) that is
 // unit-tested with a fake tunnel and a fake clock (loop_test.go).

@@ -73,6 +73,9 @@ func (l *loop) failover(req failoverRequest) {
 	defer cancel()
 	from, to, err := l.t.Failover(ctx, req.group)
 	req.reply <- failoverResult{from: from, to: to, err: err}
+	if err == nil && from != to && l.peerChanged != nil {
+		l.peerChanged() // the port forwarding asks the new peer's gateway (ports.go)
+	}
 }
 
 // prober decides when the groups move on. It runs on a goroutine of its own.

@@ -47,12 +47,27 @@ func Run(o RunOptions) error {
 		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	t, err := bringUp(o, warn)
+	logf := log.New(os.Stderr, "", 0).Printf
+	// Ports (ports.go): the published ports are bound before the tunnel is made, so that one
+	// that cannot be bound fails the up and leaves nothing; they are served once it is up.
+	var pd *portsDuty
+	t, err := bringUp(o, warn, func(cfg *config.Config) (err error) {
+		pd, err = listenPorts(o.Name, cfg, logf)
+		return err
+	})
 	if err != nil {
+		pd.stop()
 		rep.fail(err)
 		return err
 	}
-	logf := log.New(os.Stderr, "", 0).Printf
+	if err := pd.start(); err != nil {
+		pd.stop()
+		if derr := t.Down(); derr != nil {
+			err = fmt.Errorf("%w (and tearing down: %v)", err, derr)
+		}
+		rep.fail(err)
+		return err
+	}
 	failovers, stopFailover := startFailover(o.Name, t, logf) // its groups are recorded before ready
 	defer stopFailover()
 	n := units.NewNotifier()
@@ -75,12 +90,13 @@ func Run(o RunOptions) error {
 	}
 	go watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
-		logf: logf, beforeDown: func() { stopStatus(); stopFailover() }, failovers: failovers}
+		logf: logf, beforeDown: func() { stopStatus(); stopFailover(); pd.stop() }, failovers: failovers, peerChanged: pd.peerChanged}
 	return l.run()
 }
 
-// bringUp makes the tunnel (or the attachment) this supervisor holds.
-func bringUp(o RunOptions, warn func(string)) (*wgns.Tunnel, error) {
+// bringUp makes the tunnel (or the attachment) this supervisor holds; before, if not nil, is
+// given a tunnel's config once read, before anything is made (an attachment has none).
+func bringUp(o RunOptions, warn func(string), before func(*config.Config) error) (*wgns.Tunnel, error) {
 	if o.Attach != nil {
 		a := *o.Attach
 		a.Warn = warn
@@ -96,6 +112,11 @@ func bringUp(o RunOptions, warn func(string)) (*wgns.Tunnel, error) {
 	}
 	for _, w := range cfg.Warnings {
 		warn(w)
+	}
+	if before != nil {
+		if err := before(cfg); err != nil {
+			return nil, err
+		}
 	}
 	return wgns.Up(wgns.UpOptions{Name: o.Name, Config: cfg, Mode: o.Mode, Warn: warn})
 }
@@ -152,6 +173,9 @@ type loop struct {
 	logf           func(format string, args ...any)
 	beforeDown     func()                 // stops what reports status, so that no STATUS= follows STOPPING=1
 	failovers      <-chan failoverRequest // from the failover prober (failover.go)
+	// peerChanged is called after a failover moved a group to another peer: the provider's
+	// port forwarding then asks the new peer's gateway at once. Nil for none.
+	peerChanged func()
 
 	lastResume time.Time
 }

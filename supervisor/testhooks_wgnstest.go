@@ -29,3 +29,11 @@ func init() {
 		reresolveEvery, wgns.ReresolveAfter = d, d
 	}
 }
+
+// WGNS_TEST_NATPMP_LIFETIME=DURATION shortens the NAT-PMP lease the supervisor asks for (the
+// port forwarding tests: renewals every second instead of every 30).
+func init() {
+	if d, err := time.ParseDuration(os.Getenv("WGNS_TEST_NATPMP_LIFETIME")); err == nil && d >= time.Second {
+		natpmpLifetime = d
+	}
+}

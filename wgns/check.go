@@ -832,6 +832,17 @@ func checkFirewall(f *checkFacts) CheckResult {
 		}
 		detail += ", inbound open on " + strings.Join(ports, ", ")
 	}
+	if f.cfg.Namespace.PortForward != nil {
+		fwd := "none yet"
+		if len(f.fw.Forwarded) > 0 {
+			ports := make([]string, len(f.fw.Forwarded))
+			for i, p := range f.fw.Forwarded {
+				ports[i] = p.String()
+			}
+			fwd = strings.Join(ports, ", ")
+		}
+		detail += ", forwarded port open: " + fwd
+	}
 	return pass(CheckFirewall, fmt.Sprintf("%s; %d packets dropped", detail, f.fw.Dropped))
 }
 

@@ -385,6 +385,21 @@ func TestCheckFaults(t *testing.T) {
 			passed: map[string]string{CheckFirewall: "inbound open on 51413/tcp, 51413/udp"},
 		},
 		{
+			name: "the provider's forwarded port is shown",
+			edit: func(t *testing.T, f *checkFacts) {
+				f.cfg = testConfig(t, "[Namespace]\nPortForward = natpmp:192.0.2.1\n")
+				f.fw.Forwarded = []firewall.Port{{Port: 40000, Proto: "tcp"}, {Port: 40000, Proto: "udp"}}
+			},
+			passed: map[string]string{CheckFirewall: "forwarded port open: 40000/tcp, 40000/udp"},
+		},
+		{
+			name: "no forwarded port yet",
+			edit: func(t *testing.T, f *checkFacts) {
+				f.cfg = testConfig(t, "[Namespace]\nPortForward = natpmp:192.0.2.1\n")
+			},
+			passed: map[string]string{CheckFirewall: "forwarded port open: none yet"},
+		},
+		{
 			name:   "DNS files differ",
 			edit:   func(_ *testing.T, f *checkFacts) { f.dns = []string{"/etc/netns/work/nsswitch.conf: missing", "x: y"} },
 			failed: map[string]string{CheckDNS: "/etc/netns/work/nsswitch.conf: missing; x: y"},

@@ -48,8 +48,30 @@ func plan(sys system, name string, cfg *config.Config, mode Mode) (string, error
 		return "", err
 	}
 	b.WriteString("up would:\n")
-	for i, a := range r.actions {
+	for i, a := range append(r.actions, portsPlan(name, cfg)...) {
 		fmt.Fprintf(&b, "  %d. %s\n", i+1, a)
 	}
 	return b.String(), nil
+}
+
+// portsPlan is what the supervisor does for the tunnel's ports once it is up.
+func portsPlan(name string, cfg *config.Config) []string {
+	var out []string
+	for _, p := range cfg.Namespace.Publish {
+		what := "connection"
+		if p.Proto == "udp" {
+			what = "flow"
+		}
+		out = append(out, fmt.Sprintf("listen on %s/%s in the host namespace, and carry each %s to port %d on %s's lo (Publish)",
+			p.Host, p.Proto, what, p.Port, name))
+	}
+	if pf := cfg.Namespace.PortForward; pf != nil {
+		a := fmt.Sprintf("ask %s through the tunnel for a forwarded port (NAT-PMP), renew it, open it in the firewall and write it to %s",
+			pf.Gateway, PortPath(name))
+		if pf.Command != nil {
+			a += fmt.Sprintf("; tell it to `%s`, run inside as %s", strings.Join(pf.Command, " "), pf.User)
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -568,12 +568,15 @@ func (r *reconciler) ready() error {
 
 // describeRules says in a few words what the firewall lets through.
 func describeRules(r firewall.Rules) string {
+	var ps []string
+	for _, p := range r.AllowInbound {
+		ps = append(ps, fmt.Sprintf("%d/%s", p.Port, p.Proto))
+	}
+	if r.PortForward {
+		ps = append(ps, "the port the provider forwards")
+	}
 	in := "replies only"
-	if len(r.AllowInbound) > 0 {
-		ps := make([]string, len(r.AllowInbound))
-		for i, p := range r.AllowInbound {
-			ps[i] = fmt.Sprintf("%d/%s", p.Port, p.Proto)
-		}
+	if len(ps) > 0 {
 		in = "replies and " + strings.Join(ps, ", ")
 	}
 	s := "out: lo and " + r.Tunnel + " only; in: " + in
@@ -593,7 +596,7 @@ func dnsView(cfg *config.Config) dnsbind.View {
 }
 
 func firewallRules(name string, cfg *config.Config) firewall.Rules {
-	r := firewall.Rules{Tunnel: name}
+	r := firewall.Rules{Tunnel: name, PortForward: cfg.Namespace.PortForward != nil}
 	for _, p := range cfg.Namespace.AllowInbound {
 		r.AllowInbound = append(r.AllowInbound, firewall.Port{Port: p.Port, Proto: p.Proto})
 	}

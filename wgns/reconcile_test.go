@@ -238,6 +238,8 @@ func TestPlan(t *testing.T) {
 	}{
 		{title: "fresh, userspace", mode: ModeUserspace, extra: "[Namespace]\nAllowInbound = 8080/tcp\n"},
 		{title: "fresh, kernel, no firewall", mode: ModeKernel, extra: "[Namespace]\nFirewall = off\n"},
+		{title: "fresh, with ports", mode: ModeUserspace, extra: "[Namespace]\nPublish = 9091:9091, [::1]:5353:53/udp\nPortForward = natpmp\n" +
+			"PortForwardCommand = /usr/local/bin/tell-transmission --port\nPortForwardUser = debian-transmission\n"},
 		{title: "already up", mode: ModeUserspace, setup: func(f *fakeSys, cfg *config.Config) { upOnce(f, cfg, ModeUserspace) }},
 		{title: "a crashed up left it at the routes", mode: ModeKernel, setup: func(f *fakeSys, cfg *config.Config) {
 			f.crashAt = "routes"

@@ -18,7 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunDir holds wgns's runtime state: one NAME.json per tunnel, NAME.lock, NAME.ready, NAME.log.
+// RunDir holds wgns's runtime state: one NAME.json per tunnel, NAME.lock, NAME.ready, NAME.log,
+// and with ports NAME.ports and NAME.port.
 const RunDir = "/run/wgns"
 
 // runDir is RunDir, or a directory of a test's own.
@@ -113,6 +114,13 @@ func LogPath(name string) string { return filepath.Join(runDir, name+".log") }
 
 func lockPath(name string) string { return filepath.Join(runDir, name+".lock") }
 
+// PortPath is where the supervisor writes the port the provider forwards to NAME (PortForward):
+// the number alone, readable by everyone.
+func PortPath(name string) string { return filepath.Join(runDir, name+".port") }
+
+// PortsPath is where the supervisor records NAME's published and forwarded ports for status.
+func PortsPath(name string) string { return filepath.Join(runDir, name+".ports") }
+
 // ReadState reads NAME's state; the error wraps fs.ErrNotExist when wgns has no record of NAME.
 func ReadState(name string) (*State, error) {
 	b, err := os.ReadFile(statePath(name))
@@ -146,7 +154,7 @@ func writeState(s *State) error {
 
 func removeState(name string) error {
 	var errs []error
-	for _, p := range []string{ReadyPath(name), statePath(name), failoverPath(name)} {
+	for _, p := range []string{ReadyPath(name), PortPath(name), PortsPath(name), statePath(name), failoverPath(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgns/wgns/nsmgr"
+	"github.com/wgns/wgns/ports"
 )
 
 // Status is what `wgns status` shows of one tunnel. Its JSON shape is part of the contract:
@@ -38,6 +39,13 @@ type Status struct {
 	Failovers      *int          `json:"failovers,omitempty"`
 	LastFailover   time.Time     `json:"last_failover,omitzero"`
 	FailoverGroups []GroupStatus `json:"failover_groups,omitempty"`
+	// Ports, from the supervisor's record (left out by list): the published ports, and the
+	// provider's forwarded port with the lease's end (forwarded_port is 0 and left out while
+	// there is none; port_forward says why).
+	Published            []ports.PublishedPort `json:"published,omitzero"`
+	ForwardedPort        int                   `json:"forwarded_port,omitempty"`
+	ForwardedPortExpires time.Time             `json:"forwarded_port_expires,omitzero"`
+	PortForward          *ports.ForwardState   `json:"port_forward,omitempty"`
 }
 
 // PeerStatus is one peer of a tunnel, as `wg show` shows it.
@@ -91,7 +99,27 @@ func Names() ([]string, error) {
 // GetStatus reads a tunnel's status; the error wraps ErrNotUp when wgns has no record of it.
 // With brief, only what `list` shows is read (no wgctrl, firewall or process scan), and the
 // fields it does not fill are left out of its JSON.
-func GetStatus(name string, brief bool) (*Status, error) { return getStatus(hostSystem{}, name, brief) }
+func GetStatus(name string, brief bool) (*Status, error) {
+	s, err := getStatus(hostSystem{}, name, brief)
+	if err == nil && !brief {
+		addPorts(s, PortsPath(name))
+	}
+	return s, err
+}
+
+// addPorts adds to s what the record at path, the supervisor's, says of the tunnel's ports, if
+// that supervisor is s's holder and runs.
+func addPorts(s *Status, path string) {
+	rec, err := ports.ReadRecord(path)
+	if err != nil || rec.PID == 0 || rec.PID != s.PID || nsmgr.StartTime(rec.PID) != rec.Start {
+		return
+	}
+	s.Published = rec.Published
+	if f := rec.Forward; f != nil {
+		s.PortForward = f
+		s.ForwardedPort, s.ForwardedPortExpires = int(f.Port), f.Expires
+	}
+}
 
 func getStatus(sys system, name string, brief bool) (*Status, error) {
 	if err := nsmgr.ValidateName(name); err != nil {

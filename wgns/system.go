@@ -57,7 +57,7 @@ type system interface {
 	// lookup resolves p's endpoint in the host namespace.
 	lookup(ctx context.Context, p config.Peer) (*net.UDPAddr, error)
 	// readState reads NAME's record (ReadState); writeState records st under RunDir;
-	// removeState removes the record and the ready marker.
+	// removeState removes the record, the ready marker and the ports' files (PortPath, PortsPath).
 	readState(name string) (*State, error)
 	writeState(st *State) error
 	removeState(name string) error

@@ -128,6 +128,7 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 		fmt.Fprintf(&b, "  processes inside: %d\n", *s.Processes)
 	}
 	formatFailovers(&b, s, now)
+	formatPorts(&b, s, now)
 	for _, p := range s.Peers {
 		fmt.Fprintf(&b, "\n  peer: %s\n", p.PublicKey)
 		if p.Endpoint != "" {
@@ -152,6 +153,36 @@ func formatStatus(s *wgns.Status, now time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// formatPorts renders the published ports and the provider's forwarded port, when there are.
+func formatPorts(b *strings.Builder, s *wgns.Status, now time.Time) {
+	if len(s.Published) > 0 {
+		ps := make([]string, len(s.Published))
+		for i, p := range s.Published {
+			ps[i] = fmt.Sprintf("%s -> %d/%s", p.Listen, p.Port, p.Proto)
+		}
+		fmt.Fprintf(b, "  published: %s\n", strings.Join(ps, ", "))
+	}
+	f := s.PortForward
+	if f == nil {
+		return
+	}
+	if f.Port == 0 {
+		fmt.Fprintf(b, "  forwarded port: none yet (NAT-PMP, gateway %s)\n", f.Gateway)
+	} else {
+		line := fmt.Sprintf("  forwarded port: %d", f.Port)
+		if f.UDPPort != 0 {
+			line += fmt.Sprintf(" (UDP %d)", f.UDPPort)
+		}
+		if f.External != 0 {
+			line += fmt.Sprintf(", public port %d", f.External)
+		}
+		fmt.Fprintf(b, "%s (NAT-PMP, gateway %s, lease ends in %s)\n", line, f.Gateway, f.Expires.Sub(now).Round(time.Second))
+	}
+	if f.Error != "" {
+		fmt.Fprintf(b, "  port forwarding failing since %s ago: %s\n", now.Sub(f.Since).Round(time.Second), f.Error)
+	}
 }
 
 // formatFailovers renders the failover lines of a status: how many, when last, and each group.

@@ -10,8 +10,8 @@
 // plus wgns's own optional [Namespace] section. Section and key names are
 // case-insensitive, "#" starts a comment, CRLF line endings and a leading
 // UTF-8 byte order mark are accepted. List keys (Address, DNS, AllowedIPs,
-// AllowInbound, FailoverCheck, Users) take entries separated by commas or white
-// space, as wg-quick splits Address and DNS. A prefix may be in the
+// AllowInbound, FailoverCheck, Publish, Users) take entries separated by commas
+// or white space, as wg-quick splits Address and DNS. A prefix may be in the
 // AllowedIPs of one peer only, unless [Namespace] Failover = on makes peers
 // with identical AllowedIPs a failover group (Config.Groups). Hooks (PreUp, PostUp, PreDown, PostDown)
 // are never run, and Table, FwMark and SaveConfig mean nothing inside a
@@ -161,6 +161,12 @@ type Namespace struct {
 	// Firewall is true unless the config says "Firewall = off".
 	Firewall bool
 
+	// Publish lists the host's ports forwarded to ports on the namespace's
+	// loopback (see Publish).
+	Publish []Publish
+	// PortForward is the provider port forwarding the config asks for, nil
+	// when it asks for none.
+	PortForward *PortForward
 	// Failover is true when the config says "Failover = on": peers whose AllowedIPs are
 	// identical form failover groups (Config.Groups).
 	Failover bool

@@ -52,7 +52,7 @@ func format(c *Config) string {
 			line("PersistentKeepalive", p.PersistentKeepalive)
 		}
 	}
-	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Users) > 0 {
+	if ns := c.Namespace; len(ns.AllowInbound) > 0 || !ns.Firewall || failoverSet(ns) || len(ns.Publish) > 0 || ns.PortForward != nil || len(ns.Users) > 0 {
 		b.WriteString("\n[Namespace]\n")
 		if len(ns.AllowInbound) > 0 {
 			line("AllowInbound", joinStrings(ns.AllowInbound))
@@ -61,6 +61,16 @@ func format(c *Config) string {
 			line("Firewall", "off")
 		}
 		formatFailover(line, ns)
+		if len(ns.Publish) > 0 {
+			line("Publish", joinStrings(ns.Publish))
+		}
+		if pf := ns.PortForward; pf != nil {
+			line("PortForward", "natpmp:"+pf.Gateway.String())
+			if pf.Command != nil {
+				line("PortForwardCommand", strings.Join(pf.Command, " "))
+				line("PortForwardUser", pf.User)
+			}
+		}
 		if len(ns.Users) > 0 {
 			line("Users", joinStrings(ns.Users))
 		}
@@ -90,6 +100,13 @@ func dump(c *Config) string {
 	}
 	fmt.Fprintf(&b, "namespace firewall=%t inbound=%v\n", c.Namespace.Firewall, c.Namespace.AllowInbound)
 	dumpFailover(&b, c)
+	for _, p := range c.Namespace.Publish {
+		fmt.Fprintf(&b, "  publish line=%d %s\n", p.Line, p)
+	}
+	if pf := c.Namespace.PortForward; pf != nil {
+		fmt.Fprintf(&b, "  portforward line=%d natpmp gateway=%s command=%q (line %d) user=%q (line %d)\n",
+			pf.Line, pf.Gateway, pf.Command, pf.CommandLine, pf.User, pf.UserLine)
+	}
 	if len(c.Namespace.Users) > 0 {
 		fmt.Fprintf(&b, "  users=%v\n", c.Namespace.Users)
 	}
@@ -107,6 +124,15 @@ func withoutNoise(c *Config) *Config {
 	cc.Peers = slices.Clone(c.Peers)
 	for i := range cc.Peers {
 		cc.Peers[i].Line = 0
+	}
+	cc.Namespace.Publish = slices.Clone(c.Namespace.Publish)
+	for i := range cc.Namespace.Publish {
+		cc.Namespace.Publish[i].Line = 0
+	}
+	if pf := c.Namespace.PortForward; pf != nil {
+		pf2 := *pf
+		pf2.Line, pf2.CommandLine, pf2.UserLine = 0, 0, 0
+		cc.Namespace.PortForward = &pf2
 	}
 	return &cc
 }
@@ -228,7 +254,14 @@ func TestFormatRoundTrip(t *testing.T) {
 			PersistentKeepalive: 25, Line: 8,
 		}},
 		Namespace: Namespace{AllowInbound: []Port{{8080, "tcp"}}, Firewall: false,
-			Users: []User{{Name: "alice"}, {Name: "wgns", Group: true}}},
+			Publish: []Publish{
+				{Host: netip.MustParseAddrPort("127.0.0.1:8080"), Port: 80, Proto: "tcp"},
+				{Host: netip.MustParseAddrPort("[::]:5353"), Port: 53, Proto: "udp"},
+			},
+			PortForward: &PortForward{Gateway: netip.MustParseAddr("192.0.2.1"),
+				Command: []string{"/usr/local/bin/tell", "--port"}, User: "debian-transmission"},
+			Users: []User{{Name: "alice"}, {Name: "wgns", Group: true}},
+		},
 	}
 	got, err := newLoader(fakeFS{}, 0).parse("rt.conf", []byte(format(c)))
 	if err != nil {

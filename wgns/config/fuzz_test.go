@@ -90,6 +90,9 @@ func FuzzParse(f *testing.F) {
 		ifc + "DNS = 192.0.2.53\n" + peerB + "Endpoint = 203.0.113.1:51820\n[Peer]\nPublicKey = {PC}\nAllowedIPs = 0.0.0.0/0\nEndpoint = 203.0.113.2:51820\n" +
 			"[Peer]\nPublicKey = " + mustPub(keyD) + "\nAllowedIPs = 10.0.0.0/8\n[Namespace]\nFailover = on\nFailoverTimeout = 1500ms\nFailoverCheck = 192.0.2.53\n",
 		ifc + peerB + "[Peer]\nPublicKey = {PC}\nAllowedIPs = 0.0.0.0/0, ::/0\n[Namespace]\nFailover = off\nFailoverCheck = none\nFailoverTimeout = 3\n",
+		// Ports: Publish in every shape, provider port forwarding with its command.
+		ifc + "DNS = 192.0.2.1\n" + peerB + "[Namespace]\nPublish = 8080:80, 0.0.0.0:5353:53/udp [::1]:8443:443/TCP\nPortForward = natpmp\nPortForwardCommand = /usr/local/bin/tell --port\nPortForwardUser = debian-transmission\n",
+		ifc + peerB + "[Namespace]\nPublish = [fe80::1%lo]:1:1, {PSK}:1:1\nPortForward = natpmp:{PSK}\n",
 	} {
 		f.Add([]byte(expand(f, s)))
 	}

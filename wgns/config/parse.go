@@ -77,6 +77,11 @@ var keySpecs = []keySpec{
 	{"Failover", secNamespace, keySingle},
 	{"FailoverTimeout", secNamespace, keySingle},
 	{"FailoverCheck", secNamespace, keyList},
+	// Ports (ports.go).
+	{"Publish", secNamespace, keyList},
+	{"PortForward", secNamespace, keySingle},
+	{"PortForwardCommand", secNamespace, keySingle},
+	{"PortForwardUser", secNamespace, keySingle},
 	{"Users", secNamespace, keyList}, // users.go
 }
 
@@ -192,6 +197,7 @@ type parser struct {
 	inbound     map[Port]int
 	inboundLine int
 	firewallSet bool
+	ports       portsState // Publish and PortForward (ports.go)
 
 	fo        failoverLines // failover.go
 	userLines map[User]int  // Users entries, where first listed (users.go)
@@ -488,6 +494,8 @@ func (p *parser) single(n int, key, v string) error {
 			return p.errf(n, "invalid Firewall %s: must be on or off", p.show(v))
 		}
 		p.cfg.Namespace.Firewall, p.firewallSet = on, true
+	case "PortForward", "PortForwardCommand", "PortForwardUser":
+		return p.portForwardKey(n, key, v)
 	case "Failover", "FailoverTimeout":
 		return p.failoverKey(n, key, v)
 	default:
@@ -520,6 +528,8 @@ func (p *parser) list(n int, key, v string) error {
 			err = p.allowedIP(n, e)
 		case "AllowInbound":
 			err = p.allowInbound(n, e)
+		case "Publish":
+			err = p.publish(n, e)
 		case "FailoverCheck":
 			err = p.failoverCheck(n, e)
 		case "Users":
@@ -697,6 +707,9 @@ func (p *parser) finish() error {
 		p.warnf(p.inboundLine, "AllowInbound means nothing with Firewall = off: everything may come in")
 	}
 	if err := p.failoverGroups(); err != nil {
+		return err
+	}
+	if err := p.finishPorts(); err != nil {
 		return err
 	}
 	slices.SortStableFunc(p.warns, func(a, b warning) int { return a.line - b.line })
