@@ -386,7 +386,7 @@ func (p *prober) once(kind, format string, args ...any) {
 // startFailover starts the prober of tunnel t, when it has failover groups, after writing their
 // first record. It returns the channel of the prober's requests to the loop (nil without
 // groups) and a function that stops the prober, and returns once it has.
-func startFailover(name string, t *wgns.Tunnel, logf func(string, ...any)) (<-chan failoverRequest, func()) {
+func startFailover(name string, t held, logf func(string, ...any)) (<-chan failoverRequest, func()) {
 	cfg := t.Config()
 	if len(cfg.Groups) == 0 {
 		return nil, func() {}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -38,21 +39,80 @@ var reresolveEvery = 15 * time.Second
 // READY=1 to systemd), and supervises it until SIGTERM, SIGINT or SIGHUP, when it tears it down.
 // It returns nil after a clean teardown. Errors before readiness are also sent on the pipe.
 func Run(o RunOptions) error {
+	return run(o, machine)
+}
+
+// held is the tunnel a supervisor holds (*wgns.Tunnel): what the loop acts on, and what the
+// failover prober reads.
+type held interface {
+	tunnel
+	failoverTunnel
+	Config() *config.Config
+	OpenEcho() (*wgns.Echo, error)
+}
+
+// duty is the supervisor's work beside the loop (*portsDuty): started once the tunnel is up,
+// told when a failover changed the peer, stopped before the tunnel goes down.
+type duty interface {
+	start() error
+	peerChanged()
+	stop()
+}
+
+// system is how Run reaches the machine: machine in production, fakes in the tests, so that
+// its wiring (what is made in which order, what a failure undoes) is tested without root.
+type system struct {
+	bringUp      func(o RunOptions, warn func(string), before func(*config.Config) error) (held, error)
+	listenPorts  func(name string, cfg *config.Config, logf func(string, ...any)) (duty, error)
+	signals      func(c chan<- os.Signal) (stop func())
+	watchNetwork func(ctx context.Context, settle time.Duration, changed func()) error
+	watchSleep   func(ctx context.Context, events chan<- eventKind, logf func(string, ...any))
+	stderr       io.Writer
+}
+
+var machine = system{
+	bringUp: func(o RunOptions, warn func(string), before func(*config.Config) error) (held, error) {
+		t, err := bringUp(o, warn, before)
+		if err != nil {
+			return nil, err // not a nil *wgns.Tunnel in a non-nil held
+		}
+		return t, nil
+	},
+	listenPorts: func(name string, cfg *config.Config, logf func(string, ...any)) (duty, error) {
+		d, err := listenPorts(name, cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	},
+	signals: func(c chan<- os.Signal) func() {
+		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		return func() { signal.Stop(c) }
+	},
+	watchNetwork: wgns.WatchNetwork,
+	watchSleep:   watchSleep,
+	stderr:       os.Stderr,
+}
+
+// run is Run on the given system.
+func run(o RunOptions, sys system) error {
 	rep := newReporter(o.ReadyFD)
 	defer rep.close()
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	defer sys.signals(sigs)()
 	warn := func(s string) {
-		fmt.Fprintln(os.Stderr, "wgns: warning:", s)
+		fmt.Fprintln(sys.stderr, "wgns: warning:", s)
 		rep.warn(s)
 	}
-	logf := log.New(os.Stderr, "", 0).Printf
+	logf := log.New(sys.stderr, "", 0).Printf
 	// Ports (ports.go): the published ports are bound before the tunnel is made, so that one
 	// that cannot be bound fails the up and leaves nothing; they are served once it is up.
-	var pd *portsDuty
-	t, err := bringUp(o, warn, func(cfg *config.Config) (err error) {
-		pd, err = listenPorts(o.Name, cfg, logf)
+	var pd duty = noDuty{}
+	t, err := sys.bringUp(o, warn, func(cfg *config.Config) error {
+		d, err := sys.listenPorts(o.Name, cfg, logf)
+		if err == nil {
+			pd = d
+		}
 		return err
 	})
 	if err != nil {
@@ -85,14 +145,22 @@ func Run(o RunOptions) error {
 	defer cancel()
 	events := make(chan eventKind, 2)
 	t.UplinkChanged() // remember the way to the peers as it is now
-	if err := wgns.WatchNetwork(ctx, networkSettle, func() { post(events, networkChanged) }); err != nil {
+	if err := sys.watchNetwork(ctx, networkSettle, func() { post(events, networkChanged) }); err != nil {
 		logf("wgns: %s: %v (a new uplink will be noticed by WireGuard's own timers only)", o.Name, err)
 	}
-	go watchSleep(ctx, events, logf)
+	go sys.watchSleep(ctx, events, logf)
 	l := &loop{name: o.Name, t: t, clk: realClock{}, n: n, sigs: sigs, events: events, reresolveEvery: reresolveEvery,
 		logf: logf, beforeDown: func() { stopStatus(); stopFailover(); pd.stop() }, failovers: failovers, peerChanged: pd.peerChanged}
 	return l.run()
 }
+
+// noDuty is the duty of a supervisor whose ports were not set up (an attachment, or an up
+// that failed before).
+type noDuty struct{}
+
+func (noDuty) start() error { return nil }
+func (noDuty) peerChanged() {}
+func (noDuty) stop()        {}
 
 // bringUp makes the tunnel (or the attachment) this supervisor holds; before, if not nil, is
 // given a tunnel's config once read, before anything is made (an attachment has none).
