@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // WatchNetwork calls changed, from a goroutine of its own, each time the host namespace's
 // routes, addresses or links have changed and then stayed quiet for settle, until ctx ends. It
-// returns once it is watching. Unrelated changes (another tunnel's interface, say) call it too;
-// UplinkChanged tells whether the way to a tunnel's peers is what changed.
+// returns once it is watching. Unrelated changes call it too; UplinkChanged tells whether the
+// way to a tunnel's peers is what changed. Links that stay down are not looked at: they carry
+// no route, and kernel WireGuard devices are made down in the host and moved out at every up,
+// which would otherwise wake every supervisor on the machine.
 func WatchNetwork(ctx context.Context, settle time.Duration, changed func()) error {
 	done := make(chan struct{})
 	routes := make(chan netlink.RouteUpdate, 256)
@@ -27,13 +30,14 @@ func WatchNetwork(ctx context.Context, settle time.Duration, changed func()) err
 		close(done)
 		return fmt.Errorf("watching the host's addresses: %w", err)
 	}
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{}); err != nil {
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ListExisting: true}); err != nil {
 		close(done)
 		return fmt.Errorf("watching the host's interfaces: %w", err)
 	}
 	go func() {
 		defer close(done)
 		var quiet <-chan time.Time
+		up := upLinks{}
 		for {
 			select {
 			case <-ctx.Done():
@@ -46,9 +50,11 @@ func WatchNetwork(ctx context.Context, settle time.Duration, changed func()) err
 				if !ok {
 					addrs = nil
 				}
-			case _, ok := <-links:
+			case u, ok := <-links:
 				if !ok {
 					links = nil
+				} else if !up.matters(int(u.Index), u.Header.Type == unix.RTM_DELLINK, u.Flags&unix.IFF_UP != 0) {
+					continue
 				}
 			case <-quiet:
 				quiet = nil
@@ -59,6 +65,21 @@ func WatchNetwork(ctx context.Context, settle time.Duration, changed func()) err
 		}
 	}()
 	return nil
+}
+
+// upLinks is what WatchNetwork knows of the host's links: those it last saw up.
+type upLinks map[int]bool
+
+// matters records a link message (of link index, deleted or not, up or not) and reports
+// whether it may change a route: a link that was down and still is (or is gone) carries none.
+func (l upLinks) matters(index int, deleted, isUp bool) bool {
+	was := l[index]
+	if deleted || !isUp {
+		delete(l, index)
+	} else {
+		l[index] = true
+	}
+	return was || (isUp && !deleted)
 }
 
 // UplinkChanged reports whether the way to any peer's endpoint (the host's route: interface,
