@@ -38,6 +38,7 @@ type options struct {
 	iperfRounds int
 	only        map[string]bool
 	debianWG    string
+	mode        string // the WireGuard the scale section's tunnels use: userspace or kernel
 
 	failoverRounds int // failover.go
 }
@@ -56,6 +57,7 @@ func parseFlags() options {
 	flag.StringVar(&only, "only", "", "run only these sections (comma list of exec,up,scale,throughput,failover,publish)")
 	flag.IntVar(&o.failoverRounds, "failover-rounds", 20, "servers taken down in the failover section")
 	flag.StringVar(&o.debianWG, "debian-wireguard-go", "/usr/bin/wireguard-go", "Debian's wireguard-go")
+	flag.StringVar(&o.mode, "mode", "userspace", "the WireGuard of the scale section's tunnels: userspace, or kernel (in a guest whose kernel has it: make bench-kernel)")
 	flag.Parse()
 	for _, f := range strings.Split(scale, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -66,6 +68,9 @@ func parseFlags() options {
 			fatalf("-scale: %q is not a positive number", f)
 		}
 		o.scale = append(o.scale, n)
+	}
+	if o.mode != "userspace" && o.mode != "kernel" {
+		fatalf("-mode: %q is neither userspace nor kernel", o.mode)
 	}
 	if only != "" {
 		o.only = map[string]bool{}

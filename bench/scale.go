@@ -132,7 +132,7 @@ func benchScale(w *world) *Section {
 			}
 			watch.drop()
 			t0 := time.Now()
-			res := w.sp.run([]string{w.wgns, "up", "--userspace", scaleConfPath(i)}, w.env, false)
+			res := w.sp.run([]string{w.wgns, "up", "--" + w.opts.mode, scaleConfPath(i)}, w.env, false)
 			if res.Code != 0 {
 				why, inotify := diagnoseUp(w, scaleName(i), scaleConfPath(i))
 				r.stopped = fmt.Sprintf("stopped at %d: `wgns up %s` failed (exit %d: %s); %s", i-1, scaleConfPath(i), res.Code,
@@ -174,10 +174,10 @@ func benchScale(w *world) *Section {
 			}
 			pg.close()
 		}
-		// What the holders cost the machine doing nothing: their CPU over one idle second.
+		// What the holders cost the machine doing nothing: their CPU over idle seconds.
 		if r.done > 0 {
 			t0, c0 := time.Now(), holdersCPU(r.done)
-			time.Sleep(time.Second)
+			time.Sleep(idleWindow)
 			r.idle = (holdersCPU(r.done) - c0) / time.Since(t0).Seconds()
 			// The up's own share of the others' CPU: what they used beyond their idle rate.
 			for j := range r.othersCPU {
@@ -280,17 +280,18 @@ func scaleSection(w *world, runs []*scaleRun) *Section {
 			fmt.Sprint(r.mounts), fmt.Sprintf("%s / %s / %s", fmtNum(r.kNS.Median), fmtNum(r.kFw.Median), fmtNum(r.kTun.Median)))
 	}
 	s := &Section{
-		Title: "scale: 1 to 500 tunnels, brought up and down in sequence",
+		Title: fmt.Sprintf("scale (%s WireGuard): 1 to 500 tunnels, brought up and down in sequence", w.opts.mode),
 		Method: fmt.Sprintf(`One peer (Debian's wireguard-go, %q) knows every client's key, each client its own ULA
-address (fd00:192:5::N/128). For each N, the harness runs `+"`wgns up --userspace sK.conf`"+` for K = 1..N one after
+address (fd00:192:5::N/128). For each N, the harness runs `+"`wgns up --%s sK.conf`"+` for K = 1..N one after
 the other (each timed), then pings the peer through every tunnel once (in-process, from inside
 each namespace: the first ping does the handshake), reads each holder's VmRSS
 (/proc/PID/status) and Pss (/proc/PID/smaps_rollup: shared pages of the wgns binary counted
 once across holders), times 20 interleaved `+"`wgns exec s1 -- /bin/true`"+` and `+"`ip netns exec s1 /bin/true`"+`
 with the N tunnels up, then runs `+"`wgns down sK`"+` for K = 1..N. "MemAvailable MiB/tunnel" is the drop of
 /proc/meminfo's MemAvailable over the N ups divided by N: what a tunnel costs the machine,
-kernel included (namespace, TUN, sockets, nftables). "idle CPU" is what the N holders use over
-one second in which nothing happens. "others' CPU ms per up" is the CPU time
+kernel included (namespace, TUN or kernel WireGuard device, sockets, nftables). "idle CPU" is
+what the N holders (the tunnels' supervisors) use over five seconds in which nothing happens;
+with kernel WireGuard the device's own work is the kernel's and is not in it. "others' CPU ms per up" is the CPU time
 (/proc/PID/task/*/schedstat) that the holders already up use while one more tunnel comes up
 (sampled every 5th up), minus what they would have used idle over the same time: work that an up
 causes in every other tunnel. "in-process" is up's kernel work (create a namespace, install the
@@ -300,7 +301,7 @@ one namespace: nsmgr.ProcessLeaders looks at every process in /proc, nsmgr.Proce
 thread too. "Flat" is read as: an up with about N tunnels already up (the last
 tenth of the largest run), and a down with about N others still up (the first tenth of its
 downs), cost at most 1.25× the same in the N=10 run. The harness stops early if an up fails or if MemAvailable falls under a fifth
-of the memory.`, scalePeerDev),
+of the memory.`, scalePeerDev, w.opts.mode),
 		Tables: []*Table{t},
 	}
 	if last != nil && len(last.up) >= 10 {
@@ -422,6 +423,10 @@ of the memory.`, scalePeerDev),
 // holdersCPU returns the CPU seconds the living threads of the holders of tunnels s1..sN have
 // run (/proc/PID/task/TID/schedstat, nanosecond resolution; a holder's threads live as long as
 // it does).
+// idleWindow is how long the holders are watched doing nothing: long enough to take in their
+// timers (WireGuard's keepalives every 25 s are spread over the tunnels).
+const idleWindow = 5 * time.Second
+
 func holdersCPU(n int) float64 {
 	total := 0.0
 	for i := 1; i <= n; i++ {
@@ -448,7 +453,7 @@ func holdersCPU(n int) float64 {
 // the foreground for at most 5 s; detached, its message is lost), and the inotify limit that
 // every embedded wireguard-go's UAPI listener counts against.
 func diagnoseUp(w *world, name, conf string) (string, bool) {
-	cmd := exec.Command(w.wgns, "up", "--foreground", "--userspace", "--name", name, conf)
+	cmd := exec.Command(w.wgns, "up", "--foreground", "--"+w.opts.mode, "--name", name, conf)
 	cmd.Env = w.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
