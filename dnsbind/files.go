@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/wgns/wgns/internal/atomicfile"
 )
 
 // EtcDir is the directory that holds the DNS view of every namespace, one subdirectory per name,
@@ -251,12 +253,10 @@ func (f files) write(name string, v View) error {
 		name string
 		data []byte
 	}{{resolvConf, resolv}, {nsswitchConf, nsswitch}} {
-		if err := f.writeFile(dir, file.name, file.data); err != nil {
+		o := atomicfile.Options{Sync: true, TempPrefix: tempPrefix + file.name + "-", Owner: &atomicfile.Owner{UID: f.uid, GID: f.gid}}
+		if err := atomicfile.Write(filepath.Join(dir, file.name), file.data, 0o644, o); err != nil {
 			return fmt.Errorf("writing the DNS view of %q: %w", name, err)
 		}
-	}
-	if err := syncDir(dir); err != nil {
-		return err
 	}
 	if err := f.links.update(); err != nil {
 		return fmt.Errorf("writing the DNS view of %q: %w", name, err)
@@ -290,49 +290,6 @@ func (f files) makeDir(dir string) error {
 		if err := os.Chmod(dir, 0o755); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFile replaces dir/name atomically with data, mode 0644, owned by f.uid:f.gid.
-func (f files) writeFile(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, tempPrefix+name+"-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Chown(f.uid, f.gid); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }
