@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/wgns/wgns/dnsbind"
 	"github.com/wgns/wgns/identity"
+	"github.com/wgns/wgns/internal/envlist"
+	"github.com/wgns/wgns/internal/osthread"
 	"github.com/wgns/wgns/wgns/ready"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -457,36 +458,12 @@ func execTimeline(w *world) (*Table, []string) {
 	return t, notes
 }
 
-// onThrowawayThread runs f on a goroutine locked to a thread that is never unlocked, so that the
-// thread (whose namespaces f may change) ends with the goroutine. The main thread is avoided:
-// the runtime parks it instead of ending it.
-func onThrowawayThread(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			f()
-			return
-		}
-		inner := make(chan struct{})
-		go func() {
-			defer close(inner)
-			runtime.LockOSThread()
-			f()
-		}()
-		<-inner
-		runtime.UnlockOSThread()
-	}()
-	<-done
-}
-
 // execPieces times, in the harness's process, the pieces of wgns exec's work after start-up,
 // and the plain bind mounts ip netns exec makes instead of wgns's DNS view.
 func execPieces(w *world) *Table {
 	const reps = 50
 	getenv := func(env []string) func(string) string {
-		return func(k string) string { return envValue(env, k) }
+		return func(k string) string { return envlist.Value(env, k) }
 	}
 	sudoEnv := append(append([]string{}, w.env...), "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody")
 	var readyCheck, identRoot, identSudo, enter, sys, dns, binds []float64
@@ -526,7 +503,7 @@ func execPieces(w *world) *Table {
 			who.Env(c.env)
 			*c.out = append(*c.out, ms(time.Since(t0)))
 		}
-		onThrowawayThread(func() {
+		osthread.Disposable(func() {
 			t0 := time.Now()
 			enterNS()
 			t1 := time.Now()
@@ -541,7 +518,7 @@ func execPieces(w *world) *Table {
 			t3 := time.Now()
 			enter, sys, dns = append(enter, ms(t1.Sub(t0))), append(sys, ms(t2.Sub(t1))), append(dns, ms(t3.Sub(t2)))
 		})
-		onThrowawayThread(func() {
+		osthread.Disposable(func() {
 			enterNS()
 			t0 := time.Now()
 			for _, f := range []string{"resolv.conf", "nsswitch.conf"} {
@@ -571,14 +548,4 @@ func execPieces(w *world) *Table {
 		t.add(append([]string{r.label}, statCells(Summarize(r.v))...)...)
 	}
 	return t
-}
-
-// envValue returns the last value of key in env ("" if none), as getenv would.
-func envValue(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgns/wgns/internal/procstat"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -237,16 +238,7 @@ func procCPU(pid int) float64 {
 	if pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := procstat.Fields(pid)
 	if len(f) < 13 {
 		return 0
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wgns/wgns/internal/flock"
+	"github.com/wgns/wgns/internal/osthread"
 )
 
 // Create makes a new network namespace named name, as `ip netns add` does: it makes RunDir (mode
@@ -39,7 +40,7 @@ func Create(name string) (netns.NsHandle, error) {
 	unix.Close(fd)
 
 	var h netns.NsHandle
-	onDisposableThread(func() {
+	osthread.Disposable(func() {
 		// Never unlocked: once unshared, this thread is in the new namespace, so it must end
 		// with this goroutine rather than run anything else.
 		h, err = unshareAndMount(path)

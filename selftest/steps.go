@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgns/wgns/internal/procstat"
 	"github.com/wgns/wgns/nsmgr"
 )
 
@@ -776,11 +777,7 @@ func (s *steps) down() bool {
 func waitExited(pid int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return true
-		}
-		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		if f := procstat.Fields(pid); len(f) == 0 || f[0] == "Z" {
 			return true
 		}
 		if time.Now().After(deadline) {
