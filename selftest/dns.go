@@ -182,37 +182,28 @@ func (s *dnsServer) serveUDP(pc net.PacketConn) {
 // serveTCP answers the connections of l until l is closed: each carries messages with a
 // two-byte length in front (RFC 1035 4.2.2), until the client closes it or is idle for 5s.
 func (s *dnsServer) serveTCP(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+	acceptEach(l, func(c net.Conn) {
+		defer c.Close()
+		var n [2]byte
+		for {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, n[:]); err != nil {
 				return
 			}
-			continue
-		}
-		go func() {
-			defer c.Close()
-			var n [2]byte
-			for {
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.ReadFull(c, n[:]); err != nil {
-					return
-				}
-				msg := make([]byte, binary.BigEndian.Uint16(n[:]))
-				if _, err := io.ReadFull(c, msg); err != nil {
-					return
-				}
-				s.tcp.Add(1)
-				out := s.zone.answer(msg)
-				if out == nil {
-					return
-				}
-				if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
-					return
-				}
+			msg := make([]byte, binary.BigEndian.Uint16(n[:]))
+			if _, err := io.ReadFull(c, msg); err != nil {
+				return
 			}
-		}()
-	}
+			s.tcp.Add(1)
+			out := s.zone.answer(msg)
+			if out == nil {
+				return
+			}
+			if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // listen starts the server on addr (UDP and TCP). The caller must close the returned closers.
