@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wgns/wgns/internal/procstat"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // The throughput section's addresses: its peer is upstream wireguard-go (the release wgns

@@ -14,8 +14,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wgns/wgns/internal/errkind"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/errkind"
 )
 
 // ErrNoUser is wrapped by the errors of Resolve when a user named by --user, SUDO_UID or the

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wgns/wgns/internal/procstat"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // Process is a process inside a namespace.

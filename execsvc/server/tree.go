@@ -4,8 +4,9 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/wgns/wgns/internal/procstat"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // proc is a process as /proc/PID/stat shows it.
