@@ -329,23 +329,7 @@ func syscallTable(w *world) *Table {
 	}
 	for _, c := range cmds {
 		total, by := straceSummary(w, c.argv)
-		type kv struct {
-			k string
-			v int
-		}
-		var kvs []kv
-		for k, v := range by {
-			kvs = append(kvs, kv{k, v})
-		}
-		sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
-		var top []string
-		for i, e := range kvs {
-			if i == 8 {
-				break
-			}
-			top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
-		}
-		t.add(c.label, strconv.Itoa(total), strings.Join(top, ", "))
+		t.add(c.label, strconv.Itoa(total), strings.Join(mostFrequent(by, 8), ", "))
 	}
 	return t
 }
@@ -417,22 +401,7 @@ func execTimeline(w *world) (*Table, []string) {
 				n++
 			}
 		}
-		type kv struct {
-			k string
-			v int
-		}
-		var kvs []kv
-		for k, v := range counts {
-			kvs = append(kvs, kv{k, v})
-		}
-		sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
-		var top []string
-		for i, e := range kvs {
-			if i == 5 {
-				break
-			}
-			top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
-		}
+		top := mostFrequent(counts, 5)
 		d := lines[p.to].at - lines[p.from].at
 		t.add(p.label, strconv.Itoa(n), fmt.Sprintf("%.2f", d*1000), fmt.Sprintf("%.0f%%", 100*d/total), strings.Join(top, ", "))
 	}
@@ -456,6 +425,28 @@ func execTimeline(w *world) (*Table, []string) {
 	}
 	notes = append(notes, fmt.Sprintf("Threads started before the exec: %d (clone).", threads))
 	return t, notes
+}
+
+// mostFrequent returns the n most frequent names of counts as "NAME COUNT", most first, ties
+// in name order.
+func mostFrequent(counts map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	var kvs []kv
+	for k, v := range counts {
+		kvs = append(kvs, kv{k, v})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
+	var top []string
+	for i, e := range kvs {
+		if i == n {
+			break
+		}
+		top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
+	}
+	return top
 }
 
 // execPieces times, in the harness's process, the pieces of wgns exec's work after start-up,
