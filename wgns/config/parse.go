@@ -837,15 +837,5 @@ func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
 // is: it must be owned by a trusted user and not accessible by group or
 // others at all.
 func keyProblem(fi fileInfo, t trust) string {
-	switch perm := fi.Mode.Perm(); {
-	case !t.owner(fi.UID):
-		return t.notOwner(fi.UID) + "; chown root it"
-	case perm&0o044 != 0:
-		return fmt.Sprintf("readable by group or others (mode %04o); chmod 600 it", perm)
-	case perm&0o022 != 0:
-		return fmt.Sprintf("writable by group or others (mode %04o); chmod 600 it", perm)
-	case perm&0o011 != 0:
-		return fmt.Sprintf("accessible by group or others (mode %04o); chmod 600 it", perm)
-	}
-	return ""
+	return fileProblem(fi, t, modeRule{0o044, "readable"}, modeRule{0o022, "writable"}, modeRule{0o011, "accessible"})
 }
