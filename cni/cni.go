@@ -103,12 +103,7 @@ func add(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if o.Mode == "" {
-		o.Mode = wgns.ModeUserspace
-		if wgns.KernelWireGuard() {
-			o.Mode = wgns.ModeKernel
-		}
-	}
+	o.Mode = o.Mode.OrDefault()
 	if o.Mode == wgns.ModeKernel {
 		o.Warn = warn
 		if _, err := wgns.Attach(o); err != nil {
