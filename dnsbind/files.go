@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/wgns/wgns/internal/atomicfile"
+	"github.com/wgns/wgns/internal/linediff"
 )
 
 // EtcDir is the directory that holds the DNS view of every namespace, one subdirectory per name,
@@ -399,7 +400,7 @@ func (f files) checkFile(path string, want []byte) ([]string, error) {
 		return nil, err
 	}
 	if !bytes.Equal(got, want) {
-		diffs = append(diffs, path+": content differs (- on disk, + wanted):\n"+lineDiff(string(got), string(want)))
+		diffs = append(diffs, path+": content differs (- on disk, + wanted):\n"+linediff.Diff(string(got), string(want), "\t"))
 	}
 	return diffs, nil
 }
@@ -428,48 +429,4 @@ func typeName(m fs.FileMode) string {
 	default:
 		return "a special file"
 	}
-}
-
-// lineDiff returns the lines of a and b that differ, as "-line" and "+line", each indented, in
-// the order of a longest common subsequence. The files compared here are a few dozen lines.
-func lineDiff(a, b string) string {
-	x, y := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
-	if x[len(x)-1] == "" {
-		x = x[:len(x)-1]
-	}
-	if y[len(y)-1] == "" {
-		y = y[:len(y)-1]
-	}
-	// lcs[i][j] is the length of a longest common subsequence of x[i:] and y[j:].
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out strings.Builder
-	line := func(sign, s string) {
-		out.WriteString("\t" + sign + strings.TrimSuffix(s, "\n") + "\n")
-	}
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			i, j = i+1, j+1
-		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
-			line("-", x[i])
-			i++
-		default:
-			line("+", y[j])
-			j++
-		}
-	}
-	return strings.TrimSuffix(out.String(), "\n")
 }

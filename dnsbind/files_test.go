@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wgns/wgns/internal/linediff"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -174,14 +176,6 @@ func TestRenderResolvConfRefuses(t *testing.T) {
 	}
 }
 
-func TestLineDiff(t *testing.T) {
-	got := lineDiff("a\nb\nc\n", "a\nc\nd\n")
-	want := "\t-b\n\t+d"
-	if got != want {
-		t.Errorf("lineDiff = %q, want %q", got, want)
-	}
-}
-
 // fakeLinks stands for the link farms: it counts updates, and reports faults until updated.
 type fakeLinks struct {
 	updates int
@@ -281,7 +275,7 @@ func TestWriteCheckRemove(t *testing.T) {
 		dir + ": mode drwx------, want drwxr-xr-x",
 		dir + "/resolv.conf: content differs (- on disk, + wanted):\n\t-nameserver 198.51.100.53\n\t-search corp.example\n\t+nameserver 203.0.113.53",
 		dir + "/nsswitch.conf: content differs (- on disk, + wanted):\n" +
-			strings.TrimSuffix(lineDiff(string(nsswitch), string(deriveNsswitch("work", []byte("hosts: files dns\n")))), "\n"),
+			strings.TrimSuffix(linediff.Diff(string(nsswitch), string(deriveNsswitch("work", []byte("hosts: files dns\n"))), "\t"), "\n"),
 		dir + "/" + tempPrefix + "resolv.conf-1: leftover temporary file",
 		"/run/wgns/etc: not mounted",
 	}
