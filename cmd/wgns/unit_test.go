@@ -247,16 +247,3 @@ func TestServiceName(t *testing.T) {
 		}
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"work.service":               "work.service",
-		`backup@home\x2ddir.service`: `'backup@home\x2ddir.service'`,
-		"it's":                       `'it'\''s'`,
-		"foo@bar:baz_1.2+3=4.svc":    "foo@bar:baz_1.2+3=4.svc",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
