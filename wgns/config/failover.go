@@ -98,10 +98,9 @@ func (p *parser) failoverCheck(n int, e string) error {
 	if p.fo.checks == nil {
 		p.fo.checks = map[netip.Addr]int{}
 	}
-	if first, dup := p.fo.checks[a]; dup {
-		return p.errf(n, "FailoverCheck %v is listed twice (first on line %d)", a, first)
+	if err := listedOnce(p, p.fo.checks, a, n, "FailoverCheck"); err != nil {
+		return err
 	}
-	p.fo.checks[a] = n
 	ns.FailoverCheck = append(ns.FailoverCheck, a)
 	return nil
 }
