@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/wgns/wgns/dnsbind"
 	"github.com/wgns/wgns/identity"
+	"github.com/wgns/wgns/internal/envlist"
+	"github.com/wgns/wgns/internal/osthread"
 	"github.com/wgns/wgns/wgns/ready"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -328,23 +329,7 @@ func syscallTable(w *world) *Table {
 	}
 	for _, c := range cmds {
 		total, by := straceSummary(w, c.argv)
-		type kv struct {
-			k string
-			v int
-		}
-		var kvs []kv
-		for k, v := range by {
-			kvs = append(kvs, kv{k, v})
-		}
-		sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
-		var top []string
-		for i, e := range kvs {
-			if i == 8 {
-				break
-			}
-			top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
-		}
-		t.add(c.label, strconv.Itoa(total), strings.Join(top, ", "))
+		t.add(c.label, strconv.Itoa(total), strings.Join(mostFrequent(by, 8), ", "))
 	}
 	return t
 }
@@ -416,22 +401,7 @@ func execTimeline(w *world) (*Table, []string) {
 				n++
 			}
 		}
-		type kv struct {
-			k string
-			v int
-		}
-		var kvs []kv
-		for k, v := range counts {
-			kvs = append(kvs, kv{k, v})
-		}
-		sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
-		var top []string
-		for i, e := range kvs {
-			if i == 5 {
-				break
-			}
-			top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
-		}
+		top := mostFrequent(counts, 5)
 		d := lines[p.to].at - lines[p.from].at
 		t.add(p.label, strconv.Itoa(n), fmt.Sprintf("%.2f", d*1000), fmt.Sprintf("%.0f%%", 100*d/total), strings.Join(top, ", "))
 	}
@@ -457,28 +427,26 @@ func execTimeline(w *world) (*Table, []string) {
 	return t, notes
 }
 
-// onThrowawayThread runs f on a goroutine locked to a thread that is never unlocked, so that the
-// thread (whose namespaces f may change) ends with the goroutine. The main thread is avoided:
-// the runtime parks it instead of ending it.
-func onThrowawayThread(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			f()
-			return
+// mostFrequent returns the n most frequent names of counts as "NAME COUNT", most first, ties
+// in name order.
+func mostFrequent(counts map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	var kvs []kv
+	for k, v := range counts {
+		kvs = append(kvs, kv{k, v})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
+	var top []string
+	for i, e := range kvs {
+		if i == n {
+			break
 		}
-		inner := make(chan struct{})
-		go func() {
-			defer close(inner)
-			runtime.LockOSThread()
-			f()
-		}()
-		<-inner
-		runtime.UnlockOSThread()
-	}()
-	<-done
+		top = append(top, fmt.Sprintf("%s %d", e.k, e.v))
+	}
+	return top
 }
 
 // execPieces times, in the harness's process, the pieces of wgns exec's work after start-up,
@@ -486,7 +454,7 @@ func onThrowawayThread(f func()) {
 func execPieces(w *world) *Table {
 	const reps = 50
 	getenv := func(env []string) func(string) string {
-		return func(k string) string { return envValue(env, k) }
+		return func(k string) string { return envlist.Value(env, k) }
 	}
 	sudoEnv := append(append([]string{}, w.env...), "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody")
 	var readyCheck, identRoot, identSudo, enter, sys, dns, binds []float64
@@ -526,7 +494,7 @@ func execPieces(w *world) *Table {
 			who.Env(c.env)
 			*c.out = append(*c.out, ms(time.Since(t0)))
 		}
-		onThrowawayThread(func() {
+		osthread.Disposable(func() {
 			t0 := time.Now()
 			enterNS()
 			t1 := time.Now()
@@ -541,7 +509,7 @@ func execPieces(w *world) *Table {
 			t3 := time.Now()
 			enter, sys, dns = append(enter, ms(t1.Sub(t0))), append(sys, ms(t2.Sub(t1))), append(dns, ms(t3.Sub(t2)))
 		})
-		onThrowawayThread(func() {
+		osthread.Disposable(func() {
 			enterNS()
 			t0 := time.Now()
 			for _, f := range []string{"resolv.conf", "nsswitch.conf"} {
@@ -571,14 +539,4 @@ func execPieces(w *world) *Table {
 		t.add(append([]string{r.label}, statCells(Summarize(r.v))...)...)
 	}
 	return t
-}
-
-// envValue returns the last value of key in env ("" if none), as getenv would.
-func envValue(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

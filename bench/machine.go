@@ -83,23 +83,16 @@ func cpuModel() string {
 }
 
 // meminfo returns a field of /proc/meminfo in KiB (0 if absent).
-func meminfo(field string) int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == field {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+func meminfo(field string) int64 { return kbField("/proc/meminfo", field) }
 
 // procStatusKB returns a field of /proc/PID/status in KiB (0 if absent).
 func procStatusKB(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return kbField(fmt.Sprintf("/proc/%d/status", pid), field)
+}
+
+// kbField returns the value of the line "field: N kB" of the file at path, in KiB (0 if absent).
+func kbField(path, field string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

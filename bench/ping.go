@@ -77,6 +77,21 @@ func (p *pinger) send() error {
 	return unix.Sendto(p.fd, pkt, 0, p.dst)
 }
 
+// mustPing pings dst from the namespace at nsPath ("" for the host's) until it answers, for up to
+// 5 s, and returns when the answer came (before the socket is closed); it exits the harness if
+// none does, with through naming the path.
+func mustPing(nsPath string, dst netip.Addr, through string) time.Time {
+	pg, err := openPinger(nsPath, dst)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer pg.close()
+	if !pg.ping(5*time.Second, 100*time.Millisecond) {
+		fatalf("no answer to ping %s through %s", dst, through)
+	}
+	return time.Now()
+}
+
 // ping sends an echo request, and another every resend, until a reply to any of them arrives
 // (true) or limit passes (false).
 func (p *pinger) ping(limit, resend time.Duration) bool {

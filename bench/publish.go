@@ -136,22 +136,8 @@ func benchPublish(w *world) *Section {
 			if p.reverse {
 				argv = append(argv, "-R")
 			}
-			var res iperfResult
-			var r result
 			var c0 float64
-			for attempt := 0; ; attempt++ {
-				c0 = procCPU(holder)
-				r = w.sp.run(argv, w.env, true)
-				res = iperfResult{}
-				json.Unmarshal([]byte(r.Output), &res)
-				if r.Code == 0 && res.Error == "" || attempt == 3 {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if r.Code != 0 || res.Error != "" {
-				fatalf("%s: exit %d: %s\n%s", strings.Join(argv, " "), r.Code, res.Error, r.Output)
-			}
+			res, r := runIperf(w, argv, func() { c0 = procCPU(holder) })
 			p.bps = append(p.bps, res.End.SumReceived.BitsPerSecond/1e9)
 			if p.port == pbPubIperf {
 				p.cpu = append(p.cpu, 100*(procCPU(holder)-c0)/r.Elapsed.Seconds())

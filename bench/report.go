@@ -130,15 +130,11 @@ func (r *Report) goalsSummary() *Table {
 	t := &Table{Header: []string{"goal", "measured", "limit", "verdict"}}
 	for _, s := range r.Sections {
 		for _, g := range s.Goals {
-			op := ">="
-			if g.AtMost {
-				op = "<="
-			}
 			verdict := "met"
 			if !g.Met() {
 				verdict = "**not met**"
 			}
-			t.add(g.What, fmtRatio(g.Ratio), fmt.Sprintf("%s %.2f", op, g.Limit), verdict)
+			t.add(g.What, fmtRatio(g.Ratio), g.limitText(), verdict)
 		}
 	}
 	return t

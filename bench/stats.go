@@ -85,15 +85,20 @@ func (g Goal) Met() bool {
 
 // String is the goal as one line: "wgns exec / ip netns exec = 1.32 (goal <= 1.10): NOT MET".
 func (g Goal) String() string {
-	op := ">="
-	if g.AtMost {
-		op = "<="
-	}
 	verdict := "met"
 	if !g.Met() {
 		verdict = "NOT MET"
 	}
-	return fmt.Sprintf("%s = %s (goal %s %.2f): %s", g.What, fmtRatio(g.Ratio), op, g.Limit, verdict)
+	return fmt.Sprintf("%s = %s (goal %s): %s", g.What, fmtRatio(g.Ratio), g.limitText(), verdict)
+}
+
+// limitText is the goal's bound with its comparison: ">= 0.95", "<= 1.10".
+func (g Goal) limitText() string {
+	op := ">="
+	if g.AtMost {
+		op = "<="
+	}
+	return fmt.Sprintf("%s %.2f", op, g.Limit)
 }
 
 // interleave runs each of fns once per round for rounds rounds, alternating the order every

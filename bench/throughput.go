@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // The throughput section's addresses: its peer is upstream wireguard-go (the release wgns
@@ -127,23 +129,8 @@ func benchThroughput(w *world) *Section {
 	var fns []func()
 	for _, p := range paths {
 		fns = append(fns, func() {
-			var res iperfResult
-			var r result
 			var c0, p0 float64
-			for attempt := 0; ; attempt++ {
-				c0, p0 = procCPU(p.clientPID), procCPU(peerPID)
-				r = w.sp.run(p.argv, w.env, true)
-				res = iperfResult{}
-				json.Unmarshal([]byte(r.Output), &res)
-				// iperf3's server takes one test at a time and may still be finishing the last.
-				if r.Code == 0 && res.Error == "" || attempt == 3 {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if r.Code != 0 || res.Error != "" {
-				fatalf("%s: exit %d: %s\n%s", strings.Join(p.argv, " "), r.Code, res.Error, r.Output)
-			}
+			res, r := runIperf(w, p.argv, func() { c0, p0 = procCPU(p.clientPID), procCPU(peerPID) })
 			p.bps = append(p.bps, res.End.SumReceived.BitsPerSecond/1e9)
 			wall := r.Elapsed.Seconds()
 			p.clientCPU = append(p.clientCPU, 100*(procCPU(p.clientPID)-c0)/wall)
@@ -231,22 +218,36 @@ func fieldsMTU(line string) string {
 	return "?"
 }
 
+// runIperf runs the iperf3 client argv (with -J) and returns its report. It tries up to four
+// times, 200 ms apart, calling before just before each try, and exits the harness if the last
+// try fails.
+func runIperf(w *world, argv []string, before func()) (iperfResult, result) {
+	var res iperfResult
+	var r result
+	for attempt := 0; ; attempt++ {
+		before()
+		r = w.sp.run(argv, w.env, true)
+		res = iperfResult{}
+		json.Unmarshal([]byte(r.Output), &res)
+		// iperf3's server takes one test at a time and may still be finishing the last.
+		if r.Code == 0 && res.Error == "" || attempt == 3 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.Code != 0 || res.Error != "" {
+		fatalf("%s: exit %d: %s\n%s", strings.Join(argv, " "), r.Code, res.Error, r.Output)
+	}
+	return res, r
+}
+
 // procCPU returns the user+system CPU seconds a process (all its threads, living or gone) has
 // used, or 0 for pid 0 or a process that is gone.
 func procCPU(pid int) float64 {
 	if pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := procstat.Fields(pid)
 	if len(f) < 13 {
 		return 0
 	}

@@ -115,15 +115,7 @@ func benchUp(w *world) (*Section, *Section, *upData) {
 			fatalf("wgns up: exit %d\n%s", res.Code, res.Output)
 		}
 		r.up = ms(res.Elapsed)
-		pg, err := openPinger("/run/netns/"+upTunnel, dst)
-		if err != nil {
-			fatalf("%v", err)
-		}
-		if !pg.ping(5*time.Second, 100*time.Millisecond) {
-			fatalf("no answer to ping %s through wgns tunnel %s", peerTunnel4, upTunnel)
-		}
-		r.ping = ms(time.Since(t0))
-		pg.close()
+		r.ping = ms(mustPing("/run/netns/"+upTunnel, dst, "wgns tunnel "+upTunnel).Sub(t0))
 		r.upMarks = marks(watch.collect(time.Second, func(e fsEvent) bool {
 			return e.path == "/run/wgns/"+upTunnel+".ready" && e.mask&unix.IN_MOVED_TO != 0
 		}), upTunnel, t0)
@@ -153,15 +145,7 @@ func benchUp(w *world) (*Section, *Section, *upData) {
 			fatalf("wg-quick up: exit %d\n%s", res.Code, res.Output)
 		}
 		r.up = ms(res.Elapsed)
-		pg, err := openPinger("", dst)
-		if err != nil {
-			fatalf("%v", err)
-		}
-		if !pg.ping(5*time.Second, 100*time.Millisecond) {
-			fatalf("no answer to ping %s through wg-quick's %s", peerTunnel4, quickTunnel)
-		}
-		r.ping = ms(time.Since(t0))
-		pg.close()
+		r.ping = ms(mustPing("", dst, "wg-quick's "+quickTunnel).Sub(t0))
 		res = w.sp.run([]string{lookPath("wg-quick"), "down", quickTunnel}, quickEnv, false)
 		if res.Code != 0 {
 			fatalf("wg-quick down: exit %d\n%s", res.Code, res.Output)

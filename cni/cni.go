@@ -38,6 +38,7 @@ import (
 
 	"github.com/wgns/wgns/supervisor"
 	"github.com/wgns/wgns/wgns"
+	"github.com/wgns/wgns/wgns/config"
 )
 
 // Versions are the CNI spec versions the plugin speaks (CHECK needs 0.4.0, GC and STATUS 1.1.0).
@@ -76,12 +77,21 @@ func key(c *netConf, args *skel.CmdArgs) wgns.AttachKey {
 	return wgns.AttachKey{Network: c.Name, ContainerID: args.ContainerID, IfName: args.IfName}
 }
 
-func add(args *skel.CmdArgs) error {
-	c, err := parseConf(args.StdinData)
+// parseAndLoad parses the network configuration on stdin and loads the wg-quick config it names.
+func parseAndLoad(stdin []byte) (*netConf, *config.Config, error) {
+	c, err := parseConf(stdin)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cfg, err := c.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, cfg, nil
+}
+
+func add(args *skel.CmdArgs) error {
+	c, cfg, err := parseAndLoad(args.StdinData)
 	if err != nil {
 		return err
 	}
@@ -93,12 +103,7 @@ func add(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if o.Mode == "" {
-		o.Mode = wgns.ModeUserspace
-		if wgns.KernelWireGuard() {
-			o.Mode = wgns.ModeKernel
-		}
-	}
+	o.Mode = o.Mode.OrDefault()
 	if o.Mode == wgns.ModeKernel {
 		o.Warn = warn
 		if _, err := wgns.Attach(o); err != nil {
@@ -149,11 +154,7 @@ func del(args *skel.CmdArgs) error {
 }
 
 func check(args *skel.CmdArgs) error {
-	c, err := parseConf(args.StdinData)
-	if err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	c, cfg, err := parseAndLoad(args.StdinData)
 	if err != nil {
 		return err
 	}

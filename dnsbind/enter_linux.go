@@ -141,20 +141,11 @@ func enter(dir string) error {
 // below it, one per network namespace in /run/netns). The farm goes on temp first: the host's
 // run cannot be moved below a mount that sits on it.
 func coverRun(runFd int, run, temp string) error {
-	farm, err := cloneMount(runFd, "", false)
-	if err != nil {
-		return fmt.Errorf("binding %s: %w", runLinks, err)
-	}
-	defer unix.Close(farm)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if err := unix.MountSetattr(farm, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-		return fmt.Errorf("setting the mount flags of %s: %w", runLinks, err)
-	}
-	if err := unix.MoveMount(farm, "", unix.AT_FDCWD, temp, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mounting %s on %s: %w", runLinks, temp, err)
+	if err := bindFd(runFd, runLinks, temp, true); err != nil {
+		return err
 	}
 	below := temp + "/" + hostDir
-	err = unix.MoveMount(unix.AT_FDCWD, run, unix.AT_FDCWD, below, 0)
+	err := unix.MoveMount(unix.AT_FDCWD, run, unix.AT_FDCWD, below, 0)
 	if err == unix.EINVAL {
 		// The host's run is not a mount point of its own: make it one (which copies the mounts
 		// below it), then move that.

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/wgns/wgns/internal/atomicfile"
+	"github.com/wgns/wgns/internal/linediff"
 )
 
 // EtcDir is the directory that holds the DNS view of every namespace, one subdirectory per name,
@@ -251,12 +254,10 @@ func (f files) write(name string, v View) error {
 		name string
 		data []byte
 	}{{resolvConf, resolv}, {nsswitchConf, nsswitch}} {
-		if err := f.writeFile(dir, file.name, file.data); err != nil {
+		o := atomicfile.Options{Sync: true, TempPrefix: tempPrefix + file.name + "-", Owner: &atomicfile.Owner{UID: f.uid, GID: f.gid}}
+		if err := atomicfile.Write(filepath.Join(dir, file.name), file.data, 0o644, o); err != nil {
 			return fmt.Errorf("writing the DNS view of %q: %w", name, err)
 		}
-	}
-	if err := syncDir(dir); err != nil {
-		return err
 	}
 	if err := f.links.update(); err != nil {
 		return fmt.Errorf("writing the DNS view of %q: %w", name, err)
@@ -290,49 +291,6 @@ func (f files) makeDir(dir string) error {
 		if err := os.Chmod(dir, 0o755); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFile replaces dir/name atomically with data, mode 0644, owned by f.uid:f.gid.
-func (f files) writeFile(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, tempPrefix+name+"-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Chown(f.uid, f.gid); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }
@@ -442,7 +400,7 @@ func (f files) checkFile(path string, want []byte) ([]string, error) {
 		return nil, err
 	}
 	if !bytes.Equal(got, want) {
-		diffs = append(diffs, path+": content differs (- on disk, + wanted):\n"+lineDiff(string(got), string(want)))
+		diffs = append(diffs, path+": content differs (- on disk, + wanted):\n"+linediff.Diff(string(got), string(want), "\t"))
 	}
 	return diffs, nil
 }
@@ -471,48 +429,4 @@ func typeName(m fs.FileMode) string {
 	default:
 		return "a special file"
 	}
-}
-
-// lineDiff returns the lines of a and b that differ, as "-line" and "+line", each indented, in
-// the order of a longest common subsequence. The files compared here are a few dozen lines.
-func lineDiff(a, b string) string {
-	x, y := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
-	if x[len(x)-1] == "" {
-		x = x[:len(x)-1]
-	}
-	if y[len(y)-1] == "" {
-		y = y[:len(y)-1]
-	}
-	// lcs[i][j] is the length of a longest common subsequence of x[i:] and y[j:].
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out strings.Builder
-	line := func(sign, s string) {
-		out.WriteString("\t" + sign + strings.TrimSuffix(s, "\n") + "\n")
-	}
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			i, j = i+1, j+1
-		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
-			line("-", x[i])
-			i++
-		default:
-			line("+", y[j])
-			j++
-		}
-	}
-	return strings.TrimSuffix(out.String(), "\n")
 }

@@ -2,7 +2,6 @@ package dnsbind
 
 import (
 	"errors"
-	"flag"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -13,28 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wgns/wgns/internal/golden"
+	"github.com/wgns/wgns/internal/linediff"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/NAME.golden (or rewrites it with -update).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
-}
 
 // debianNsswitch is Debian 12's /etc/nsswitch.conf with libnss-mdns and libnss-systemd.
 const debianNsswitch = `# /etc/nsswitch.conf
@@ -85,7 +66,7 @@ func TestDeriveNsswitch(t *testing.T) {
 				host = []byte(tc.host)
 			}
 			got := deriveNsswitch("work", host)
-			golden(t, "nsswitch-"+tc.name, got)
+			golden.Check(t, "nsswitch-"+tc.name, string(got))
 			// Whatever the input, exactly the lines that configure hosts say "files dns".
 			n := 0
 			for line := range strings.Lines(string(got)) {
@@ -146,7 +127,7 @@ func TestRenderResolvConf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "resolv-"+tc.name, got)
+			golden.Check(t, "resolv-"+tc.name, string(got))
 		})
 	}
 }
@@ -171,14 +152,6 @@ func TestRenderResolvConfRefuses(t *testing.T) {
 				t.Errorf("got %v, want an ErrInvalidView ending in %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestLineDiff(t *testing.T) {
-	got := lineDiff("a\nb\nc\n", "a\nc\nd\n")
-	want := "\t-b\n\t+d"
-	if got != want {
-		t.Errorf("lineDiff = %q, want %q", got, want)
 	}
 }
 
@@ -281,7 +254,7 @@ func TestWriteCheckRemove(t *testing.T) {
 		dir + ": mode drwx------, want drwxr-xr-x",
 		dir + "/resolv.conf: content differs (- on disk, + wanted):\n\t-nameserver 198.51.100.53\n\t-search corp.example\n\t+nameserver 203.0.113.53",
 		dir + "/nsswitch.conf: content differs (- on disk, + wanted):\n" +
-			strings.TrimSuffix(lineDiff(string(nsswitch), string(deriveNsswitch("work", []byte("hosts: files dns\n")))), "\n"),
+			strings.TrimSuffix(linediff.Diff(string(nsswitch), string(deriveNsswitch("work", []byte("hosts: files dns\n"))), "\t"), "\n"),
 		dir + "/" + tempPrefix + "resolv.conf-1: leftover temporary file",
 		"/run/wgns/etc: not mounted",
 	}
@@ -344,7 +317,7 @@ func TestWriteNoHostNsswitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "nsswitch-missing", got)
+	golden.Check(t, "nsswitch-missing", string(got))
 }
 
 func TestWriteRefuses(t *testing.T) {

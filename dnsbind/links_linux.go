@@ -503,19 +503,7 @@ func mountLinkDir() error {
 		return &fs.PathError{Op: "open", Path: etcLinks, Err: err}
 	}
 	defer unix.Close(src)
-	m, err := cloneMount(src, "", false)
-	if err != nil {
-		return fmt.Errorf("binding %s: %w", etcLinks, err)
-	}
-	defer unix.Close(m)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if err := unix.MountSetattr(m, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-		return fmt.Errorf("making the bind of %s read-only: %w", etcLinks, err)
-	}
-	if err := unix.MoveMount(m, "", unix.AT_FDCWD, LinkDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mounting %s on %s: %w", etcLinks, LinkDir, err)
-	}
-	return nil
+	return bindFd(src, etcLinks, LinkDir, true)
 }
 
 // linkDirMounted reports whether LinkDir is what mountLinkDir makes (ok), and whether anything

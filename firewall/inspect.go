@@ -443,86 +443,62 @@ func exprText(e expr.Any) string {
 	return "[ " + s + " ]"
 }
 
-func metaKeyName(k expr.MetaKey) string {
-	switch k {
-	case expr.MetaKeyIIF:
-		return "iif"
-	case expr.MetaKeyOIF:
-		return "oif"
-	case expr.MetaKeyIIFNAME:
-		return "iifname"
-	case expr.MetaKeyOIFNAME:
-		return "oifname"
-	case expr.MetaKeyL4PROTO:
-		return "l4proto"
-	case expr.MetaKeyNFPROTO:
-		return "nfproto"
-	case expr.MetaKeyMARK:
-		return "mark"
+// nameOf returns names[k], or unknown formatted with k for a value without a name.
+func nameOf[K comparable](names map[K]string, k K, unknown string) string {
+	if n, ok := names[k]; ok {
+		return n
 	}
-	return fmt.Sprintf("key %d", k)
+	return fmt.Sprintf(unknown, k)
 }
+
+var metaKeyNames = map[expr.MetaKey]string{
+	expr.MetaKeyIIF:     "iif",
+	expr.MetaKeyOIF:     "oif",
+	expr.MetaKeyIIFNAME: "iifname",
+	expr.MetaKeyOIFNAME: "oifname",
+	expr.MetaKeyL4PROTO: "l4proto",
+	expr.MetaKeyNFPROTO: "nfproto",
+	expr.MetaKeyMARK:    "mark",
+}
+
+func metaKeyName(k expr.MetaKey) string { return nameOf(metaKeyNames, k, "key %d") }
 
 func ctKeyName(k expr.CtKey) string {
-	if k == expr.CtKeySTATE {
-		return "state"
-	}
-	return fmt.Sprintf("key %d", k)
+	return nameOf(map[expr.CtKey]string{expr.CtKeySTATE: "state"}, k, "key %d")
 }
 
-func cmpOpName(op expr.CmpOp) string {
-	switch op {
-	case expr.CmpOpEq:
-		return "eq"
-	case expr.CmpOpNeq:
-		return "neq"
-	case expr.CmpOpLt:
-		return "lt"
-	case expr.CmpOpLte:
-		return "lte"
-	case expr.CmpOpGt:
-		return "gt"
-	case expr.CmpOpGte:
-		return "gte"
-	}
-	return fmt.Sprintf("op%d", op)
+var cmpOpNames = map[expr.CmpOp]string{
+	expr.CmpOpEq:  "eq",
+	expr.CmpOpNeq: "neq",
+	expr.CmpOpLt:  "lt",
+	expr.CmpOpLte: "lte",
+	expr.CmpOpGt:  "gt",
+	expr.CmpOpGte: "gte",
 }
 
-func verdictName(k expr.VerdictKind) string {
-	switch k {
-	case expr.VerdictAccept:
-		return "accept"
-	case expr.VerdictDrop:
-		return "drop"
-	case expr.VerdictReturn:
-		return "return"
-	case expr.VerdictJump:
-		return "jump"
-	case expr.VerdictGoto:
-		return "goto"
-	case expr.VerdictContinue:
-		return "continue"
-	case expr.VerdictQueue:
-		return "queue"
-	}
-	return fmt.Sprintf("verdict %d", k)
+func cmpOpName(op expr.CmpOp) string { return nameOf(cmpOpNames, op, "op%d") }
+
+var verdictNames = map[expr.VerdictKind]string{
+	expr.VerdictAccept:   "accept",
+	expr.VerdictDrop:     "drop",
+	expr.VerdictReturn:   "return",
+	expr.VerdictJump:     "jump",
+	expr.VerdictGoto:     "goto",
+	expr.VerdictContinue: "continue",
+	expr.VerdictQueue:    "queue",
 }
 
-func hookName(h nftables.ChainHook) string {
-	switch h {
-	case unix.NF_INET_PRE_ROUTING:
-		return "prerouting"
-	case unix.NF_INET_LOCAL_IN:
-		return "input"
-	case unix.NF_INET_FORWARD:
-		return "forward"
-	case unix.NF_INET_LOCAL_OUT:
-		return "output"
-	case unix.NF_INET_POST_ROUTING:
-		return "postrouting"
-	}
-	return fmt.Sprintf("hook %d", h)
+func verdictName(k expr.VerdictKind) string { return nameOf(verdictNames, k, "verdict %d") }
+
+var hookNames = map[nftables.ChainHook]string{
+	unix.NF_INET_PRE_ROUTING:  "prerouting",
+	unix.NF_INET_LOCAL_IN:     "input",
+	unix.NF_INET_FORWARD:      "forward",
+	unix.NF_INET_LOCAL_OUT:    "output",
+	unix.NF_INET_POST_ROUTING: "postrouting",
 }
+
+func hookName(h nftables.ChainHook) string { return nameOf(hookNames, h, "hook %d") }
 
 func policyName(p *nftables.ChainPolicy) string {
 	switch {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/wgns/wgns/internal/envlist"
 )
 
 // chromiumInUse returns the profile b would use with argv and env if a browser outside this
@@ -25,7 +27,7 @@ func chromiumInUse(sys system, b browser, argv, env []string) []profileUse {
 		}
 	}
 	if dir == "" {
-		home := getenv(env, "CHROME_CONFIG_HOME")
+		home := envlist.Value(env, "CHROME_CONFIG_HOME")
 		if !filepath.IsAbs(home) {
 			home = configHome(env)
 		}
@@ -141,7 +143,7 @@ func firefoxDirs(env []string) []string {
 	if c := configHome(env); c != "" {
 		dirs = append(dirs, filepath.Join(c, "mozilla", "firefox"))
 	}
-	if h := getenv(env, "HOME"); filepath.IsAbs(h) {
+	if h := envlist.Value(env, "HOME"); filepath.IsAbs(h) {
 		dirs = append(dirs, filepath.Join(h, ".mozilla", "firefox"))
 	}
 	return dirs

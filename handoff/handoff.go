@@ -39,9 +39,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/envlist"
 )
 
 // family is a kind of browser, by its single-instance mechanism.
@@ -199,23 +200,13 @@ func ownProfile(name string, b browser, inUse string) string {
 	return fmt.Sprintf("mkdir -p %s && wgns exec %s -- %s --no-remote --profile %s", own, name, b.name, own)
 }
 
-// getenv returns the last value of key in env.
-func getenv(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // configHome is the user's configuration directory: XDG_CONFIG_HOME when absolute, else
 // HOME/.config ("" without a HOME).
 func configHome(env []string) string {
-	if d := getenv(env, "XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+	if d := envlist.Value(env, "XDG_CONFIG_HOME"); filepath.IsAbs(d) {
 		return d
 	}
-	if h := getenv(env, "HOME"); filepath.IsAbs(h) {
+	if h := envlist.Value(env, "HOME"); filepath.IsAbs(h) {
 		return filepath.Join(h, ".config")
 	}
 	return ""

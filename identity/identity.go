@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/errkind"
 )
 
 // ErrNoUser is wrapped by the errors of Resolve when a user named by --user, SUDO_UID or the
@@ -29,14 +31,9 @@ var ErrNotPermitted = errors.New("not permitted")
 // malformed or contradict each other or the user database.
 var ErrBadSudoEnv = errors.New("inconsistent sudo environment")
 
-// sudoError is an error about the SUDO_* variables; it is ErrBadSudoEnv without saying so.
-type sudoError struct{ msg string }
-
-func (e *sudoError) Error() string        { return e.msg }
-func (e *sudoError) Is(target error) bool { return target == ErrBadSudoEnv }
-
+// badSudo is an error about the SUDO_* variables: it matches ErrBadSudoEnv without saying so.
 func badSudo(format string, args ...any) error {
-	return &sudoError{fmt.Sprintf(format, args...)}
+	return errkind.Errorf(ErrBadSudoEnv, format, args...)
 }
 
 // Target is who a command runs as: the user's ids, all its groups (the primary first; none for

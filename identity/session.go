@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/envlist"
 )
 
 // runtimeRoot holds the users' runtime directories (/run/user/UID); tests use a directory of
@@ -51,14 +53,14 @@ func (t *Target) SessionEnv(environ []string, sshAgent bool) ([]string, error) {
 		if dirOK {
 			env = append(env, "XDG_RUNTIME_DIR="+dir)
 		}
-		if w := t.wayland(lastValue(environ, "WAYLAND_DISPLAY"), dir, dirOK); w != "" {
+		if w := t.wayland(envlist.Value(environ, "WAYLAND_DISPLAY"), dir, dirOK); w != "" {
 			env = append(env, "WAYLAND_DISPLAY="+w)
 		}
 	}
 	if !sshAgent {
 		return env, nil
 	}
-	if s := lastValue(environ, "SSH_AUTH_SOCK"); s != "" && ownSocket(s, t.UID) {
+	if s := envlist.Value(environ, "SSH_AUTH_SOCK"); s != "" && ownSocket(s, t.UID) {
 		return append(env, "SSH_AUTH_SOCK="+s), nil
 	}
 	if dirOK {
@@ -111,16 +113,6 @@ func ownDir(path string, uid uint32) bool {
 func ownSocket(path string, uid uint32) bool {
 	var st unix.Stat_t
 	return unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && st.Uid == uid
-}
-
-// lastValue returns the value of the last key=... of environ, or "".
-func lastValue(environ []string, key string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // unset removes every key=... from env.

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wgns/wgns/internal/envlist"
 )
 
 // runtimeWorld makes a runtime root with one user's runtime directory, owned by this process's
@@ -47,7 +49,7 @@ func listen(t *testing.T, path string) {
 func session(env []string) map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{"XDG_RUNTIME_DIR", "WAYLAND_DISPLAY", "SSH_AUTH_SOCK"} {
-		if v := lastValue(env, k); v != "" {
+		if v := envlist.Value(env, k); v != "" {
 			m[k] = v
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/linediff"
 )
 
 // The leak tests prove the kill switch the way VPN clients are audited: probes of every kind
@@ -833,19 +835,5 @@ func leakHostSnapshot(t *testing.T) string {
 	return b.String()
 }
 
-// leakTextDiff lists the lines only in a and only in b.
-func leakTextDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for _, l := range al {
-		if !slices.Contains(bl, l) {
-			out = append(out, "- "+l)
-		}
-	}
-	for _, l := range bl {
-		if !slices.Contains(al, l) {
-			out = append(out, "+ "+l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
+// leakTextDiff lists the lines that differ between the snapshots a and b.
+func leakTextDiff(a, b string) string { return linediff.Diff(a, b, "") }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/osthread"
 )
 
 // Do runs fn in the network namespace ns and returns fn's error, or the error of switching.
@@ -28,7 +30,7 @@ func Do(ns netns.NsHandle, fn func() error) error {
 		panicVal any
 	}
 	var o outcome
-	onDisposableThread(func() {
+	osthread.Disposable(func() {
 		defer func() {
 			if !o.finished {
 				o.panicVal = recover()

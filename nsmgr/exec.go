@@ -12,6 +12,9 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/envlist"
+	"github.com/wgns/wgns/internal/osthread"
 )
 
 // Exit statuses of a program that runs another one, as env(1), sudo and shells use them.
@@ -118,7 +121,7 @@ func Exec(name string, ns netns.NsHandle, opts ExecOptions) error {
 		return execLocked(name, ns, &opts)
 	}
 	var err error
-	onDisposableThread(func() {
+	osthread.Disposable(func() {
 		// Never unlocked: this thread either becomes the program or ends with this goroutine.
 		if e := execLocked(name, ns, &opts); e != nil {
 			err = e
@@ -141,7 +144,7 @@ func Start(name string, ns netns.NsHandle, opts ExecOptions, child Child) (*os.P
 		p   *os.Process
 		err error
 	)
-	onDisposableThread(func() {
+	osthread.Disposable(func() {
 		// Never unlocked: this thread ends with this goroutine.
 		path, e := prepareLocked(name, ns, &opts)
 		if e != nil {
@@ -247,7 +250,7 @@ func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *
 	}
 	path := opts.Path
 	if path == "" {
-		p, err := LookPath(opts.Argv[0], envValue(opts.Env, "PATH"))
+		p, err := LookPath(opts.Argv[0], envlist.Value(opts.Env, "PATH"))
 		if err != nil {
 			return "", err.(*ExecError)
 		}
@@ -280,16 +283,6 @@ func switchThreadCred(c *Credential) error {
 		return fmt.Errorf("setting user ID %d: %w", c.UID, e)
 	}
 	return nil
-}
-
-// envValue returns the last value of key in env ("" if none), as getenv would.
-func envValue(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // remountSys replaces /sys with a sysfs of the thread's network namespace, as iproute2 does: a

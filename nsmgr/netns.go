@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wgns/wgns/internal/flock"
+	"github.com/wgns/wgns/internal/osthread"
 )
 
 // Create makes a new network namespace named name, as `ip netns add` does: it makes RunDir (mode
@@ -39,7 +40,7 @@ func Create(name string) (netns.NsHandle, error) {
 	unix.Close(fd)
 
 	var h netns.NsHandle
-	onDisposableThread(func() {
+	osthread.Disposable(func() {
 		// Never unlocked: once unshared, this thread is in the new namespace, so it must end
 		// with this goroutine rather than run anything else.
 		h, err = unshareAndMount(path)
@@ -145,30 +146,25 @@ func Open(name string) (netns.NsHandle, error) {
 	if err := ValidateName(name); err != nil {
 		return netns.None(), fmt.Errorf("opening network namespace: %w", err)
 	}
-	path := Path(name)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return netns.None(), fmt.Errorf("opening network namespace %q: %w", name, err)
-	}
-	isNet, err := isNetNS(fd)
-	if err == nil && !isNet {
-		err = errors.New("not a network namespace")
-	}
-	if err != nil {
-		unix.Close(fd)
-		return netns.None(), fmt.Errorf("opening network namespace %q: %s: %w", name, path, err)
-	}
-	return netns.NsHandle(fd), nil
+	return openNetNS(Path(name), name)
 }
 
 // OpenPath returns a handle to the network namespace at path, one wgns did not make (a
 // container's, which a CNI runtime names by /var/run/netns/..., /proc/PID/ns/net, ...); the
 // caller must Close it. If there is no such file the error wraps fs.ErrNotExist; if the file is
 // not a network namespace, the error says "not a network namespace".
-func OpenPath(path string) (netns.NsHandle, error) {
+func OpenPath(path string) (netns.NsHandle, error) { return openNetNS(path, "") }
+
+// openNetNS opens path and checks that it is a network namespace. Its errors name the namespace
+// by name, or by path when name is "" (and by both when the file is not a network namespace).
+func openNetNS(path, name string) (netns.NsHandle, error) {
+	what := path
+	if name != "" {
+		what = strconv.Quote(name)
+	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", what, err)
 	}
 	isNet, err := isNetNS(fd)
 	if err == nil && !isNet {
@@ -176,7 +172,10 @@ func OpenPath(path string) (netns.NsHandle, error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return netns.None(), fmt.Errorf("opening network namespace %s: %w", path, err)
+		if name != "" {
+			what += ": " + path
+		}
+		return netns.None(), fmt.Errorf("opening network namespace %s: %w", what, err)
 	}
 	return netns.NsHandle(fd), nil
 }

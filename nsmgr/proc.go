@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // Process is a process inside a namespace.
@@ -199,16 +201,7 @@ func WaitExit(hs []*Handle, limit time.Duration) []*Handle {
 // StartTime returns a process's start time (field 22 of /proc/PID/stat, in clock ticks since
 // boot), which tells it from a later process with the same PID; 0 if it is gone or a zombie.
 func StartTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := procstat.Fields(pid)
 	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
 		return 0
 	}

@@ -1,6 +1,7 @@
 package selftest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // A minimal authoritative DNS server: enough for the peer to answer the lookups of the probe,
@@ -18,141 +21,83 @@ import (
 // dnsZone maps lower-case, fully qualified names ("peer.wgns.test.") to their addresses.
 type dnsZone map[string][]netip.Addr
 
-// DNS constants (RFC 1035, RFC 3596).
-const (
-	dnsTypeA    = 1
-	dnsTypeAAAA = 28
-	dnsTypeANY  = 255
-	dnsClassIN  = 1
-
-	dnsRcodeOK       = 0
-	dnsRcodeFormErr  = 1
-	dnsRcodeNXDomain = 3
-	dnsRcodeNotImp   = 4
-	dnsRcodeRefused  = 5
-
-	dnsFlagQR = 1 << 15
-	dnsFlagAA = 1 << 10
-	dnsFlagTC = 1 << 9
-	dnsFlagRD = 1 << 8
-	dnsFlagRA = 1 << 7
-
-	dnsHeaderLen = 12
-	dnsTTL       = 60
-)
-
-// errFormat is the reason a question could not be read.
-var errFormat = errors.New("malformed DNS question")
-
-// dnsQuestion is the one question of a query.
-type dnsQuestion struct {
-	name   string // as sent, with a trailing dot; "." for the root
-	qtype  uint16
-	qclass uint16
-	end    int // offset just after the question in the message
-}
-
-// parseQuestion reads the question that starts at the end of the header. Compression pointers
-// are refused: a question comes first, so there is nothing earlier to point to.
-func parseQuestion(msg []byte) (dnsQuestion, error) {
-	var b strings.Builder
-	off, total := dnsHeaderLen, 0
-	for {
-		if off >= len(msg) {
-			return dnsQuestion{}, errFormat
-		}
-		n := int(msg[off])
-		off++
-		if n == 0 {
-			break
-		}
-		if n&0xC0 != 0 || off+n > len(msg) {
-			return dnsQuestion{}, errFormat
-		}
-		if total += n + 1; total > 254 {
-			return dnsQuestion{}, errFormat
-		}
-		b.Write(msg[off : off+n])
-		b.WriteByte('.')
-		off += n
-	}
-	if off+4 > len(msg) {
-		return dnsQuestion{}, errFormat
-	}
-	name := b.String()
-	if name == "" {
-		name = "."
-	}
-	return dnsQuestion{
-		name:   name,
-		qtype:  binary.BigEndian.Uint16(msg[off:]),
-		qclass: binary.BigEndian.Uint16(msg[off+2:]),
-		end:    off + 4,
-	}, nil
-}
+// dnsTTL is the time to live of every answer, in seconds.
+const dnsTTL = 60
 
 // answer returns the response to the DNS message msg, or nil when msg deserves none (too short
-// to hold a header, or a response itself). Anything past the question (an EDNS OPT record, for
-// instance) is ignored, and the response has no additional records.
+// to hold a header, or a response itself). It answers one question, written out in full (a
+// compression pointer in it is malformed: there is nothing before it to point to); anything past
+// the question (an EDNS OPT record, for instance) is ignored, and the response has no
+// additional records.
 func (z dnsZone) answer(msg []byte) []byte {
-	if len(msg) < dnsHeaderLen {
+	var p dnsmessage.Parser
+	h, err := p.Start(msg)
+	if err != nil || h.Response {
 		return nil
 	}
-	id := binary.BigEndian.Uint16(msg[0:])
-	flags := binary.BigEndian.Uint16(msg[2:])
-	if flags&dnsFlagQR != 0 {
-		return nil
-	}
-	reply := func(rcode uint16, question []byte, answers []netip.Addr) []byte {
-		out := make([]byte, dnsHeaderLen, dnsHeaderLen+len(question)+len(answers)*28)
-		binary.BigEndian.PutUint16(out[0:], id)
-		f := dnsFlagQR | dnsFlagAA | dnsFlagRA | flags&(0xF<<11) | flags&dnsFlagRD | rcode
-		binary.BigEndian.PutUint16(out[2:], f)
-		if question != nil {
-			binary.BigEndian.PutUint16(out[4:], 1)
+	reply := func(rcode dnsmessage.RCode, q *dnsmessage.Question, answers []netip.Addr) []byte {
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode, Authoritative: true,
+			RecursionDesired: h.RecursionDesired, RecursionAvailable: true, RCode: rcode})
+		b.EnableCompression() // the answers name the question's name by a pointer to it
+		b.StartQuestions()
+		if q != nil {
+			b.Question(*q)
 		}
-		binary.BigEndian.PutUint16(out[6:], uint16(len(answers)))
-		out = append(out, question...)
+		b.StartAnswers()
 		for _, a := range answers {
-			typ := uint16(dnsTypeA)
-			if a.Is6() {
-				typ = dnsTypeAAAA
+			rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: dnsTTL}
+			if a.Is4() {
+				b.AResource(rh, dnsmessage.AResource{A: a.As4()})
+			} else {
+				b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
 			}
-			rdata := a.AsSlice()
-			out = binary.BigEndian.AppendUint16(out, 0xC000|dnsHeaderLen) // the question's name
-			out = binary.BigEndian.AppendUint16(out, typ)
-			out = binary.BigEndian.AppendUint16(out, dnsClassIN)
-			out = binary.BigEndian.AppendUint32(out, dnsTTL)
-			out = binary.BigEndian.AppendUint16(out, uint16(len(rdata)))
-			out = append(out, rdata...)
+		}
+		out, err := b.Finish()
+		if err != nil { // not expected: every part is well formed
+			return nil
 		}
 		return out
 	}
-	if opcode := flags >> 11 & 0xF; opcode != 0 {
-		return reply(dnsRcodeNotImp, nil, nil)
+	if h.OpCode != 0 {
+		return reply(dnsmessage.RCodeNotImplemented, nil, nil)
 	}
-	if binary.BigEndian.Uint16(msg[4:]) != 1 {
-		return reply(dnsRcodeFormErr, nil, nil)
+	q, err := p.Question()
+	if err != nil || !writtenInFull(msg, q) {
+		return reply(dnsmessage.RCodeFormatError, nil, nil)
 	}
-	q, err := parseQuestion(msg)
-	if err != nil {
-		return reply(dnsRcodeFormErr, nil, nil)
+	if _, err := p.Question(); !errors.Is(err, dnsmessage.ErrSectionDone) {
+		return reply(dnsmessage.RCodeFormatError, nil, nil) // not exactly one question
 	}
-	question := msg[dnsHeaderLen:q.end]
-	if q.qclass != dnsClassIN {
-		return reply(dnsRcodeRefused, question, nil)
+	if q.Class != dnsmessage.ClassINET {
+		return reply(dnsmessage.RCodeRefused, &q, nil)
 	}
-	addrs, ok := z[strings.ToLower(q.name)]
+	addrs, ok := z[strings.ToLower(q.Name.String())]
 	if !ok {
-		return reply(dnsRcodeNXDomain, question, nil)
+		return reply(dnsmessage.RCodeNameError, &q, nil)
 	}
 	var answers []netip.Addr
 	for _, a := range addrs {
-		if q.qtype == dnsTypeANY || q.qtype == dnsTypeA && a.Is4() || q.qtype == dnsTypeAAAA && a.Is6() {
+		if q.Type == dnsmessage.TypeALL || q.Type == dnsmessage.TypeA && a.Is4() || q.Type == dnsmessage.TypeAAAA && a.Is6() {
 			answers = append(answers, a)
 		}
 	}
-	return reply(dnsRcodeOK, question, answers)
+	return reply(dnsmessage.RCodeSuccess, &q, answers)
+}
+
+// writtenInFull reports whether msg's question section starts with q written without
+// compression, as a question must be.
+func writtenInFull(msg []byte, q dnsmessage.Question) bool {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{})
+	b.StartQuestions()
+	if b.Question(q) != nil {
+		return false
+	}
+	full, err := b.Finish()
+	if err != nil {
+		return false
+	}
+	const headerLen = 12
+	return bytes.HasPrefix(msg[headerLen:], full[headerLen:])
 }
 
 // dnsServer answers from zone over UDP and TCP and counts the messages it gets.
@@ -182,37 +127,28 @@ func (s *dnsServer) serveUDP(pc net.PacketConn) {
 // serveTCP answers the connections of l until l is closed: each carries messages with a
 // two-byte length in front (RFC 1035 4.2.2), until the client closes it or is idle for 5s.
 func (s *dnsServer) serveTCP(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+	acceptEach(l, func(c net.Conn) {
+		defer c.Close()
+		var n [2]byte
+		for {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, n[:]); err != nil {
 				return
 			}
-			continue
-		}
-		go func() {
-			defer c.Close()
-			var n [2]byte
-			for {
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.ReadFull(c, n[:]); err != nil {
-					return
-				}
-				msg := make([]byte, binary.BigEndian.Uint16(n[:]))
-				if _, err := io.ReadFull(c, msg); err != nil {
-					return
-				}
-				s.tcp.Add(1)
-				out := s.zone.answer(msg)
-				if out == nil {
-					return
-				}
-				if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
-					return
-				}
+			msg := make([]byte, binary.BigEndian.Uint16(n[:]))
+			if _, err := io.ReadFull(c, msg); err != nil {
+				return
 			}
-		}()
-	}
+			s.tcp.Add(1)
+			out := s.zone.answer(msg)
+			if out == nil {
+				return
+			}
+			if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // listen starts the server on addr (UDP and TCP). The caller must close the returned closers.

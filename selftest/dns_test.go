@@ -1,41 +1,44 @@
 package selftest
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
-// query builds a DNS query with one question; the name is written label by label as given.
-func query(id uint16, flags uint16, name string, qtype, qclass uint16) []byte {
-	msg := make([]byte, dnsHeaderLen)
-	binary.BigEndian.PutUint16(msg[0:], id)
-	binary.BigEndian.PutUint16(msg[2:], flags)
-	binary.BigEndian.PutUint16(msg[4:], 1)
-	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if l == "" {
-			continue
-		}
-		msg = append(msg, byte(len(l)))
-		msg = append(msg, l...)
+// query builds a DNS query with one question, as a client would send it.
+func query(t *testing.T, h dnsmessage.Header, name string, qtype dnsmessage.Type, qclass dnsmessage.Class) []byte {
+	t.Helper()
+	q := dnsmessage.Message{Header: h, Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: qtype, Class: qclass}}}
+	msg, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
 	}
-	msg = append(msg, 0)
-	msg = binary.BigEndian.AppendUint16(msg, qtype)
-	return binary.BigEndian.AppendUint16(msg, qclass)
+	return msg
 }
 
-// withOPT appends an EDNS OPT record (as Go's resolver and dig send) to a query.
-func withOPT(q []byte) []byte {
-	q = slices.Clone(q)
-	binary.BigEndian.PutUint16(q[10:], 1)
-	return append(q, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0)
+// withOPT adds an EDNS OPT record (as Go's resolver and dig send) to a query.
+func withOPT(t *testing.T, h dnsmessage.Header, name string, qtype dnsmessage.Type) []byte {
+	t.Helper()
+	var opt dnsmessage.ResourceHeader
+	if err := opt.SetEDNS0(1232, dnsmessage.RCodeSuccess, false); err != nil {
+		t.Fatal(err)
+	}
+	q := dnsmessage.Message{Header: h,
+		Questions:   []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: qtype, Class: dnsmessage.ClassINET}},
+		Additionals: []dnsmessage.Resource{{Header: opt, Body: &dnsmessage.OPTResource{}}}}
+	msg, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }
 
 // parsed is a response as the tests compare it.
@@ -43,7 +46,7 @@ type parsed struct {
 	ID       uint16
 	QR, AA   bool
 	RD       bool
-	Rcode    int
+	Rcode    dnsmessage.RCode
 	Question string // name/type, "" if none
 	Answers  []string
 }
@@ -51,112 +54,99 @@ type parsed struct {
 // parseResponse reads what answer wrote, checking its structure as a resolver would.
 func parseResponse(t *testing.T, msg []byte) parsed {
 	t.Helper()
-	if len(msg) < dnsHeaderLen {
-		t.Fatalf("response of %d bytes", len(msg))
+	var m dnsmessage.Message
+	if err := m.Unpack(msg); err != nil {
+		t.Fatalf("unpacking the response: %v", err)
 	}
-	f := binary.BigEndian.Uint16(msg[2:])
-	p := parsed{
-		ID: binary.BigEndian.Uint16(msg), QR: f&dnsFlagQR != 0, AA: f&dnsFlagAA != 0, RD: f&dnsFlagRD != 0,
-		Rcode: int(f & 0xF),
+	p := parsed{ID: m.ID, QR: m.Response, AA: m.Authoritative, RD: m.RecursionDesired, Rcode: m.RCode}
+	if len(m.Authorities) != 0 || len(m.Additionals) != 0 {
+		t.Fatalf("response has %d authority and %d additional records", len(m.Authorities), len(m.Additionals))
 	}
-	qd, an := binary.BigEndian.Uint16(msg[4:]), binary.BigEndian.Uint16(msg[6:])
-	if ns, ar := binary.BigEndian.Uint16(msg[8:]), binary.BigEndian.Uint16(msg[10:]); ns != 0 || ar != 0 {
-		t.Fatalf("response has %d authority and %d additional records", ns, ar)
+	switch len(m.Questions) {
+	case 0:
+	case 1:
+		p.Question = m.Questions[0].Name.String() + "/" + typeName(m.Questions[0].Type)
+	default:
+		t.Fatalf("response has %d questions", len(m.Questions))
 	}
-	off := dnsHeaderLen
-	if qd == 1 {
-		q, err := parseQuestion(msg)
-		if err != nil {
-			t.Fatalf("response's question: %v", err)
+	for _, r := range m.Answers {
+		if r.Header.Name != m.Questions[0].Name || r.Header.Class != dnsmessage.ClassINET || r.Header.TTL != dnsTTL {
+			t.Fatalf("answer record %v, want the question's name, class IN and TTL %d", r.Header, dnsTTL)
 		}
-		p.Question = q.name + "/" + typeName(q.qtype)
-		off = q.end
-	}
-	for range an {
-		if off+12 > len(msg) {
-			t.Fatalf("answer record cut short at %d of %d bytes", off, len(msg))
+		switch b := r.Body.(type) {
+		case *dnsmessage.AResource:
+			p.Answers = append(p.Answers, "A "+netip.AddrFrom4(b.A).String())
+		case *dnsmessage.AAAAResource:
+			p.Answers = append(p.Answers, "AAAA "+netip.AddrFrom16(b.AAAA).String())
+		default:
+			t.Fatalf("answer record %v", r)
 		}
-		if ptr := binary.BigEndian.Uint16(msg[off:]); ptr != 0xC000|dnsHeaderLen {
-			t.Fatalf("answer name %#x, want a pointer to the question", ptr)
-		}
-		typ, class := binary.BigEndian.Uint16(msg[off+2:]), binary.BigEndian.Uint16(msg[off+4:])
-		ttl, n := binary.BigEndian.Uint32(msg[off+6:]), int(binary.BigEndian.Uint16(msg[off+10:]))
-		if class != dnsClassIN || ttl != dnsTTL || off+12+n > len(msg) {
-			t.Fatalf("answer record class %d ttl %d length %d in %d bytes", class, ttl, n, len(msg))
-		}
-		a, ok := netip.AddrFromSlice(msg[off+12 : off+12+n])
-		if !ok {
-			t.Fatalf("answer rdata of %d bytes", n)
-		}
-		p.Answers = append(p.Answers, typeName(typ)+" "+a.String())
-		off += 12 + n
-	}
-	if off != len(msg) {
-		t.Fatalf("%d bytes after the last record", len(msg)-off)
 	}
 	return p
 }
 
-func typeName(t uint16) string {
-	switch t {
-	case dnsTypeA:
-		return "A"
-	case dnsTypeAAAA:
-		return "AAAA"
-	case dnsTypeANY:
+func typeName(t dnsmessage.Type) string {
+	if t == dnsmessage.TypeALL {
 		return "ANY"
 	}
-	return "TYPE" + strconv.Itoa(int(t))
+	return strings.TrimPrefix(t.String(), "Type")
 }
 
 func TestAnswer(t *testing.T) {
-	const rd = dnsFlagRD
+	rd := dnsmessage.Header{RecursionDesired: true}
+	id := func(h dnsmessage.Header, id uint16) dnsmessage.Header { h.ID = id; return h }
+	in, typeA, typeAAAA := dnsmessage.ClassINET, dnsmessage.TypeA, dnsmessage.TypeAAAA
 	a, aaaa := "A 192.0.2.1", "AAAA fd00:192:0:2::1"
-	badLabel := query(9, rd, "peer.wgns.test", dnsTypeA, dnsClassIN)
-	badLabel[12] = 0xC0 // a compression pointer in the question
-	long := query(10, rd, strings.Repeat("a.", 130), dnsTypeA, dnsClassIN)
-	twoQ := query(11, rd, "peer.wgns.test", dnsTypeA, dnsClassIN)
-	binary.BigEndian.PutUint16(twoQ[4:], 2)
-	noQ := query(12, rd, "peer.wgns.test", dnsTypeA, dnsClassIN)
-	binary.BigEndian.PutUint16(noQ[4:], 0)
-	full := query(13, rd, "peer.wgns.test", dnsTypeA, dnsClassIN)
+	badLabel := query(t, id(rd, 9), "peer.wgns.test.", typeA, in)
+	badLabel[12] = 0xC0 // a compression pointer in the question, past the end
+	// A pointer that a decoder could follow: into the header, where QDCOUNT's high byte reads as
+	// the root's empty label.
+	intoHeader := append(query(t, id(rd, 18), ".", typeA, in)[:12], 0xC0, 4, 0, 1, 0, 1)
+	long := query(t, id(rd, 10), strings.Repeat("a.", 120), typeA, in)
+	long = append(long[:12], append(bytes.Repeat([]byte{1, 'a'}, 10), long[12:]...)...) // 130 labels
+	twoQ := query(t, id(rd, 11), "peer.wgns.test.", typeA, in)
+	twoQ[5] = 2 // QDCOUNT
+	noQ := query(t, id(rd, 12), "peer.wgns.test.", typeA, in)
+	noQ[5] = 0
+	full := query(t, id(rd, 13), "peer.wgns.test.", typeA, in)
 
 	tests := []struct {
 		name string
 		msg  []byte
 		want *parsed // nil: no response
 	}{
-		{"A", query(1, rd, "peer.wgns.test", dnsTypeA, dnsClassIN),
+		{"A", query(t, id(rd, 1), "peer.wgns.test.", typeA, in),
 			&parsed{ID: 1, QR: true, AA: true, RD: true, Question: "peer.wgns.test./A", Answers: []string{a}}},
-		{"AAAA", query(2, rd, "peer.wgns.test.", dnsTypeAAAA, dnsClassIN),
+		{"AAAA", query(t, id(rd, 2), "peer.wgns.test.", typeAAAA, in),
 			&parsed{ID: 2, QR: true, AA: true, RD: true, Question: "peer.wgns.test./AAAA", Answers: []string{aaaa}}},
-		{"ANY", query(3, 0, "peer.wgns.test", dnsTypeANY, dnsClassIN),
+		{"ANY", query(t, dnsmessage.Header{ID: 3}, "peer.wgns.test.", dnsmessage.TypeALL, in),
 			&parsed{ID: 3, QR: true, AA: true, Question: "peer.wgns.test./ANY", Answers: []string{a, aaaa}}},
-		{"case is kept and ignored", query(4, rd, "PeEr.WGNS.test", dnsTypeA, dnsClassIN),
+		{"case is kept and ignored", query(t, id(rd, 4), "PeEr.WGNS.test.", typeA, in),
 			&parsed{ID: 4, QR: true, AA: true, RD: true, Question: "PeEr.WGNS.test./A", Answers: []string{a}}},
-		{"EDNS OPT ignored", withOPT(query(5, rd, "peer.wgns.test", dnsTypeAAAA, dnsClassIN)),
+		{"EDNS OPT ignored", withOPT(t, id(rd, 5), "peer.wgns.test.", typeAAAA),
 			&parsed{ID: 5, QR: true, AA: true, RD: true, Question: "peer.wgns.test./AAAA", Answers: []string{aaaa}}},
-		{"other type: no data", query(6, rd, "peer.wgns.test", 15, dnsClassIN),
-			&parsed{ID: 6, QR: true, AA: true, RD: true, Question: "peer.wgns.test./TYPE15"}},
-		{"unknown name", query(7, rd, "other.wgns.test", dnsTypeA, dnsClassIN),
-			&parsed{ID: 7, QR: true, AA: true, RD: true, Rcode: dnsRcodeNXDomain, Question: "other.wgns.test./A"}},
-		{"subdomain is another name", query(8, rd, "x.peer.wgns.test", dnsTypeA, dnsClassIN),
-			&parsed{ID: 8, QR: true, AA: true, RD: true, Rcode: dnsRcodeNXDomain, Question: "x.peer.wgns.test./A"}},
-		{"root", query(14, rd, ".", dnsTypeA, dnsClassIN),
-			&parsed{ID: 14, QR: true, AA: true, RD: true, Rcode: dnsRcodeNXDomain, Question: "./A"}},
-		{"class CH", query(15, rd, "peer.wgns.test", dnsTypeA, 3),
-			&parsed{ID: 15, QR: true, AA: true, RD: true, Rcode: dnsRcodeRefused, Question: "peer.wgns.test./A"}},
-		{"compression pointer", badLabel, &parsed{ID: 9, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"name too long", long, &parsed{ID: 10, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"two questions", twoQ, &parsed{ID: 11, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"no question", noQ, &parsed{ID: 12, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"cut in the type", full[:len(full)-3], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"cut in the name", full[:16], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"label past the end", full[:14], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"header only", full[:12], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsRcodeFormErr}},
-		{"opcode STATUS", query(16, 2<<11|rd, "peer.wgns.test", dnsTypeA, dnsClassIN),
-			&parsed{ID: 16, QR: true, AA: true, RD: true, Rcode: dnsRcodeNotImp}},
-		{"a response", query(17, dnsFlagQR, "peer.wgns.test", dnsTypeA, dnsClassIN), nil},
+		{"other type: no data", query(t, id(rd, 6), "peer.wgns.test.", dnsmessage.TypeMX, in),
+			&parsed{ID: 6, QR: true, AA: true, RD: true, Question: "peer.wgns.test./MX"}},
+		{"unknown name", query(t, id(rd, 7), "other.wgns.test.", typeA, in),
+			&parsed{ID: 7, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeNameError, Question: "other.wgns.test./A"}},
+		{"subdomain is another name", query(t, id(rd, 8), "x.peer.wgns.test.", typeA, in),
+			&parsed{ID: 8, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeNameError, Question: "x.peer.wgns.test./A"}},
+		{"root", query(t, id(rd, 14), ".", typeA, in),
+			&parsed{ID: 14, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeNameError, Question: "./A"}},
+		{"class CH", query(t, id(rd, 15), "peer.wgns.test.", typeA, dnsmessage.ClassCHAOS),
+			&parsed{ID: 15, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeRefused, Question: "peer.wgns.test./A"}},
+		{"compression pointer", badLabel, &parsed{ID: 9, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"compression pointer into the header", intoHeader, &parsed{ID: 18, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"name too long", long, &parsed{ID: 10, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"two questions", twoQ, &parsed{ID: 11, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"no question", noQ, &parsed{ID: 12, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"cut in the type", full[:len(full)-3], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"cut in the name", full[:16], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"label past the end", full[:14], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"header only", full[:12], &parsed{ID: 13, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeFormatError}},
+		{"opcode STATUS", query(t, dnsmessage.Header{ID: 16, OpCode: 2, RecursionDesired: true}, "peer.wgns.test.", typeA, in),
+			&parsed{ID: 16, QR: true, AA: true, RD: true, Rcode: dnsmessage.RCodeNotImplemented}},
+		{"a response", query(t, dnsmessage.Header{ID: 17, Response: true}, "peer.wgns.test.", typeA, in), nil},
 		{"short", full[:11], nil},
 		{"empty", nil, nil},
 	}
@@ -173,8 +163,8 @@ func TestAnswer(t *testing.T) {
 				t.Fatal("no response")
 			}
 			got := parseResponse(t, out)
-			if f := binary.BigEndian.Uint16(out[2:]); f>>11&0xF != 0 && tt.want.Rcode != dnsRcodeNotImp {
-				t.Errorf("opcode %d in the response", f>>11&0xF)
+			if op := out[2] >> 3 & 0xF; op != 0 && tt.want.Rcode != dnsmessage.RCodeNotImplemented {
+				t.Errorf("opcode %d in the response", op)
 			}
 			if diff := cmp.Diff(*tt.want, got); diff != "" {
 				t.Errorf("response (-want +got):\n%s", diff)

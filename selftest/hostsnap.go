@@ -54,20 +54,3 @@ func snapshotNetwork() (string, error) {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n", nil
 }
-
-// lineDiff lists the lines only in before ("- ") and only in after ("+ "), for a report.
-func lineDiff(before, after string) string {
-	b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
-	var out strings.Builder
-	for _, l := range b {
-		if l != "" && !slices.Contains(a, l) {
-			out.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range a {
-		if l != "" && !slices.Contains(b, l) {
-			out.WriteString("+ " + l + "\n")
-		}
-	}
-	return out.String()
-}

@@ -202,6 +202,17 @@ func servePeer(in io.Reader, out io.Writer) error {
 
 // serveEcho sends back what each connection of l sends, until l is closed.
 func serveEcho(l net.Listener, count *atomic.Int64) {
+	acceptEach(l, func(c net.Conn) {
+		count.Add(1)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(c, c)
+	})
+}
+
+// acceptEach serves each connection of l with serve, on a goroutine of its own, until l is
+// closed; a failed accept that does not close l is passed over.
+func acceptEach(l net.Listener, serve func(net.Conn)) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -210,12 +221,7 @@ func serveEcho(l net.Listener, count *atomic.Int64) {
 			}
 			continue
 		}
-		count.Add(1)
-		go func() {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.Copy(c, c)
-		}()
+		go serve(c)
 	}
 }
 

@@ -1,12 +1,13 @@
 package selftest
 
 import (
-	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
-	"strings"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgns/wgns/internal/uapi"
 )
 
 // The names of the hidden commands `wgns selftest` runs itself as. cmd/wgns must register its
@@ -80,15 +81,12 @@ var decoySockets = []string{
 // device.IpcSet reads): its key and port, and the client as its only peer. It holds a private
 // key: it travels on the peer's stdin only.
 func peerUAPI(peerKey wgtypes.Key, clientPub wgtypes.Key) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\n", hex.EncodeToString(peerKey[:]))
-	fmt.Fprintf(&b, "listen_port=%d\n", peerPort)
-	b.WriteString("replace_peers=true\n")
-	fmt.Fprintf(&b, "public_key=%s\n", hex.EncodeToString(clientPub[:]))
-	b.WriteString("replace_allowed_ips=true\n")
-	fmt.Fprintf(&b, "allowed_ip=%s\n", netip.PrefixFrom(clientTun4.Addr(), 32))
-	fmt.Fprintf(&b, "allowed_ip=%s\n", netip.PrefixFrom(clientTun6.Addr(), 128))
-	return b.String()
+	port := peerPort
+	return uapi.Config(wgtypes.Config{PrivateKey: &peerKey, ListenPort: &port, ReplacePeers: true,
+		Peers: []wgtypes.PeerConfig{{PublicKey: clientPub, ReplaceAllowedIPs: true, AllowedIPs: []net.IPNet{
+			{IP: clientTun4.Addr().AsSlice(), Mask: net.CIDRMask(32, 32)},
+			{IP: clientTun6.Addr().AsSlice(), Mask: net.CIDRMask(128, 128)},
+		}}}})
 }
 
 // clientConfig is the wg-quick config `wgns up` gets: what a provider would hand out for this

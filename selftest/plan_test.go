@@ -2,7 +2,6 @@ package selftest
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgns/wgns/internal/golden"
 	"github.com/wgns/wgns/wgns/config"
 )
 
@@ -25,11 +25,11 @@ func fixedKey(b byte) wgtypes.Key {
 
 func TestPeerUAPIGolden(t *testing.T) {
 	got := peerUAPI(fixedKey(1), fixedKey(2))
-	golden(t, "peer-uapi.golden", got)
+	golden.Check(t, "peer-uapi", got)
 }
 
 func TestClientConfigGolden(t *testing.T) {
-	golden(t, "client-conf.golden", clientConfig(fixedKey(3), fixedKey(4)))
+	golden.Check(t, "client-conf", clientConfig(fixedKey(3), fixedKey(4)))
 }
 
 // TestClientConfigParses feeds the client config to wgns's own parser: `wgns up` must accept it
@@ -104,23 +104,5 @@ func TestPeerUAPIShape(t *testing.T) {
 	if !strings.Contains(text, "private_key="+strings.Repeat("aa", 32)+"\n") ||
 		!strings.Contains(text, "public_key="+strings.Repeat("bb", 32)+"\n") {
 		t.Errorf("keys not in the UAPI text as hex:\n%s", text)
-	}
-}
-
-// golden compares got with testdata/name; with WGNS_UPDATE_GOLDEN=1 it rewrites the file.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("WGNS_UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }

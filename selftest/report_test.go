@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/wgns/wgns/internal/golden"
 )
 
 func TestReportGolden(t *testing.T) {
@@ -17,7 +19,7 @@ func TestReportGolden(t *testing.T) {
 	r.ok("  spaces around  ")
 	passed, failed := r.counts()
 	r.note("%s", summary(passed, failed))
-	golden(t, "report.golden", b.String())
+	golden.Check(t, "report", b.String())
 }
 
 func TestStepKind(t *testing.T) {

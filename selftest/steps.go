@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgns/wgns/internal/procstat"
 	"github.com/wgns/wgns/nsmgr"
 )
 
@@ -82,14 +83,10 @@ func (s *steps) cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
 // world checks that this is a fresh world and installs the copy of wgns the steps run.
 func (s *steps) world() bool {
 	const what = "private world built"
-	links, err := netlink.LinkList()
+	names, err := linkNames(netlink.LinkList)
 	if err != nil {
-		s.r.fail(what, fmt.Errorf("listing interfaces: %w", err), "")
+		s.r.fail(what, err, "")
 		return false
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
 	}
 	if !slices.Equal(names, []string{"lo"}) {
 		s.r.fail(what, fmt.Errorf("its network namespace has interfaces %v, want only lo", names), "")
@@ -411,6 +408,19 @@ func tunnelHandle() (*netlink.Handle, func(), error) {
 	return h, func() { h.Close(); ns.Close() }, nil
 }
 
+// linkNames returns the names of the interfaces list lists (netlink.LinkList, or a handle's).
+func linkNames(list func() ([]netlink.Link, error)) ([]string, error) {
+	links, err := list()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	return names, nil
+}
+
 // interfaces checks that the tunnel's namespace holds lo and the tunnel, and nothing else.
 func (s *steps) interfaces() bool {
 	what := fmt.Sprintf("namespace %s holds only lo and %s", tunnelName, tunnelName)
@@ -420,14 +430,10 @@ func (s *steps) interfaces() bool {
 		return true
 	}
 	defer done()
-	links, err := h.LinkList()
+	names, err := linkNames(h.LinkList)
 	if err != nil {
-		s.r.fail(what, fmt.Errorf("listing interfaces: %w", err), "")
+		s.r.fail(what, err, "")
 		return true
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
 	}
 	slices.Sort(names)
 	if want := []string{"lo", tunnelName}; !slices.Equal(names, want) {
@@ -776,11 +782,7 @@ func (s *steps) down() bool {
 func waitExited(pid int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return true
-		}
-		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		if f := procstat.Fields(pid); len(f) == 0 || f[0] == "Z" {
 			return true
 		}
 		if time.Now().After(deadline) {

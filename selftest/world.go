@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wgns/wgns/internal/linediff"
 	"github.com/wgns/wgns/internal/world"
 )
 
@@ -79,7 +80,7 @@ func Run(out io.Writer) (failed int, err error) {
 		r.fail("the host's network is untouched", err, "")
 	case after != before:
 		r.fail("the host's network is untouched", errors.New("it changed while the self-test ran (perhaps something else changed it)"),
-			lineDiff(before, after))
+			linediff.Diff(before, after, ""))
 	default:
 		r.ok("the host's network is untouched: same interfaces, addresses, routes and /run/netns as before")
 	}

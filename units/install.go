@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/wgns/wgns/internal/atomicfile"
 )
 
 // dropInMode is the mode of an installed drop-in.
@@ -62,60 +64,15 @@ func Install(dir, name, unitName string, style Style) (paths, written []string, 
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 			return paths, written, fmt.Errorf("installing drop-in for %s: creating its directory: %w", unitName, err)
 		}
-		if err := writeAtomic(f.path, []byte(f.text), dropInMode); err != nil {
+		// Synced: systemd must find the drop-in after a crash that follows the
+		// install. The temporary file's name starts with a dot and does not end in
+		// .conf, so systemd never loads one left behind by a crash.
+		if err := atomicfile.Write(f.path, []byte(f.text), dropInMode, atomicfile.Options{Sync: true}); err != nil {
 			return paths, written, fmt.Errorf("installing drop-in for %s: %w", unitName, err)
 		}
 		written = append(written, f.path)
 	}
 	return paths, written, nil
-}
-
-// writeAtomic replaces path with data: a reader sees the old file or the new
-// one, never a part. A symlink at path is replaced, not followed. The
-// temporary file's name starts with a dot and does not end in .conf, so
-// systemd never loads one left behind by a crash.
-func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("creating a temporary file in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("setting the mode of %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Remove deletes the drop-in that confines unitName to tunnel name under dir
@@ -140,7 +97,7 @@ func Remove(dir, name, unitName string) (paths, removed []string, err error) {
 		}
 		removed = append(removed, path)
 		parent := filepath.Dir(path)
-		if err := syncDir(parent); err != nil {
+		if err := atomicfile.SyncDir(parent); err != nil {
 			return paths, removed, fmt.Errorf("removing drop-in for %s: %w", unitName, err)
 		}
 		// Only an empty directory goes; other drop-ins keep it.

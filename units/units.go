@@ -95,6 +95,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/internal/shellquote"
 )
 
 // Names of the shipped template units.
@@ -345,7 +346,7 @@ func DropIn(name, unitName string, style Style) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by wgns unit install; remove with: wgns unit remove %s %s\n",
-		shellWord(name), shellWord(unitName))
+		shellquote.Word(name), shellquote.Word(unitName))
 	if _, err := io.Copy(&b, unit.Serialize(opts)); err != nil {
 		return "", fmt.Errorf("serialising drop-in for %s: %w", unitName, err)
 	}
@@ -363,17 +364,7 @@ func DropIn(name, unitName string, style Style) (string, error) {
 func TunnelDropIn(name, unitName string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by wgns unit install: %s is confined to this tunnel and starts again with it.\n# Remove with: wgns unit remove %s %s\n",
-		unitName, shellWord(name), shellWord(unitName))
+		unitName, shellquote.Word(name), shellquote.Word(unitName))
 	io.Copy(&b, unit.Serialize([]*unit.UnitOption{unit.NewUnitOption("Unit", "Wants", unitName)}))
 	return b.String()
-}
-
-// shellWord quotes s for a POSIX shell when it needs quoting.
-func shellWord(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool {
-		return !isAlnum(r) && !strings.ContainsRune("_=+.,:@/-", r)
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -2,10 +2,8 @@ package units
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,32 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wgns/wgns/execsvc"
+	"github.com/wgns/wgns/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-// golden compares got with testdata/NAME.golden, or rewrites that file with
-// -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from %s (-want +got):\n%s", name, path, diff)
-	}
-}
 
 func TestTemplate(t *testing.T) {
 	tests := []struct {
@@ -51,8 +25,8 @@ func TestTemplate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden+"/"+tt.binary, func(t *testing.T) {
-			golden(t, tt.golden, Template(tt.binary))
-			golden(t, strings.Replace(tt.golden, "template", "service", 1), Service(tt.binary))
+			golden.Check(t, tt.golden, Template(tt.binary))
+			golden.Check(t, strings.Replace(tt.golden, "template", "service", 1), Service(tt.binary))
 		})
 	}
 }
@@ -248,7 +222,7 @@ func TestDropIn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.golden, got)
+			golden.Check(t, tt.golden, got)
 			// Parsed back, it holds what the serialiser was given.
 			if _, err := unit.DeserializeOptions(strings.NewReader(got)); err != nil {
 				t.Errorf("drop-in does not parse: %v", err)

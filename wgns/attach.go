@@ -111,13 +111,7 @@ func attach(sys system, o AttachOptions) (_ *Tunnel, err error) {
 	if err := validateAttach(&o); err != nil {
 		return nil, err
 	}
-	mode := o.Mode
-	if mode == "" {
-		mode = ModeUserspace
-		if KernelWireGuard() {
-			mode = ModeKernel
-		}
-	}
+	mode := o.Mode.OrDefault()
 	id := o.Key.ID()
 	unlock, err := sys.lockAttachment(id)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgns/wgns/internal/uapi"
 	"github.com/wgns/wgns/nsmgr"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
@@ -298,7 +299,7 @@ func (u *userspaceBackend) rehandshake(_ netnsView, peers []wgtypes.Peer) error 
 
 // configure applies cfg through the device's own UAPI handler, in this process: what wgctrl
 // would send over the socket, without the socket and wgctrl's probing.
-func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapiConfig(cfg)) }
+func (u *userspaceBackend) configure(cfg wgtypes.Config) error { return u.dev.IpcSet(uapi.Config(cfg)) }
 
 // start brings the device up (its own link watcher is in the host namespace, so it never sees
 // the link come up in the tunnel's) and sends a handshake initiation to every peer that has an

@@ -61,7 +61,7 @@ func activeOn(cfg *config.Config, d *wgtypes.Device) []int {
 			switch {
 			case len(ips) == 0:
 				continue
-			case active[g] == -1 && sameIPs(ips, want):
+			case active[g] == -1 && config.SamePrefixes(ips, want):
 				active[g] = pos
 				continue
 			}
@@ -81,19 +81,6 @@ func maskedIPs(nets []net.IPNet) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// sameIPs reports whether a and b hold the same prefixes.
-func sameIPs(a, b []netip.Prefix) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, p := range a {
-		if !slices.Contains(b, p) {
-			return false
-		}
-	}
-	return true
 }
 
 // allowedFor is what peer i of cfg holds when the groups' active peers are active (a place in

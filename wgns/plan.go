@@ -18,12 +18,7 @@ func Plan(name string, cfg *config.Config, mode Mode) (string, error) {
 }
 
 func plan(sys system, name string, cfg *config.Config, mode Mode) (string, error) {
-	if mode == "" {
-		mode = ModeUserspace
-		if KernelWireGuard() {
-			mode = ModeKernel
-		}
-	}
+	mode = mode.OrDefault()
 	var b strings.Builder
 	fmt.Fprintf(&b, "config %s is valid; ", cfg.Path)
 	st, err := sys.readState(name)

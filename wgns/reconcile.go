@@ -518,7 +518,7 @@ func (r *reconciler) deviceDiffers(d *wgtypes.Device) string {
 		if want.Endpoint != "" && got.Endpoint == nil {
 			return "endpoint"
 		}
-		if !sameIPs(maskedIPs(got.AllowedIPs), allowedFor(r.cfg, i, active)) {
+		if !config.SamePrefixes(maskedIPs(got.AllowedIPs), allowedFor(r.cfg, i, active)) {
 			return "allowed IPs"
 		}
 	}

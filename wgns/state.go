@@ -34,6 +34,18 @@ const (
 	ModeUserspace Mode = "userspace"
 )
 
+// OrDefault returns m, or for "" the mode wgns picks: kernel WireGuard if the kernel has it
+// (KernelWireGuard), else the embedded one.
+func (m Mode) OrDefault() Mode {
+	if m != "" {
+		return m
+	}
+	if KernelWireGuard() {
+		return ModeKernel
+	}
+	return ModeUserspace
+}
+
 // Step is how far the making of a tunnel got. Steps are recorded in the state file as they are
 // reached, so that a crash leaves a record of what was made.
 type Step string

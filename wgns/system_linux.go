@@ -316,13 +316,18 @@ func (v *nsView) addrDel(name string, p netip.Prefix) error {
 	return v.h.AddrDel(l, &netlink.Addr{IPNet: prefixToIPNet(p)})
 }
 
-func (v *nsView) routes(name string) ([]netip.Prefix, error) {
+// mainRoutes lists the routes of the main table that go out through the link name.
+func (v *nsView) mainRoutes(name string) ([]netlink.Route, error) {
 	l, err := v.h.LinkByName(name)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := v.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: l.Attrs().Index},
+	return v.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: l.Attrs().Index},
 		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+}
+
+func (v *nsView) routes(name string) ([]netip.Prefix, error) {
+	rs, err := v.mainRoutes(name)
 	if err != nil {
 		return nil, err
 	}
@@ -358,12 +363,7 @@ func (v *nsView) routeVia(name string, p netip.Prefix, gw netip.Addr) error {
 }
 
 func (v *nsView) gateways(name string) ([]netip.Addr, error) {
-	l, err := v.h.LinkByName(name)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := v.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: l.Attrs().Index},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+	rs, err := v.mainRoutes(name)
 	if err != nil {
 		return nil, err
 	}

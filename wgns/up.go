@@ -85,13 +85,7 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 	if err := nsmgr.ValidateName(name); err != nil {
 		return nil, err
 	}
-	mode := opts.Mode
-	if mode == "" {
-		mode = ModeUserspace
-		if KernelWireGuard() {
-			mode = ModeKernel
-		}
-	}
+	mode := opts.Mode.OrDefault()
 	dev := sys.backend(mode)
 	unlock, err := sys.lock(name)
 	if err != nil {

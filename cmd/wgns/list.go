@@ -26,10 +26,28 @@ func (c *ListCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	return showStatuses(names, true, true, c.JSON, func(list []*wgns.Status) error {
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tMODE\tSTATE\tADDRESS")
+		for _, s := range list {
+			addr := strings.Join(s.Addresses, ",")
+			if addr == "" {
+				addr = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.Name, s.Mode, s.State, addr)
+		}
+		return w.Flush()
+	})
+}
+
+// showStatuses prints the status of each tunnel in names (brief as for GetStatus): as JSON, as
+// "no tunnels" when there is none, or else with plain. A tunnel that is not up is left out when
+// skipDown, and is an error otherwise.
+func showStatuses(names []string, brief, skipDown, asJSON bool, plain func([]*wgns.Status) error) error {
 	list := []*wgns.Status{}
 	for _, n := range names {
-		s, err := wgns.GetStatus(n, true)
-		if errors.Is(err, wgns.ErrNotUp) {
+		s, err := wgns.GetStatus(n, brief)
+		if skipDown && errors.Is(err, wgns.ErrNotUp) {
 			continue
 		}
 		if err != nil {
@@ -37,23 +55,14 @@ func (c *ListCmd) Run() error {
 		}
 		list = append(list, s)
 	}
-	if c.JSON {
+	if asJSON {
 		return writeJSON(list)
 	}
 	if len(list) == 0 {
 		fmt.Println("no tunnels")
 		return nil
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tMODE\tSTATE\tADDRESS")
-	for _, s := range list {
-		addr := strings.Join(s.Addresses, ",")
-		if addr == "" {
-			addr = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.Name, s.Mode, s.State, addr)
-	}
-	return w.Flush()
+	return plain(list)
 }
 
 // StatusCmd is `wgns status`.
@@ -71,31 +80,15 @@ func (c *StatusCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	list := []*wgns.Status{}
-	for _, n := range names {
-		s, err := wgns.GetStatus(n, false)
-		if err != nil {
-			if c.Name == "" && errors.Is(err, wgns.ErrNotUp) {
-				continue
+	return showStatuses(names, false, c.Name == "", c.JSON, func(list []*wgns.Status) error {
+		for i, s := range list {
+			if i > 0 {
+				fmt.Println()
 			}
-			return err
+			fmt.Print(formatStatus(s, time.Now()))
 		}
-		list = append(list, s)
-	}
-	if c.JSON {
-		return writeJSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Println("no tunnels")
 		return nil
-	}
-	for i, s := range list {
-		if i > 0 {
-			fmt.Println()
-		}
-		fmt.Print(formatStatus(s, time.Now()))
-	}
-	return nil
+	})
 }
 
 func writeJSON(v any) error {

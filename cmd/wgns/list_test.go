@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/golden"
 	"github.com/wgns/wgns/ports"
 	"github.com/wgns/wgns/wgns"
 )
@@ -38,7 +39,7 @@ func TestFormatStatusPorts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()
 			tc.edit(s)
-			golden(t, tc.name, formatStatus(s, now))
+			golden.Check(t, tc.name, formatStatus(s, now))
 		})
 	}
 }

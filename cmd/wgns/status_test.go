@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/golden"
 	"github.com/wgns/wgns/wgns"
 )
 
@@ -40,5 +41,5 @@ func TestFormatStatusFailover(t *testing.T) {
 	s.FailoverGroups = []wgns.GroupStatus{{Group: 1, Peers: []string{a, b}, Active: b, Check: "192.0.2.1", Failovers: 3, LastFailover: s.LastFailover,
 		DownSince: now.Add(-4 * time.Second)}}
 	out.WriteString("\n" + formatStatus(s, now))
-	golden(t, "status-failover", out.String())
+	golden.Check(t, "status-failover", out.String())
 }

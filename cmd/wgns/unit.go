@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgns/wgns/internal/shellquote"
 	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/units"
 )
@@ -99,7 +100,7 @@ func (c *UnitInstallCmd) run(out, errOut io.Writer) error {
 	}
 	if changed {
 		fmt.Fprintf(out, "systemd reloaded; if %s is running, restart it to move it into %s: systemctl restart %s\n",
-			unit, name, shellQuote(unit))
+			unit, name, shellquote.Word(unit))
 	}
 	return nil
 }
@@ -139,7 +140,7 @@ func (c *UnitRemoveCmd) run(out, errOut io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "systemd reloaded; if %s is running, restart it to take it out of %s: systemctl restart %s\n",
-		unit, name, shellQuote(unit))
+		unit, name, shellquote.Word(unit))
 	return nil
 }
 
@@ -245,14 +246,4 @@ func reload(errOut io.Writer) (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-// shellQuote quotes s for a POSIX shell when it needs quoting (unit names may hold \x2d).
-func shellQuote(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_=+.,:@/-", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

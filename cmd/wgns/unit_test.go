@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,33 +13,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wgns/wgns/internal/golden"
 	"github.com/wgns/wgns/nsmgr"
 	"github.com/wgns/wgns/units"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-// golden compares got with testdata/NAME.golden, or rewrites that file with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from %s (-want +got):\n%s", name, path, diff)
-	}
-}
 
 // fakeSystemd replaces the daemon-reload and the unit search path for one test, and counts
 // reloads.
@@ -139,7 +115,7 @@ func TestUnitCommands(t *testing.T) {
 				t.Errorf("%d daemon-reloads, want %d", f.reloads, st.reloads)
 			}
 			text := "-- stdout --\n" + out.String() + "-- stderr --\n" + errOut.String()
-			golden(t, "unit-"+st.golden, strings.ReplaceAll(text, dir, "DIR"))
+			golden.Check(t, "unit-"+st.golden, strings.ReplaceAll(text, dir, "DIR"))
 		})
 	}
 	// What is left: the joins drop-in only, as the units package writes it.
@@ -244,19 +220,6 @@ func TestServiceName(t *testing.T) {
 	} {
 		if got := serviceName(in); got != want {
 			t.Errorf("serviceName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"work.service":               "work.service",
-		`backup@home\x2ddir.service`: `'backup@home\x2ddir.service'`,
-		"it's":                       `'it'\''s'`,
-		"foo@bar:baz_1.2+3=4.svc":    "foo@bar:baz_1.2+3=4.svc",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

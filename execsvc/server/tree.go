@@ -1,11 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wgns/wgns/internal/procstat"
 )
 
 // proc is a process as /proc/PID/stat shows it.
@@ -28,24 +29,15 @@ func procs() []proc {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue
-		}
-		// PID (COMM) STATE PPID ...: COMM may hold anything, so read after its last ")".
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(b[i+1:])
+		f := procstat.Fields(pid) // STATE PPID ...
 		if len(f) < 2 {
 			continue
 		}
-		ppid, err := strconv.Atoi(string(f[1]))
+		ppid, err := strconv.Atoi(f[1])
 		if err != nil {
 			continue
 		}
-		ps = append(ps, proc{pid: pid, ppid: ppid, zombie: string(f[0]) == "Z"})
+		ps = append(ps, proc{pid: pid, ppid: ppid, zombie: f[0] == "Z"})
 	}
 	return ps
 }
@@ -106,18 +98,10 @@ func signalTree(root int, sig unix.Signal) {
 
 // parentOf returns the parent of pid, now.
 func parentOf(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := bytes.Fields(b[i+1:])
+	f := procstat.Fields(pid)
 	if len(f) < 2 {
 		return 0, false
 	}
-	ppid, err := strconv.Atoi(string(f[1]))
+	ppid, err := strconv.Atoi(f[1])
 	return ppid, err == nil
 }

@@ -18,7 +18,12 @@ type Options struct {
 	// TempPrefix starts the temporary file's name; "" gives "." + the target's base name + ".",
 	// which no loader of *.conf, *.json or *.service files picks up if a crash leaves it behind.
 	TempPrefix string
+	// Owner, if not nil, is given the file before it is renamed into place.
+	Owner *Owner
 }
+
+// Owner is the user and group IDs a written file is given.
+type Owner struct{ UID, GID int }
 
 // Write replaces path with data, with the given permission bits. On failure the target is
 // unchanged and no temporary file is left behind.
@@ -44,6 +49,11 @@ func Write(path string, data []byte, mode fs.FileMode, o Options) (err error) {
 	}
 	if err := f.Chmod(mode); err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", tmp, err)
+	}
+	if o.Owner != nil {
+		if err := f.Chown(o.Owner.UID, o.Owner.GID); err != nil {
+			return fmt.Errorf("setting the owner of %s: %w", tmp, err)
+		}
 	}
 	if o.Sync {
 		if err := f.Sync(); err != nil {

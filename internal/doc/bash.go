@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/wgns/wgns/internal/shellquote"
 )
 
 // Bash writes a bash completion script for s.Prog. It needs nothing but bash; when
@@ -27,8 +29,8 @@ func Bash(w io.Writer, s Spec) error {
 `, s.Prog, fn)
 	for _, c := range root.all() {
 		fmt.Fprintf(&b, "    %s) subs=%s flags=%s vflags=%s rest=%d cmdarg=%d ;;\n",
-			shQuote(c.pathString()), shQuote(strings.Join(c.subNames(), " ")),
-			shQuote(strings.Join(c.flagWords(), " ")), shQuote(strings.Join(c.valueFlags(), " ")),
+			shellquote.Always(c.pathString()), shellquote.Always(strings.Join(c.subNames(), " ")),
+			shellquote.Always(strings.Join(c.flagWords(), " ")), shellquote.Always(strings.Join(c.valueFlags(), " ")),
 			c.restArg(), c.cmdArg())
 	}
 	fmt.Fprintf(&b, "    *) subs= flags= vflags= rest=-1 cmdarg=-1 ;;\n    esac\n}\n\n")
@@ -43,9 +45,9 @@ func Bash(w io.Writer, s Spec) error {
 			if act == "" {
 				continue
 			}
-			pats := []string{shQuote(c.pathString() + " --" + f.long)}
+			pats := []string{shellquote.Always(c.pathString() + " --" + f.long)}
 			if f.short != 0 {
-				pats = append(pats, shQuote(c.pathString()+" -"+string(f.short)))
+				pats = append(pats, shellquote.Always(c.pathString()+" -"+string(f.short)))
 			}
 			fmt.Fprintf(&b, "    %s) %s ;;\n", strings.Join(pats, "|"), act)
 		}
@@ -59,7 +61,7 @@ func Bash(w io.Writer, s Spec) error {
 				continue // the walker hands the rest of the line to its command
 			}
 			if act := bashAction(fn, a.comp); act != "" {
-				fmt.Fprintf(&b, "    %s) %s ;;\n", shQuote(fmt.Sprintf("%s %d", c.pathString(), i)), act)
+				fmt.Fprintf(&b, "    %s) %s ;;\n", shellquote.Always(fmt.Sprintf("%s %d", c.pathString(), i)), act)
 			}
 		}
 	}
@@ -73,13 +75,13 @@ func Bash(w io.Writer, s Spec) error {
 func bashAction(fn string, c Completion) string {
 	var acts []string
 	if len(c.Words) > 0 {
-		acts = append(acts, fn+"_words "+shQuote(strings.Join(c.Words, " ")))
+		acts = append(acts, fn+"_words "+shellquote.Always(strings.Join(c.Words, " ")))
 	}
 	if c.Dynamic != "" {
-		acts = append(acts, fn+"_dynamic "+shQuote(c.Dynamic))
+		acts = append(acts, fn+"_dynamic "+shellquote.Always(c.Dynamic))
 	}
 	if c.Files != "" {
-		acts = append(acts, fn+"_files "+shQuote(c.Files))
+		acts = append(acts, fn+"_files "+shellquote.Always(c.Files))
 	} else if c.Dirs {
 		acts = append(acts, fn+"_dirs")
 	}
@@ -210,9 +212,4 @@ func ident(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// shQuote quotes s for sh in single quotes.
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

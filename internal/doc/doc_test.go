@@ -2,18 +2,13 @@ package doc
 
 import (
 	"bytes"
-	goflag "flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kong"
-	"github.com/google/go-cmp/cmp"
+	"github.com/wgns/wgns/internal/golden"
 )
-
-var update = goflag.Bool("update", false, "rewrite the golden files in testdata")
 
 // tinyCLI is a small model with every shape the generators handle: subcommands two deep, a
 // hidden command, flags with short names, values, enums, defaults, negation and placeholders,
@@ -97,24 +92,6 @@ func tinySpec(t *testing.T) Spec {
 	return Spec{App: tinyApp(t), Prog: "tiny", Hook: "__complete", Complete: tinyCompleter}
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", name, d)
-	}
-}
-
 func tinyPage(t *testing.T) []byte {
 	app := tinyApp(t)
 	synopsis, commands, options := CommandSections(app)
@@ -131,14 +108,14 @@ func tinyPage(t *testing.T) []byte {
 	return b.Bytes()
 }
 
-func TestManGolden(t *testing.T) { golden(t, "tiny.8", tinyPage(t)) }
+func TestManGolden(t *testing.T) { golden.CheckFile(t, "tiny.8", string(tinyPage(t))) }
 
 func TestBashGolden(t *testing.T) {
 	var b bytes.Buffer
 	if err := Bash(&b, tinySpec(t)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "tiny.bash", b.Bytes())
+	golden.CheckFile(t, "tiny.bash", b.String())
 }
 
 func TestZshGolden(t *testing.T) {
@@ -146,7 +123,7 @@ func TestZshGolden(t *testing.T) {
 	if err := Zsh(&b, tinySpec(t)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "_tiny", b.Bytes())
+	golden.CheckFile(t, "_tiny", b.String())
 }
 
 func TestFishGolden(t *testing.T) {
@@ -154,7 +131,7 @@ func TestFishGolden(t *testing.T) {
 	if err := Fish(&b, tinySpec(t)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "tiny.fish", b.Bytes())
+	golden.CheckFile(t, "tiny.fish", b.String())
 }
 
 func TestEscape(t *testing.T) {

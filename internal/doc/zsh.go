@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/wgns/wgns/internal/shellquote"
 )
 
 // Zsh writes a zsh completion function (#compdef) for s.Prog: one _arguments call per
@@ -91,7 +93,7 @@ func (z *zshGen) command(b *strings.Builder, c *command) {
 	for _, sp := range specs {
 		fmt.Fprintf(b, "        %s \\\n", sp)
 	}
-	fmt.Fprintf(b, "        %s \\\n        '*:: :->sub' && ret=0\n", shQuote(": :"+z.funcName(c)+"_subs"))
+	fmt.Fprintf(b, "        %s \\\n        '*:: :->sub' && ret=0\n", shellquote.Always(": :"+z.funcName(c)+"_subs"))
 	b.WriteString("    if [[ $state == sub ]]; then\n")
 	ctx := strings.Join(append([]string{z.prog}, c.path...), "-")
 	fmt.Fprintf(b, "        curcontext=${curcontext%%:*:*}:%s-$words[1]:\n", ctx)
@@ -104,10 +106,10 @@ func (z *zshGen) command(b *strings.Builder, c *command) {
 	fmt.Fprintf(b, "\n%s_subs() {\n    local -a subs\n    subs=(\n", z.funcName(c))
 	for _, sub := range c.subs {
 		name := sub.path[len(sub.path)-1]
-		fmt.Fprintf(b, "        %s\n", shQuote(strings.ReplaceAll(name, ":", `\:`)+":"+oneLine(sub.help)))
+		fmt.Fprintf(b, "        %s\n", shellquote.Always(strings.ReplaceAll(name, ":", `\:`)+":"+oneLine(sub.help)))
 	}
 	what := strings.Join(append([]string{z.prog}, c.path...), " ") + " command"
-	fmt.Fprintf(b, "    )\n    _describe -t commands %s subs\n}\n", shQuote(what))
+	fmt.Fprintf(b, "    )\n    _describe -t commands %s subs\n}\n", shellquote.Always(what))
 }
 
 // flagSpecs are the _arguments specs of a flag: one per spelling, each excluding the others.
@@ -135,10 +137,10 @@ func (z *zshGen) flagSpecs(f flag) []string {
 		if f.value {
 			spec += ":" + zshMessage(f.holder) + ":" + z.action(f.comp)
 		}
-		out = append(out, shQuote(spec))
+		out = append(out, shellquote.Always(spec))
 	}
 	if f.neg != "" {
-		out = append(out, shQuote("(--"+f.long+")--"+f.neg+desc))
+		out = append(out, shellquote.Always("(--"+f.long+")--"+f.neg+desc))
 	}
 	return out
 }
@@ -146,13 +148,13 @@ func (z *zshGen) flagSpecs(f flag) []string {
 func (z *zshGen) argSpec(i int, a arg) string {
 	switch {
 	case a.comp.Command:
-		return shQuote(fmt.Sprintf("*::%s:{ %s_cmdline %d }", zshMessage(a.name), z.fn, i))
+		return shellquote.Always(fmt.Sprintf("*::%s:{ %s_cmdline %d }", zshMessage(a.name), z.fn, i))
 	case a.rest:
-		return shQuote("*:" + zshMessage(a.name) + ":" + z.action(a.comp))
+		return shellquote.Always("*:" + zshMessage(a.name) + ":" + z.action(a.comp))
 	case a.optional:
-		return shQuote("::" + zshMessage(a.name) + ":" + z.action(a.comp))
+		return shellquote.Always("::" + zshMessage(a.name) + ":" + z.action(a.comp))
 	}
-	return shQuote(":" + zshMessage(a.name) + ":" + z.action(a.comp))
+	return shellquote.Always(":" + zshMessage(a.name) + ":" + z.action(a.comp))
 }
 
 // action is the _arguments action for c: a function of its own when c completes in more than
@@ -191,7 +193,7 @@ func (z *zshGen) action(c Completion) string {
 	name := fmt.Sprintf("%s_alt%d", z.fn, z.n)
 	var quoted []string
 	for _, a := range alts {
-		quoted = append(quoted, shQuote(a.tag+":"+a.desc+":"+a.act))
+		quoted = append(quoted, shellquote.Always(a.tag+":"+a.desc+":"+a.act))
 	}
 	fmt.Fprintf(&z.helpers, "\n%s() {\n    _alternative %s\n}\n", name, strings.Join(quoted, " "))
 	return name

@@ -7,18 +7,25 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current output")
 
 // Check compares got with testdata/NAME.golden, or rewrites that file with -update. On a
-// difference it reports the first differing line and both texts.
+// difference it reports a diff (-want +got).
 func Check(t testing.TB, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
+	CheckFile(t, name+".golden", got)
+}
+
+// CheckFile is Check for a golden file named otherwise: testdata/FILE, for output whose file
+// name says what it is (a man page, a completion script).
+func CheckFile(t testing.TB, file, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -32,32 +39,7 @@ func Check(t testing.TB, name, got string) {
 	if err != nil {
 		t.Fatalf("reading the golden file (run go test -update to create it): %v", err)
 	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept): %s\n--- got:\n%s\n--- want:\n%s", path, FirstDiff(string(want), got), got, want)
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s differs (-want +got; run go test -update to accept):\n%s", path, d)
 	}
-}
-
-// FirstDiff describes the first line where a and b differ, or "" when they are equal.
-func FirstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y || i >= len(al) || i >= len(bl) {
-			return "line " + strconv.Itoa(i+1) + ": want " + quote(x, i < len(al)) + ", got " + quote(y, i < len(bl))
-		}
-	}
-	return ""
-}
-
-func quote(s string, present bool) string {
-	if !present {
-		return "(end of text)"
-	}
-	return "\"" + s + "\""
 }

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wgns/wgns/internal/shellquote"
 )
 
 // Guest is one boot of a kernel that runs one command.
@@ -256,7 +258,7 @@ mv $S/status.new $S/status
 sync
 echo o >/proc/sysrq-trigger
 while :; do sleep 60; done
-`, GuestShare, shellQuote(dir), shellJoin(env), shellJoin(cmd.Argv), shellQuote(hostname))
+`, GuestShare, shellquote.Always(dir), shellJoin(env), shellJoin(cmd.Argv), shellquote.Always(hostname))
 	return b.String()
 }
 
@@ -269,16 +271,10 @@ func hasVar(env []string, name string) bool {
 	return false
 }
 
-// shellQuote quotes s for sh in single quotes; a quote inside ends the quoting, is escaped with
-// a backslash, and starts it again.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
-		q[i] = shellQuote(a)
+		q[i] = shellquote.Always(a)
 	}
 	return strings.Join(q, " ")
 }

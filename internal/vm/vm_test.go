@@ -3,7 +3,6 @@ package vm
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/wgns/wgns/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // debianDep is the part of Debian 6.1.0-56-amd64's modules.dep that the boot modules need.
 const debianDep = `kernel/fs/overlayfs/overlay.ko:
@@ -120,29 +118,12 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "init.golden", initScript("6.1.0-56-amd64", mods))
-	golden(t, "run.golden", runScript(Command{
+	golden.Check(t, "init", initScript("6.1.0-56-amd64", mods))
+	golden.Check(t, "run", runScript(Command{
 		Argv: []string{"/work/bin/integration.test", "-test.run", "^TestIntegration(A|B)$"},
 		Dir:  "/work/it's here",
 		Env:  []string{"WGNS_TEST_MODE=kernel", "HOME=/home/x"},
 	}, "ci-runner"))
-}
-
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", file)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", path, d)
-	}
 }
 
 // fakeKernel is a kernel cache entry with empty modules, for runs with a fake QEMU.

@@ -343,11 +343,26 @@ func (l *loader) load(path string) (*Config, error) {
 // configProblem says why a config file described by fi is not trusted; ""
 // if it is.
 func configProblem(fi fileInfo, t trust) string {
-	switch perm := fi.Mode.Perm(); {
-	case !t.owner(fi.UID):
+	return fileProblem(fi, t, modeRule{0o022, "writable"})
+}
+
+// modeRule is mode bits a trusted file must not have, and what having them makes it.
+type modeRule struct {
+	bits fs.FileMode
+	what string
+}
+
+// fileProblem says why a file described by fi is not trusted, "" if it is: it must be owned by
+// a trusted user and have none of the bits of rules (the first rule broken is named).
+func fileProblem(fi fileInfo, t trust, rules ...modeRule) string {
+	if !t.owner(fi.UID) {
 		return t.notOwner(fi.UID) + "; chown root it"
-	case perm&0o022 != 0:
-		return fmt.Sprintf("writable by group or others (mode %04o); chmod 600 it", perm)
+	}
+	perm := fi.Mode.Perm()
+	for _, r := range rules {
+		if perm&r.bits != 0 {
+			return fmt.Sprintf("%s by group or others (mode %04o); chmod 600 it", r.what, perm)
+		}
 	}
 	return ""
 }

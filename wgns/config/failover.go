@@ -98,10 +98,9 @@ func (p *parser) failoverCheck(n int, e string) error {
 	if p.fo.checks == nil {
 		p.fo.checks = map[netip.Addr]int{}
 	}
-	if first, dup := p.fo.checks[a]; dup {
-		return p.errf(n, "FailoverCheck %v is listed twice (first on line %d)", a, first)
+	if err := listedOnce(p, p.fo.checks, a, n, "FailoverCheck"); err != nil {
+		return err
 	}
-	p.fo.checks[a] = n
 	ns.FailoverCheck = append(ns.FailoverCheck, a)
 	return nil
 }
@@ -114,7 +113,7 @@ func (p *parser) sharedAllowedIPs() error {
 			return p.errf(sh.line, "AllowedIPs %v is already allowed for the [Peer] on line %d (AllowedIPs on line %d); a prefix can belong to one peer only, unless [Namespace] Failover = on makes peers with identical AllowedIPs a failover group",
 				sh.pfx, sh.first.peer.Line, sh.first.line)
 		}
-		if !sameSet(sh.peer.AllowedIPs, sh.first.peer.AllowedIPs) {
+		if !SamePrefixes(sh.peer.AllowedIPs, sh.first.peer.AllowedIPs) {
 			return p.errf(sh.line, "AllowedIPs %v is already allowed for the [Peer] on line %d (AllowedIPs on line %d); with Failover = on, peers that share a prefix form a failover group and must list the same AllowedIPs (that one lists %s, this one %s)",
 				sh.pfx, sh.first.peer.Line, sh.first.line, listPrefixes(sh.first.peer.AllowedIPs), listPrefixes(sh.peer.AllowedIPs))
 		}
@@ -122,8 +121,9 @@ func (p *parser) sharedAllowedIPs() error {
 	return nil
 }
 
-// sameSet reports whether a and b hold the same prefixes (each lists a prefix once).
-func sameSet(a, b []netip.Prefix) bool {
+// SamePrefixes reports whether a and b hold the same prefixes, in any order; each must list a
+// prefix once, as a parsed peer's AllowedIPs do.
+func SamePrefixes(a, b []netip.Prefix) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -167,7 +167,7 @@ func (p *parser) failoverGroups() error {
 	for i, peer := range p.peers {
 		first[i] = i
 		if len(peer.AllowedIPs) > 0 {
-			first[i] = slices.IndexFunc(p.peers[:i+1], func(q *peerState) bool { return sameSet(q.AllowedIPs, peer.AllowedIPs) })
+			first[i] = slices.IndexFunc(p.peers[:i+1], func(q *peerState) bool { return SamePrefixes(q.AllowedIPs, peer.AllowedIPs) })
 		}
 	}
 	groupOf := make([]int, len(p.peers)) // peer -> index into c.Groups, or -1

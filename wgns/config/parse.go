@@ -233,6 +233,16 @@ func (p *parser) errf(line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d: "+format, append([]any{p.name, line}, args...)...)
 }
 
+// listedOnce records that line n lists entry k of the list key, or says that an earlier line
+// did: an entry is listed once. seen maps the entries listed so far to their lines.
+func listedOnce[K comparable](p *parser, seen map[K]int, k K, n int, key string) error {
+	if first, dup := seen[k]; dup {
+		return p.errf(n, "%s %v is listed twice (first on line %d)", key, k, first)
+	}
+	seen[k] = n
+	return nil
+}
+
 func (p *parser) warnf(line int, format string, args ...any) {
 	p.warns = append(p.warns, warning{line, fmt.Sprintf(format, args...)})
 }
@@ -555,10 +565,9 @@ func (p *parser) address(n int, e string) error {
 	if why != "" {
 		return p.errf(n, "invalid Address %s: %s", p.show(e), why)
 	}
-	if first, dup := p.addrs[pfx.Addr()]; dup {
-		return p.errf(n, "Address %v is listed twice (first on line %d)", pfx.Addr(), first)
+	if err := listedOnce(p, p.addrs, pfx.Addr(), n, "Address"); err != nil {
+		return err
 	}
-	p.addrs[pfx.Addr()] = n
 	p.cfg.Interface.Addresses = append(p.cfg.Interface.Addresses, pfx)
 	return nil
 }
@@ -592,10 +601,9 @@ func (p *parser) allowedIP(n int, e string) error {
 	}
 	pfx = pfx.Masked()
 	peer := p.peer()
-	if first, dup := peer.ipLines[pfx]; dup {
-		return p.errf(n, "AllowedIPs %v is listed twice (first on line %d)", pfx, first)
+	if err := listedOnce(p, peer.ipLines, pfx, n, "AllowedIPs"); err != nil {
+		return err
 	}
-	peer.ipLines[pfx] = n
 	peer.AllowedIPs = append(peer.AllowedIPs, pfx)
 	if first, dup := p.allowed[pfx]; dup {
 		// Another peer's: Failover = on, which may come later in the file, can make the two one
@@ -612,13 +620,12 @@ func (p *parser) allowInbound(n int, e string) error {
 	if why != "" {
 		return p.errf(n, "invalid AllowInbound %s: %s", p.show(e), why)
 	}
-	if first, dup := p.inbound[port]; dup {
-		return p.errf(n, "AllowInbound %v is listed twice (first on line %d)", port, first)
+	if err := listedOnce(p, p.inbound, port, n, "AllowInbound"); err != nil {
+		return err
 	}
 	if p.inboundLine == 0 {
 		p.inboundLine = n
 	}
-	p.inbound[port] = n
 	p.cfg.Namespace.AllowInbound = append(p.cfg.Namespace.AllowInbound, port)
 	return nil
 }
@@ -837,15 +844,5 @@ func (p *parser) readKeyFile(n int, key, path string) (wgtypes.Key, error) {
 // is: it must be owned by a trusted user and not accessible by group or
 // others at all.
 func keyProblem(fi fileInfo, t trust) string {
-	switch perm := fi.Mode.Perm(); {
-	case !t.owner(fi.UID):
-		return t.notOwner(fi.UID) + "; chown root it"
-	case perm&0o044 != 0:
-		return fmt.Sprintf("readable by group or others (mode %04o); chmod 600 it", perm)
-	case perm&0o022 != 0:
-		return fmt.Sprintf("writable by group or others (mode %04o); chmod 600 it", perm)
-	case perm&0o011 != 0:
-		return fmt.Sprintf("accessible by group or others (mode %04o); chmod 600 it", perm)
-	}
-	return ""
+	return fileProblem(fi, t, modeRule{0o044, "readable"}, modeRule{0o022, "writable"}, modeRule{0o011, "accessible"})
 }

@@ -80,10 +80,9 @@ func (p *parser) users(n int, e string) error {
 	if why != "" {
 		return p.errf(n, "invalid Users entry %s: %s", p.show(e), why)
 	}
-	if first, dup := p.userLines[u]; dup {
-		return p.errf(n, "Users %s is listed twice (first on line %d)", u, first)
+	if err := listedOnce(p, p.userLines, u, n, "Users"); err != nil {
+		return err
 	}
-	p.userLines[u] = n
 	p.cfg.Namespace.Users = append(p.cfg.Namespace.Users, u)
 	return nil
 }

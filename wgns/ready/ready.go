@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/wgns/wgns/internal/errkind"
 	"github.com/wgns/wgns/nsmgr"
 )
 
@@ -32,14 +33,9 @@ var ErrNotReady = errors.New("not ready")
 // gone, or is not the one wgns made (the name was reused).
 var ErrForeign = errors.New("not the namespace wgns made")
 
-// foreignError is an error that matches ErrForeign without saying so.
-type foreignError struct{ msg string }
-
-func (e *foreignError) Error() string        { return e.msg }
-func (e *foreignError) Is(target error) bool { return target == ErrForeign }
-
+// foreign is an error that matches ErrForeign without saying so.
 func foreign(format string, args ...any) error {
-	return &foreignError{fmt.Sprintf(format, args...)}
+	return errkind.Errorf(ErrForeign, format, args...)
 }
 
 // Path returns NAME's marker: Dir/File(name). It does not validate name.

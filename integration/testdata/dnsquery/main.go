@@ -13,7 +13,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func main() {
 		fail(errors.New("usage: dnsquery [-server ADDR] [-type A|AAAA] NAME | connect PATH..."))
 	}
 	name := flag.Arg(0)
-	t := map[string]uint16{"A": 1, "AAAA": 28}[*qtype]
+	t := map[string]dnsmessage.Type{"A": dnsmessage.TypeA, "AAAA": dnsmessage.TypeAAAA}[*qtype]
 	if t == 0 {
 		fail(fmt.Errorf("type %q: want A or AAAA", *qtype))
 	}
@@ -93,26 +94,25 @@ func firstNameserver(path string) (string, error) {
 
 // query sends one query for name of type t to server:53 over UDP and returns the addresses of
 // the answer's records of that type.
-func query(server, name string, t uint16) ([]netip.Addr, error) {
+func query(server, name string, t dnsmessage.Type) ([]netip.Addr, error) {
+	qname, err := dnsmessage.NewName(strings.TrimSuffix(name, ".") + ".")
+	if err != nil {
+		return nil, fmt.Errorf("bad name %q: %w", name, err)
+	}
+	const id = 0x5a17
+	q := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: qname, Type: t, Class: dnsmessage.ClassINET}},
+	}
+	msg, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("bad name %q: %w", name, err)
+	}
 	c, err := net.Dial("udp", net.JoinHostPort(server, "53"))
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	const id = 0x5a17
-	msg := binary.BigEndian.AppendUint16(nil, id)
-	msg = append(msg, 0x01, 0x00) // a standard query, recursion desired
-	msg = append(msg, 0, 1, 0, 0, 0, 0, 0, 0)
-	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if len(label) == 0 || len(label) > 63 {
-			return nil, fmt.Errorf("bad name %q", name)
-		}
-		msg = append(msg, byte(len(label)))
-		msg = append(msg, label...)
-	}
-	msg = append(msg, 0)
-	msg = binary.BigEndian.AppendUint16(msg, t)
-	msg = binary.BigEndian.AppendUint16(msg, 1) // IN
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return nil, err
 	}
@@ -128,58 +128,32 @@ func query(server, name string, t uint16) ([]netip.Addr, error) {
 }
 
 // parse reads the addresses of type t from the answer section of the reply m to query id.
-func parse(m []byte, id, t uint16) ([]netip.Addr, error) {
-	if len(m) < 12 || binary.BigEndian.Uint16(m) != id || m[2]&0x80 == 0 {
+func parse(m []byte, id uint16, t dnsmessage.Type) ([]netip.Addr, error) {
+	var r dnsmessage.Message
+	if err := r.Unpack(m); err != nil {
+		return nil, fmt.Errorf("reading the reply: %w", err)
+	}
+	if r.ID != id || !r.Response {
 		return nil, errors.New("not a reply to our query")
 	}
-	if rcode := m[3] & 0x0f; rcode != 0 {
-		return nil, fmt.Errorf("reply code %d", rcode)
-	}
-	qd, an := binary.BigEndian.Uint16(m[4:]), binary.BigEndian.Uint16(m[6:])
-	off := 12
-	for range qd {
-		var err error
-		if off, err = skipName(m, off); err != nil {
-			return nil, err
-		}
-		off += 4
+	if r.RCode != dnsmessage.RCodeSuccess {
+		return nil, fmt.Errorf("reply code %d", r.RCode)
 	}
 	var addrs []netip.Addr
-	for range an {
-		var err error
-		if off, err = skipName(m, off); err != nil {
-			return nil, err
+	for _, a := range r.Answers {
+		switch b := a.Body.(type) {
+		case *dnsmessage.AResource:
+			if t == dnsmessage.TypeA {
+				addrs = append(addrs, netip.AddrFrom4(b.A))
+			}
+		case *dnsmessage.AAAAResource:
+			if t == dnsmessage.TypeAAAA {
+				addrs = append(addrs, netip.AddrFrom16(b.AAAA))
+			}
 		}
-		if off+10 > len(m) {
-			return nil, errors.New("truncated reply")
-		}
-		rt, rdlen := binary.BigEndian.Uint16(m[off:]), int(binary.BigEndian.Uint16(m[off+8:]))
-		off += 10
-		if off+rdlen > len(m) {
-			return nil, errors.New("truncated reply")
-		}
-		if a, ok := netip.AddrFromSlice(m[off : off+rdlen]); ok && rt == t {
-			addrs = append(addrs, a)
-		}
-		off += rdlen
 	}
 	if len(addrs) == 0 {
 		return nil, errors.New("no address in the reply")
 	}
 	return addrs, nil
-}
-
-// skipName returns the offset just past the (possibly compressed) name at off.
-func skipName(m []byte, off int) (int, error) {
-	for off < len(m) {
-		switch l := m[off]; {
-		case l == 0:
-			return off + 1, nil
-		case l&0xc0 == 0xc0:
-			return off + 2, nil
-		default:
-			off += 1 + int(l)
-		}
-	}
-	return 0, errors.New("truncated name in the reply")
 }

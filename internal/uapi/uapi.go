@@ -1,4 +1,6 @@
-package wgns
+// Package uapi writes WireGuard configurations in the cross-platform UAPI text that an embedded
+// wireguard-go device reads (device.IpcSet).
+package uapi
 
 import (
 	"encoding/hex"
@@ -9,10 +11,10 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// uapiConfig renders cfg as the body of a WireGuard UAPI "set" operation (the text protocol of
-// wireguard.com/xplatform), as wgctrl would send it over the control socket. Keys go only to the
-// device, never to a log.
-func uapiConfig(cfg wgtypes.Config) string {
+// Config renders cfg as the body of a WireGuard UAPI "set" operation (the text protocol of
+// wireguard.com/xplatform), as wgctrl would send it over the control socket. The text holds
+// cfg's keys: it goes only to a device, never to a log, argv or the environment.
+func Config(cfg wgtypes.Config) string {
 	var b strings.Builder
 	kv := func(k, v string) {
 		b.WriteString(k)

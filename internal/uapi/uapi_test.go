@@ -1,4 +1,4 @@
-package wgns
+package uapi
 
 import (
 	"net"
@@ -9,7 +9,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-func TestUAPIConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	var priv, pub, psk wgtypes.Key
 	for i := range priv {
 		priv[i], pub[i], psk[i] = 1, 2, 3
@@ -40,7 +40,7 @@ endpoint=198.51.100.2:1
 public_key=0101010101010101010101010101010101010101010101010101010101010101
 remove=true
 `
-	if got := uapiConfig(cfg); got != want {
-		t.Errorf("uapiConfig:\n%s\nwant:\n%s", got, want)
+	if got := Config(cfg); got != want {
+		t.Errorf("Config:\n%s\nwant:\n%s", got, want)
 	}
 }
