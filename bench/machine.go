@@ -24,13 +24,20 @@ func machine(w *world) [][2]string {
 		{"CPU", cpuModel()},
 		{"cores (nproc)", strconv.Itoa(runtime.NumCPU())},
 		{"memory", fmt.Sprintf("%.1f GiB total, %.1f GiB available at start", float64(meminfo("MemTotal"))/(1<<20), float64(w.memAvailStart)/(1<<20))},
-		{"kernel", kernel + " (no kernel WireGuard: every tunnel is userspace)"},
+		{"kernel", kernel + map[string]string{
+			"userspace": " (every tunnel here uses wgns's embedded, userspace WireGuard)",
+			"kernel":    " (the scale section's tunnels use kernel WireGuard)"}[w.opts.mode]},
 		{"OS", "Debian " + strings.TrimSpace(string(debian))},
 		{"Go (harness)", runtime.Version()},
 	}
 	if bi, err := buildinfo.ReadFile(w.wgns); err == nil {
 		wg := "?"
-		for _, d := range bi.Deps {
+		deps := bi.Deps
+		// The lean front links no WireGuard; the full binary beside it (libexec) does.
+		if core, err := buildinfo.ReadFile(filepath.Join(filepath.Dir(w.wgns), "..", "libexec", "wgns", "wgns")); err == nil {
+			deps = core.Deps
+		}
+		for _, d := range deps {
 			if d.Path == "golang.zx2c4.com/wireguard" {
 				wg = d.Version
 			}

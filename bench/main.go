@@ -257,6 +257,9 @@ func inside(o options) int {
 // reproduceCommand is the command line that gives this run again: `sudo make bench`, with the
 // measurement flags this run set that differ from the defaults.
 func reproduceCommand() string {
+	if m := flag.Lookup("mode"); m != nil && m.Value.String() == "kernel" {
+		return "make build\nsudo make bench-kernel" // the guest's run: its flags are the target's
+	}
 	var set []string
 	flag.Visit(func(f *flag.Flag) {
 		switch f.Name {
