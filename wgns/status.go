@@ -200,17 +200,7 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 	if err == nil {
 		s.PublicKey = d.PublicKey.String()
 		s.ListenPort = d.ListenPort
-		for _, p := range d.Peers {
-			ps := PeerStatus{PublicKey: p.PublicKey.String(), AllowedIPs: []string{}, LastHandshake: p.LastHandshakeTime,
-				RxBytes: p.ReceiveBytes, TxBytes: p.TransmitBytes, Keepalive: int(p.PersistentKeepaliveInterval / time.Second)}
-			if p.Endpoint != nil {
-				ps.Endpoint = p.Endpoint.String()
-			}
-			for _, a := range p.AllowedIPs {
-				ps.AllowedIPs = append(ps.AllowedIPs, a.String())
-			}
-			s.Peers = append(s.Peers, ps)
-		}
+		s.Peers = append(s.Peers, peerStatuses(d.Peers)...)
 	}
 	if err != nil && s.State == "ready" {
 		s.State = "broken: reading WireGuard state: " + err.Error()
@@ -223,4 +213,44 @@ func getStatus(sys system, name string, brief bool) (*Status, error) {
 		s.addFailovers(rec, peers)
 	}
 	return s, nil
+}
+
+// peerStatuses is what status shows of the device's peers.
+func peerStatuses(peers []wgtypes.Peer) []PeerStatus {
+	var out []PeerStatus
+	for _, p := range peers {
+		ps := PeerStatus{PublicKey: p.PublicKey.String(), AllowedIPs: []string{}, LastHandshake: p.LastHandshakeTime,
+			RxBytes: p.ReceiveBytes, TxBytes: p.TransmitBytes, Keepalive: int(p.PersistentKeepaliveInterval / time.Second)}
+		if p.Endpoint != nil {
+			ps.Endpoint = p.Endpoint.String()
+		}
+		for _, a := range p.AllowedIPs {
+			ps.AllowedIPs = append(ps.AllowedIPs, a.String())
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// PeerStates reads the peers of tunnel name from its WireGuard device alone: what `up` polls
+// while it waits for the first handshakes. Unlike GetStatus it reads no config, firewall or
+// process list (the process scan grows with the processes on the machine).
+func PeerStates(name string) ([]PeerStatus, error) {
+	return peerStates(hostSystem{}, name)
+}
+
+func peerStates(sys system, name string) ([]PeerStatus, error) {
+	if err := nsmgr.ValidateName(name); err != nil {
+		return nil, err
+	}
+	ns, err := sys.nsOpen(name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.close()
+	d, err := ns.device(name)
+	if err != nil {
+		return nil, err
+	}
+	return peerStatuses(d.Peers), nil
 }

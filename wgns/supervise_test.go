@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +151,34 @@ func TestRebindAndRehandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "rehandshake", transcript("rehandshake", f, done, nil))
+}
+
+// PeerStates reads the peers as status shows them, from the device alone: it works where the
+// config cannot be read and sees no process.
+func TestPeerStates(t *testing.T) {
+	f := newFakeSys()
+	cfg := testConfig(t, "")
+	f.configs[cfg.Path] = cfg
+	if _, err, _ := upOnce(f, cfg, ModeUserspace); err != nil {
+		t.Fatal(err)
+	}
+	s, err := getStatus(f, "work", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(f.configs, cfg.Path)
+	f.files["work"].procs = []*fakeProc{{f: f, pid: 300, comm: "curl"}}
+	peers, err := peerStates(f, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) == 0 || !reflect.DeepEqual(peers, s.Peers) {
+		t.Errorf("PeerStates: %+v, want status's %+v", peers, s.Peers)
+	}
+	if _, err := peerStates(f, "other"); err == nil {
+		t.Error("PeerStates of a tunnel that is not up: no error")
+	}
+	if _, err := peerStates(f, "../x"); err == nil {
+		t.Error("PeerStates of a bad name: no error")
+	}
 }

@@ -153,12 +153,12 @@ func silentPeers(name string, limit time.Duration) []string {
 	var silent []wgns.PeerStatus
 	deadline := time.Now().Add(limit)
 	for {
-		s, err := wgns.GetStatus(name, false)
+		peers, err := wgns.PeerStates(name)
 		if err != nil {
 			return nil
 		}
 		silent = silent[:0]
-		for _, p := range s.Peers {
+		for _, p := range peers {
 			if p.Endpoint != "" && p.LastHandshake.IsZero() {
 				silent = append(silent, p)
 			}
