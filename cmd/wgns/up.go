@@ -152,6 +152,8 @@ func silentPeers(name string, limit time.Duration) []string {
 	}
 	var silent []wgns.PeerStatus
 	deadline := time.Now().Add(limit)
+	// A handshake usually takes a millisecond or two: look again soon, then less and less often.
+	pause := time.Millisecond
 	for {
 		peers, err := wgns.PeerStates(name)
 		if err != nil {
@@ -166,7 +168,8 @@ func silentPeers(name string, limit time.Duration) []string {
 		if len(silent) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 	var out []string
 	for _, p := range silent {
