@@ -86,6 +86,13 @@ func TestLockBounded(t *testing.T) {
 		t.Skip("flock(1) is missing")
 	}
 	path := filepath.Join(t.TempDir(), "lock")
+	// Made private before flock(1) opens it: flock(1) would make it with mode 0644, which
+	// OpenPrivate rightly refuses (whichever came first decided, and the test flaked).
+	fd, err := OpenPrivate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
 	// Its own process group, so that killing it ends the sleep too, which inherits the lock.
 	holder := exec.Command("flock", "-s", path, "sleep", "60")
 	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -97,11 +104,6 @@ func TestLockBounded(t *testing.T) {
 		holder.Wait()
 	}
 	defer stop()
-	fd, err := OpenPrivate(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
 	// Wait until flock(1) holds it.
 	for i := 0; ; i++ {
 		if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
