@@ -128,8 +128,8 @@ VERSION needs root. See the README's Containers section.`
 var exitItems = []doc.Item{
 	{Tag: []doc.Span{doc.B("0")}, Text: "Success; for down, also when NAME was not up."},
 	{Tag: []doc.Span{doc.B("1")}, Text: "Failure: a message on standard error says what, where and why. For check, a check failed."},
-	{Tag: []doc.Span{doc.B("2")}, Text: "The command line is wrong (an unknown command or flag, a missing argument)."},
-	{Tag: []doc.Span{doc.B("125"), doc.R(", "), doc.B("126"), doc.R(", "), doc.B("127")}, Text: "exec only: wgns failed, the command is not executable, or it was not found, like env(1) and sudo(8). Otherwise exec exits with the command's own status."},
+	{Tag: []doc.Span{doc.B("2")}, Text: "The command line is wrong (an unknown command or flag, a missing argument); for exec, 125."},
+	{Tag: []doc.Span{doc.B("125"), doc.R(", "), doc.B("126"), doc.R(", "), doc.B("127")}, Text: "exec only: wgns failed (its command line included), the command is not executable, or it was not found, like env(1) and sudo(8). Otherwise exec exits with the command's own status."},
 }
 
 var envItems = []doc.Item{

@@ -150,3 +150,34 @@ func TestUnescapeInstance(t *testing.T) {
 		}
 	}
 }
+
+// A command line that does not parse exits 2, but 125 for exec: a script must not take wgns's
+// usage error for the command's own status 2.
+func TestUsageStatus(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"exec", "--bogus", "vpn", "--", "true"}, 125},
+		{[]string{"exec"}, 125},
+		{[]string{"exec", "vpn"}, 125},
+		{[]string{"exec", "--user"}, 125},
+		{[]string{"up", "--bogus", "vpn"}, 2},
+		{[]string{"down"}, 2},
+		{[]string{"bogus", "exec"}, 2},
+		{[]string{"--bogus"}, 2},
+	} {
+		var cli CLI
+		p, err := newParser(&cli, kong.Writers(io.Discard, io.Discard), kong.Exit(func(int) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Parse(tc.args); err == nil {
+			t.Errorf("%q parsed; want a usage error", tc.args)
+			continue
+		}
+		if got := usageStatus(tc.args); got != tc.want {
+			t.Errorf("%q: exit %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}

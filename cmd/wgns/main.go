@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -78,7 +79,7 @@ func main() {
 	ctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wgns: %v\n", err)
-		os.Exit(2)
+		os.Exit(usageStatus(args))
 	}
 	if err := ctx.Run(); err != nil {
 		var ex *exitError
@@ -139,4 +140,18 @@ func needRoot(cmd, why string) error {
 		return fmt.Errorf("wgns %s needs root (%s): run it with sudo", cmd, why)
 	}
 	return nil
+}
+
+// usageStatus is the exit status of a command line wgns cannot parse: 2, as getopt's tools
+// exit, but 125 for exec, whose own statuses must not be taken for the command's (like env's).
+func usageStatus(args []string) int {
+	for _, a := range args {
+		if a == "exec" {
+			return 125
+		}
+		if !strings.HasPrefix(a, "-") {
+			break // another command
+		}
+	}
+	return 2
 }
