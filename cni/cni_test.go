@@ -107,6 +107,10 @@ func TestLoad(t *testing.T) {
 		{"a key as PublicKey", map[string]any{"configText": strings.Replace(configText, peerKey.String(), ownKey.String(), 1)},
 			"configText of network vpn:7: PublicKey is this interface's private key"},
 		{"a bad line", map[string]any{"configText": configText + "Bogus = " + psk.String() + "\n"}, "configText of network vpn:11: "},
+		{"Publish", map[string]any{"configText": configText + "\n[Namespace]\nPublish = 8080:80\n"},
+			"configText of network vpn:13: Publish does not apply to a CNI attachment: publish the container's ports with its runtime"},
+		{"PortForward", map[string]any{"configText": configText + "\n[Namespace]\nFirewall = on\nPortForward = natpmp\n"},
+			"configText of network vpn:14: PortForward does not apply to a CNI attachment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConf(conf(t, tc.fields))

@@ -105,6 +105,16 @@ func (c *netConf) load() (*config.Config, error) {
 	if err != nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
+	// A tunnel's supervisor serves its ports; an attachment has none to do it, and a
+	// container's ports are its runtime's to publish. Said, rather than silently ignored.
+	if p := cfg.Namespace.Publish; len(p) > 0 {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("%s:%d: Publish does not apply to a CNI attachment: "+
+			"publish the container's ports with its runtime (podman run -p, a Kubernetes Service)", cfg.Path, p[0].Line), "")
+	}
+	if pf := cfg.Namespace.PortForward; pf != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("%s:%d: PortForward does not apply to a CNI attachment: "+
+			"it needs the supervisor of a tunnel brought up with `wgns up`", cfg.Path, pf.Line), "")
+	}
 	return cfg, nil
 }
 
