@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/wgns/wgns/wgns/config"
 )
 
@@ -77,7 +80,9 @@ func Listen(path string, pubs []config.Publish, logf func(format string, args ..
 		case "udp":
 			var c *net.UDPConn
 			if c, err = net.ListenUDP(udpNetwork(pub.Host.Addr()), net.UDPAddrFromAddrPort(pub.Host)); err == nil {
-				p.udp = append(p.udp, &udpPort{pub: pub, c: c, flows: map[netip.AddrPort]*flow{}})
+				u := &udpPort{pub: pub, c: c, flows: map[netip.AddrPort]*flow{}}
+				p.udp = append(p.udp, u)
+				err = u.learnDestinations()
 			}
 		default:
 			err = fmt.Errorf("protocol %q", pub.Proto)
@@ -266,8 +271,12 @@ func (p *Publisher) carry(t *tcpPort, c *net.TCPConn, in inside) {
 
 // udpPort is one published UDP port.
 type udpPort struct {
-	pub   config.Publish
-	c     *net.UDPConn
+	pub config.Publish
+	c   *net.UDPConn
+	// On every address (0.0.0.0 or ::), the port reads each datagram's destination through
+	// one of these (IP_PKTINFO), and answers from it.
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
 	mu    sync.Mutex
 	flows map[netip.AddrPort]*flow
 	quiet quietLog
@@ -276,14 +285,71 @@ type udpPort struct {
 // flow is one client's datagrams, carried through a socket of its own inside, connected to
 // the service.
 type flow struct {
-	c    *net.UDPConn
-	last time.Time // the latest datagram either way
+	c     *net.UDPConn
+	local netip.Addr // the address the client sent to, when the port listens on every address
+	last  time.Time  // the latest datagram either way
+}
+
+// learnDestinations makes a port that listens on every address learn where each datagram was
+// sent, so that the answer leaves from there (a host with several addresses would otherwise
+// pick the source by its routes, and the client would drop an answer from another address).
+func (u *udpPort) learnDestinations() error {
+	if !u.pub.Host.Addr().IsUnspecified() {
+		return nil
+	}
+	if u.pub.Host.Addr().Is4() {
+		u.p4 = ipv4.NewPacketConn(u.c)
+		return u.p4.SetControlMessage(ipv4.FlagDst, true)
+	}
+	u.p6 = ipv6.NewPacketConn(u.c)
+	return u.p6.SetControlMessage(ipv6.FlagDst, true)
+}
+
+// read receives a datagram: its sender, and the address it was sent to when the port learns it.
+func (u *udpPort) read(buf []byte) (n int, from netip.AddrPort, to netip.Addr, err error) {
+	var src net.Addr
+	var dst net.IP
+	switch {
+	case u.p4 != nil:
+		var cm *ipv4.ControlMessage
+		if n, cm, src, err = u.p4.ReadFrom(buf); cm != nil {
+			dst = cm.Dst
+		}
+	case u.p6 != nil:
+		var cm *ipv6.ControlMessage
+		if n, cm, src, err = u.p6.ReadFrom(buf); cm != nil {
+			dst = cm.Dst
+		}
+	default:
+		n, from, err = u.c.ReadFromUDPAddrPort(buf)
+		return n, from, netip.Addr{}, err
+	}
+	if a, ok := src.(*net.UDPAddr); ok {
+		from = a.AddrPort()
+	}
+	if a, ok := netip.AddrFromSlice(dst); ok {
+		to = a.Unmap()
+	}
+	return n, from, to, err
+}
+
+// write sends b to the client to, from the address local when it is known.
+func (u *udpPort) write(b []byte, to netip.AddrPort, local netip.Addr) {
+	dst := net.UDPAddrFromAddrPort(to)
+	switch {
+	case u.p4 != nil && local.IsValid():
+		u.p4.WriteTo(b, &ipv4.ControlMessage{Src: local.AsSlice()}, dst)
+	case u.p6 != nil && local.IsValid():
+		u.p6.WriteTo(b, &ipv6.ControlMessage{Src: local.AsSlice()}, dst)
+	default:
+		u.c.WriteToUDPAddrPort(b, to)
+	}
 }
 
 func (p *Publisher) serveUDP(u *udpPort, in inside) {
 	buf := make([]byte, 64<<10)
 	for {
-		n, from, err := u.c.ReadFromUDPAddrPort(buf)
+		n, from, local, err := u.read(buf)
 		if err != nil {
 			if p.closing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -306,7 +372,7 @@ func (p *Publisher) serveUDP(u *udpPort, in inside) {
 				u.quiet.logf(p.logf, "dial", "Publish %s: opening a socket to port %d inside: %v", u.pub, u.pub.Port, err)
 				continue
 			}
-			f = &flow{c: c, last: time.Now()}
+			f = &flow{c: c, local: local, last: time.Now()}
 			u.mu.Lock()
 			if p.closing() {
 				u.mu.Unlock()
@@ -356,7 +422,7 @@ func (p *Publisher) replies(u *udpPort, to netip.AddrPort, f *flow) {
 		u.mu.Lock()
 		f.last = time.Now()
 		u.mu.Unlock()
-		u.c.WriteToUDPAddrPort(buf[:n], to)
+		u.write(buf[:n], to, f.local)
 	}
 }
 

@@ -480,3 +480,29 @@ func TestConnectTimeout(t *testing.T) {
 		t.Errorf("connect to a stuck listener: %v after %s, want the context's deadline after 300ms", err, time.Since(start))
 	}
 }
+
+// A UDP port published on every address (0.0.0.0) answers each client from the address the
+// client sent to: a host with several addresses would otherwise answer from the one its route
+// picks, and the client (a connected socket, as most are) would drop the reply.
+func TestPublishUDPAnswersFromTheAddressAskedOn(t *testing.T) {
+	port := freePort(t, "udp")
+	lg := &logs{}
+	p, err := Listen("wg0.conf", []config.Publish{{Host: netip.AddrPortFrom(netip.IPv4Unspecified(), port), Port: 80, Proto: "udp", Line: 9}}, lg.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serve(&fakeInside{ports: map[uint16]uint16{80: udpEcho(t)}})
+	t.Cleanup(p.Close)
+	// 127.0.0.2 is this host's too (all of 127/8 is), but a reply routed to 127.0.0.1 leaves
+	// from 127.0.0.1.
+	for _, to := range []string{"127.0.0.2", "127.0.0.1", "127.0.0.3"} {
+		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(to), port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := udpAsk(t, c, "to "+to); err != nil || got != "echo: to "+to {
+			t.Errorf("asked on %s: got %q, %v", to, got, err)
+		}
+	}
+}
