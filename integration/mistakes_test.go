@@ -147,6 +147,7 @@ func normalizer(dir, key, server, wrong string) func(string) string {
 		{regexp.MustCompile(`\(\d+:\d+\)`), "(NETNS)"},
 		{regexp.MustCompile(`:\d{4,5}->`), ":PORT->"},
 		{regexp.MustCompile(`\((userspace|kernel) WireGuard\)`), "(BACKEND WireGuard)"},
+		{regexp.MustCompile(`the (embedded WireGuard|supervisor) runs as`), "the HOLDER runs as"},
 	}
 	return func(s string) string {
 		s = r.Replace(s)
