@@ -252,6 +252,9 @@ func teardown(sys system, name string, st *State, dev backend) error {
 	if err := sys.dnsRemove(name); err != nil {
 		errs = append(errs, err)
 	}
+	if err := deleteKernelInterface(sys, name, st); err != nil {
+		errs = append(errs, err)
+	}
 	if err := deleteOwnNamespace(sys, name, st); err != nil {
 		errs = append(errs, err)
 	}
@@ -271,6 +274,32 @@ func teardown(sys system, name string, st *State, dev backend) error {
 	// The holder's log stays: after a failed up, `wgns up` reads the reason from it (and then
 	// removes it); down removes it.
 	return sys.removeState(name)
+}
+
+// deleteKernelInterface deletes the kernel WireGuard interface in the namespace recorded in st
+// before the namespace goes: its UDP socket lives in the host namespace, and would go on sending
+// (keepalives, handshakes) to the peers for as long as anything still holds the namespace (a
+// process that outlived down, a descriptor open somewhere), though no file names it any more.
+// The embedded WireGuard's interface goes with its process.
+func deleteKernelInterface(sys system, name string, st *State) error {
+	if st == nil || st.Netns == (nsmgr.ID{}) {
+		return nil
+	}
+	if id, err := sys.nsID(name); err != nil || id != st.Netns {
+		return nil // not ours, or gone: deleteOwnNamespace says which
+	}
+	ns, err := sys.nsOpen(name)
+	if err != nil {
+		return nil
+	}
+	defer ns.close()
+	if l, ok := ns.link(name); !ok || l.kind != "wireguard" {
+		return nil
+	}
+	if err := ns.linkDel(name); err != nil {
+		return fmt.Errorf("deleting WireGuard interface %q in %s: %w", name, nsmgr.Path(name), err)
+	}
+	return nil
 }
 
 // deleteOwnNamespace deletes /run/netns/name only if it is the namespace recorded in st, or the
