@@ -148,6 +148,8 @@ func normalizer(dir, key, server, wrong string) func(string) string {
 		{regexp.MustCompile(`:\d{4,5}->`), ":PORT->"},
 		{regexp.MustCompile(`\((userspace|kernel) WireGuard\)`), "(BACKEND WireGuard)"},
 		{regexp.MustCompile(`the (embedded WireGuard|supervisor) runs as`), "the HOLDER runs as"},
+		{regexp.MustCompile(`\((userspace|kernel), MTU (\d+)\) (inside|in the host namespace and move it into) `), "(BACKEND, MTU $2) in "},
+		{regexp.MustCompile(`latest handshake \d+s ago`), "latest handshake Ns ago"},
 	}
 	return func(s string) string {
 		s = r.Replace(s)
