@@ -235,7 +235,7 @@ func (w *leakWorld) learnCNIPort(t *testing.T, podName, iface string, k wgns.Att
 // through; extra adds probes of its own.
 func cniProbes(t *testing.T, name string, extra map[string]string) map[string]bool {
 	t.Helper()
-	probes := leakProbes()
+	probes := outsideProbes()
 	for l, c := range extra {
 		probes[l] = c
 	}
@@ -391,7 +391,7 @@ func TestIntegrationCNIStandalone(t *testing.T) {
 			if err := e.cni.GetStatusNetworkList(context.Background(), l); err != nil {
 				t.Errorf("STATUS: %v", err)
 			}
-			capture := leakStartCapture(t, w.uplink)
+			capture := startCapture(t, w.uplink)
 			start := time.Now()
 			res := addList(t, e, l, rt)
 			t.Logf("ADD through libcni took %v", time.Since(start))
@@ -493,7 +493,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 				out := mustRun(t, "ip", "-n", nbName, "route", "show")
 				routesBefore = strings.ReplaceAll(out, nbAddr, "ADDR")
 			}
-			uplink := leakStartCapture(t, w.uplink)
+			uplink := startCapture(t, w.uplink)
 			res := addList(t, e, l, rt)
 			t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
 			var names []string
@@ -507,7 +507,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 				t.Errorf("ADD's DNS %+v, want the tunnel's %s", res.DNS, peerTunnel4)
 			}
 			veth := res.Interfaces[0].Name // ptp's host side
-			primary := leakStartCapture(t, veth)
+			primary := startCapture(t, veth)
 			podDNS(t, podName, res)
 			cniWaitTunnel(t, podName)
 			w.learnCNIPort(t, podName, "wg0", k)
@@ -818,14 +818,8 @@ func cniRunAs(t *testing.T, uid int, cmd string, rt *libcni.RuntimeConf, conf []
 	if uid != 0 {
 		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
 	}
-	out, err := c.Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running wgns as uid %d: %v", uid, err)
-	}
-	return string(out), 0
+	out, _, code := runCmd(t, c)
+	return out, code
 }
 
 // TestIntegrationCNIRefusals: what a runtime (or a user) must not get from the plugin. A network
@@ -838,15 +832,15 @@ func TestIntegrationCNIRefusals(t *testing.T) {
 	w := newLeakWorld(t, name)
 	e := newCNIEnv(t)
 	l := standaloneList(t, "wgref", w.config, "")
-	before := leakHostSnapshot(t)
+	before := hostSnapshot(t)
 
 	host := &libcni.RuntimeConf{ContainerID: "host", NetNS: "/proc/1/ns/net", IfName: "wg0"}
 	_, err := e.cni.AddNetworkList(context.Background(), l, host)
 	if err == nil || !strings.Contains(err.Error(), "/proc/1/ns/net is the host's own network namespace (the one wgns runs in); refusing to confine it") {
 		t.Errorf("ADD into the host's namespace: %v", err)
 	}
-	if after := leakHostSnapshot(t); after != before {
-		t.Errorf("a refused ADD changed the host world:\n%s", leakTextDiff(before, after))
+	if after := hostSnapshot(t); after != before {
+		t.Errorf("a refused ADD changed the host world:\n%s", lineDiff(before, after))
 	}
 
 	const uid = 4321
@@ -920,7 +914,7 @@ func TestIntegrationCNISecondary(t *testing.T) {
 		"type": "wgns", "config": w.config, "primary": "eth0", "keep": []string{cniPodRange}}}})
 	rt := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: netns, IfName: "net1"}
 	k := wgns.AttachKey{Network: "wgside", ContainerID: rt.ContainerID, IfName: "net1"}
-	capture := leakStartCapture(t, w.uplink)
+	capture := startCapture(t, w.uplink)
 	res := addList(t, e, l, rt)
 	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
 	if len(res.Interfaces) != 1 || res.Interfaces[0].Name != "net1" {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,106 +22,31 @@ import (
 
 // The exec DNS tests: a DNS server in the peer's namespace, reachable only through the tunnel,
 // answers dnsName with the peer's tunnel addresses; a decoy the host's resolv.conf names
-// answers every name with xdDecoyAnswer. The decoy is in the peer's namespace on outside4: the
+// answers every name with decoyAnswer. The decoy is in the peer's namespace on outside4: the
 // world reaches it by the underlay, and a program inside the tunnel namespace would reach it
 // through the tunnel, so a query that read the host's resolv.conf is counted wherever it runs.
 const (
-	xdDecoy       = outside4
-	xdDecoyAnswer = "203.0.113.99"
+	decoyAddr   = outside4
+	decoyAnswer = "203.0.113.99"
 )
 
-// xdResolverSockets stand where nscd's and systemd-resolved's sockets would be.
-var xdResolverSockets = []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve"}
+// nssResolverSockets stand where nscd's and systemd-resolved's sockets would be.
+var nssResolverSockets = []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve"}
 
-var (
-	xdQueryOnce sync.Once
-	xdQueryPath string
-	xdQueryErr  error
-)
-
-// xdQueryBin builds testdata/dnsquery once, into the world's /run (gone with the world), where
-// any user may run it, and returns its path.
-func xdQueryBin(t *testing.T) string {
-	t.Helper()
-	xdQueryOnce.Do(func() {
-		dir, err := os.MkdirTemp("/run", "dnsquery-")
-		if err == nil {
-			err = os.Chmod(dir, 0o755)
-		}
-		if err != nil {
-			xdQueryErr = err
-			return
-		}
-		xdQueryPath = filepath.Join(dir, "dnsquery")
-		cmd := exec.Command("go", "build", "-o", xdQueryPath, "./testdata/dnsquery")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			xdQueryErr = fmt.Errorf("building dnsquery: %v\n%s", err, out)
-		}
-	})
-	if xdQueryErr != nil {
-		t.Fatal(xdQueryErr)
-	}
-	return xdQueryPath
-}
-
-// xdEnv is the test's environment without SUDO_* (the test run itself may be under sudo), with
-// extra appended.
-func xdEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SUDO_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// xdRun runs argv with env (nil: the test's) and the extra inherited files, and returns stdout,
-// stderr and the exit code.
-func xdRun(t *testing.T, env []string, files []*os.File, argv ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.ExtraFiles = files
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %q: %v", argv, err)
-	}
-	return o.String(), e.String(), code
-}
-
-// xdExec runs `wgns exec NAME -- argv` as plain root and returns its output; it fails the test
-// unless the exit status is 0.
-func xdExec(t *testing.T, name string, argv ...string) string {
-	t.Helper()
-	args := append([]string{wgnsBin, "exec", name, "--"}, argv...)
-	o, e, code := xdRun(t, xdEnv(), nil, args...)
-	if code != 0 {
-		t.Fatalf("wgns exec %s -- %s: exit %d\nstdout: %s\nstderr: %s", name, strings.Join(argv, " "), code, o, e)
-	}
-	return o
-}
-
-// xdDNS is a dnsmasq in a namespace; it logs the queries it gets.
-type xdDNS struct {
+// dnsServer is a dnsmasq in a namespace; it logs the queries it gets.
+type dnsServer struct {
 	what string
 	log  *syncBuffer
 }
 
-// xdStartDNS starts dnsmasq in namespace ns, listening on listen:53 only, with the given
+// startDnsmasq starts dnsmasq in namespace ns, listening on listen:53 only, with the given
 // --address rules, and waits until it listens and has started; t.Cleanup stops it. It runs as
 // root with no user or group to switch to: switching makes it look users up after it listens,
 // and glibc would ask nscd's socket, which a test may have made a listener that never answers
 // (dnsmasq would then hang for seconds).
-func xdStartDNS(t *testing.T, ns, what, listen string, addresses ...string) *xdDNS {
+func startDnsmasq(t *testing.T, ns, what, listen string, addresses ...string) *dnsServer {
 	t.Helper()
-	d := &xdDNS{what: what, log: &syncBuffer{}}
+	d := &dnsServer{what: what, log: &syncBuffer{}}
 	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
 		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=" + listen, "--pid-file=",
 		"--user=", "--group=", "--log-queries", "--log-facility=-"}
@@ -150,7 +73,7 @@ func xdStartDNS(t *testing.T, ns, what, listen string, addresses ...string) *xdD
 }
 
 // queries returns the queries logged so far, as "query[TYPE] NAME from ADDR".
-func (d *xdDNS) queries() []string {
+func (d *dnsServer) queries() []string {
 	var qs []string
 	for line := range strings.Lines(d.log.String()) {
 		if i := strings.Index(line, "query["); i >= 0 {
@@ -161,23 +84,23 @@ func (d *xdDNS) queries() []string {
 }
 
 // waitQuery waits until the server has logged query q.
-func (d *xdDNS) waitQuery(t *testing.T, q string) {
+func (d *dnsServer) waitQuery(t *testing.T, q string) {
 	t.Helper()
 	waitFor(t, 5*time.Second, d.what+" to log "+q, func() bool { return slices.Contains(d.queries(), q) })
 }
 
-// xdSockets are unix sockets listening where the host's resolvers' would be; nothing accepts
+// silentSockets are unix sockets listening where the host's resolvers' would be; nothing accepts
 // on them, so every connection waits in their backlog until accepted counts it.
-type xdSockets struct {
+type silentSockets struct {
 	paths []string
 	ls    []*net.UnixListener
 }
 
-func xdListen(t *testing.T, paths ...string) *xdSockets {
+func listenSilent(t *testing.T, paths ...string) *silentSockets {
 	t.Helper()
-	s := &xdSockets{paths: paths}
+	s := &silentSockets{paths: paths}
 	for _, p := range paths {
-		dnsMkdir(t, filepath.Dir(p))
+		makeDir(t, filepath.Dir(p))
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
 		if err != nil {
 			t.Fatal(err)
@@ -191,7 +114,7 @@ func xdListen(t *testing.T, paths ...string) *xdSockets {
 // accepted accepts, closes and counts the connections waiting on each socket, without waiting
 // for more: a unix socket's connect completes (into the backlog) before the connecting program
 // goes on, so every connection of a program that has exited is counted.
-func (s *xdSockets) accepted() map[string]int {
+func (s *silentSockets) accepted() map[string]int {
 	n := make(map[string]int)
 	for i, l := range s.ls {
 		rc, err := l.SyscallConn()
@@ -213,7 +136,7 @@ func (s *xdSockets) accepted() map[string]int {
 }
 
 // acceptedWhile accepts, closes and counts connections as they come until done is closed.
-func (s *xdSockets) acceptedWhile(done <-chan struct{}) map[string]int {
+func (s *silentSockets) acceptedWhile(done <-chan struct{}) map[string]int {
 	n := make(map[string]int)
 	for {
 		select {
@@ -231,15 +154,15 @@ func (s *xdSockets) acceptedWhile(done <-chan struct{}) map[string]int {
 }
 
 // close closes the listeners, which removes their socket files.
-func (s *xdSockets) close() {
+func (s *silentSockets) close() {
 	for _, l := range s.ls {
 		l.Close()
 	}
 }
 
-// xdHostState is what wgns exec must leave as it was: the host's /etc/resolv.conf and
+// resolverState is what wgns exec must leave as it was: the host's /etc/resolv.conf and
 // /etc/nsswitch.conf (type, inode, symlink target, content) and this process's mount table.
-func xdHostState(t *testing.T) string {
+func resolverState(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range []string{"/etc/resolv.conf", "/etc/nsswitch.conf"} {
@@ -253,33 +176,24 @@ func xdHostState(t *testing.T) string {
 			target, _ := os.Readlink(p)
 			fmt.Fprintf(&b, " -> %s", target)
 		}
-		fmt.Fprintf(&b, "\n%s\n", dnsReadFile(t, p))
+		fmt.Fprintf(&b, "\n%s\n", readFile(t, p))
 	}
-	b.WriteString(dnsReadFile(t, "/proc/self/mountinfo"))
+	b.WriteString(readFile(t, "/proc/self/mountinfo"))
 	return b.String()
 }
 
-// xdNsswitch is a host's nsswitch.conf whose hosts line is hosts.
-func xdNsswitch(hosts string) string {
+// nsswitchConf is a host's nsswitch.conf whose hosts line is hosts.
+func nsswitchConf(hosts string) string {
 	return "passwd:         files systemd\ngroup:          files systemd\nshadow:         files systemd\n\n" +
 		"hosts:          " + hosts + "\nnetworks:       files\n\nprotocols:      db files\nservices:       db files\n"
 }
 
-// xdFields is out with each line's fields joined by one space, and its lines by "|".
-func xdFields(out string) string {
-	var lines []string
-	for l := range strings.Lines(out) {
-		lines = append(lines, strings.Join(strings.Fields(l), " "))
-	}
-	return strings.Join(lines, "|")
-}
+// ahostsv4Out is what `getent ahostsv4 peer.wgns.test` prints (up to spaces).
+var ahostsv4Out = peerTunnel4 + " STREAM " + dnsName + "\n" + peerTunnel4 + " DGRAM\n" + peerTunnel4 + " RAW\n"
 
-// xdAhostsv4 is what `getent ahostsv4 peer.wgns.test` prints (up to spaces).
-var xdAhostsv4 = peerTunnel4 + " STREAM " + dnsName + "\n" + peerTunnel4 + " DGRAM\n" + peerTunnel4 + " RAW\n"
-
-// xdPingRe matches ping's output for one answered ping of one of the peer's tunnel addresses.
+// tunnelPingRe matches ping's output for one answered ping of one of the peer's tunnel addresses.
 // (iputils' ping prints the name for IPv6 and, with -4, an empty one: `PING  (192.0.2.1)`.)
-var xdPingRe = regexp.MustCompile(`(?m)^PING [^\n(]*\((` +
+var tunnelPingRe = regexp.MustCompile(`(?m)^PING [^\n(]*\((` +
 	regexp.QuoteMeta(peerTunnel4) + `|` + regexp.QuoteMeta(peerTunnel6) + `)\).*\n(?s:.*)\b1 received\b`)
 
 // TestIntegrationExecDNS: inside `wgns exec`, getent, a program doing its own UDP query and ping
@@ -298,56 +212,56 @@ func TestIntegrationExecDNS(t *testing.T) {
 	}{{
 		name: "plain resolv.conf", tunnel: "xdplain",
 		host: func(t *testing.T) {
-			dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's resolver: a decoy\n")
-			dnsReplace(t, "/etc/nsswitch.conf", xdNsswitch("files dns"))
+			replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's resolver: a decoy\n")
+			replaceFile(t, "/etc/nsswitch.conf", nsswitchConf("files dns"))
 		},
 	}, {
 		name: "stub symlink and nss-resolve", tunnel: "xdstub",
 		host: func(t *testing.T) {
-			dnsMkdir(t, filepath.Dir(stub))
-			dnsReplace(t, stub, "# systemd-resolved's stub file, here naming the decoy\nnameserver "+xdDecoy+"\noptions edns0 trust-ad\n")
-			dnsReplaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
-			dnsReplace(t, "/etc/nsswitch.conf", xdNsswitch("files resolve [!UNAVAIL=return] dns"))
+			makeDir(t, filepath.Dir(stub))
+			replaceFile(t, stub, "# systemd-resolved's stub file, here naming the decoy\nnameserver "+decoyAddr+"\noptions edns0 trust-ad\n")
+			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+			replaceFile(t, "/etc/nsswitch.conf", nsswitchConf("files resolve [!UNAVAIL=return] dns"))
 		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			name := tc.tunnel
-			dnsKeep(t, "/etc/resolv.conf")
-			dnsKeep(t, "/etc/nsswitch.conf")
+			keepFile(t, "/etc/resolv.conf")
+			keepFile(t, "/etc/nsswitch.conf")
 			tc.host(t)
 			p := newPeer(t, name)
-			tunnelDNS := xdStartDNS(t, p.NS, "the tunnel's DNS", peerTunnel4,
+			tunnelDNS := startDnsmasq(t, p.NS, "the tunnel's DNS", peerTunnel4,
 				"/"+dnsName+"/"+peerTunnel4, "/"+dnsName+"/"+peerTunnel6)
-			decoy := xdStartDNS(t, p.NS, "the decoy", xdDecoy, "/#/"+xdDecoyAnswer)
-			socks := xdListen(t, xdResolverSockets...)
+			decoy := startDnsmasq(t, p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+			socks := listenSilent(t, nssResolverSockets...)
 			tunnelUp(t, p, name)
-			q := xdQueryBin(t)
+			q := worldTool(t, "dnsquery")
 
 			// Controls: else this test proves nothing.
 			// The decoy answers the world, which asks it because the host's resolv.conf names it.
-			if got, want := mustRun(t, q, "world.decoy.test"), xdDecoy+" A world.decoy.test "+xdDecoyAnswer+"\n"; got != want {
+			if got, want := mustRun(t, q, "world.decoy.test"), decoyAddr+" A world.decoy.test "+decoyAnswer+"\n"; got != want {
 				t.Fatalf("a query from the world, to the host's resolver: %q, want the decoy's answer %q", got, want)
 			}
 			decoy.waitQuery(t, "query[A] world.decoy.test from "+hostUnderlay4)
 			// A program inside that read the host's resolv.conf would reach the decoy through the
 			// tunnel, and be counted.
-			if got, want := xdExec(t, name, q, "-server", xdDecoy, "inside.decoy.test"), xdDecoy+" A inside.decoy.test "+xdDecoyAnswer+"\n"; got != want {
+			if got, want := mustExec(t, name, q, "-server", decoyAddr, "inside.decoy.test"), decoyAddr+" A inside.decoy.test "+decoyAnswer+"\n"; got != want {
 				t.Fatalf("a query from inside to the decoy's address: %q, want the decoy's answer %q", got, want)
 			}
 			decoy.waitQuery(t, "query[A] inside.decoy.test from "+clientTunnel4)
 			// The sockets accept the world's connections.
-			out := mustRun(t, q, append([]string{"connect"}, xdResolverSockets...)...)
-			for _, s := range xdResolverSockets {
+			out := mustRun(t, q, append([]string{"connect"}, nssResolverSockets...)...)
+			for _, s := range nssResolverSockets {
 				if !strings.Contains(out, s+": connected\n") {
 					t.Fatalf("connecting from the world to %s: %s", s, out)
 				}
 			}
-			if n := socks.accepted(); n[xdResolverSockets[0]] != 1 || n[xdResolverSockets[1]] != 1 {
+			if n := socks.accepted(); n[nssResolverSockets[0]] != 1 || n[nssResolverSockets[1]] != 1 {
 				t.Fatalf("the sockets accepted %v from the world, want 1 each", n)
 			}
 			decoyBefore := len(decoy.queries())
-			before := xdHostState(t)
+			before := resolverState(t)
 
 			inside := []struct {
 				argv  []string
@@ -355,12 +269,12 @@ func TestIntegrationExecDNS(t *testing.T) {
 				want  string
 			}{{
 				argv:  []string{"getent", "hosts", dnsName},
-				check: func(out string) bool { return xdFields(out) == peerTunnel6+" "+dnsName },
+				check: func(out string) bool { return oneLine(out) == peerTunnel6+" "+dnsName },
 				want:  peerTunnel6 + " " + dnsName,
 			}, {
 				argv:  []string{"getent", "ahostsv4", dnsName},
-				check: func(out string) bool { return xdFields(out) == xdFields(xdAhostsv4) },
-				want:  xdAhostsv4,
+				check: func(out string) bool { return oneLine(out) == oneLine(ahostsv4Out) },
+				want:  ahostsv4Out,
 			}, {
 				argv:  []string{q, dnsName},
 				check: func(out string) bool { return out == peerTunnel4+" A "+dnsName+" "+peerTunnel4+"\n" },
@@ -371,19 +285,19 @@ func TestIntegrationExecDNS(t *testing.T) {
 				want:  "the answer of " + peerTunnel4 + ": " + peerTunnel6,
 			}, {
 				argv:  []string{"ping", "-c1", "-W5", dnsName},
-				check: xdPingRe.MatchString,
+				check: tunnelPingRe.MatchString,
 				want:  "a ping of one of the peer's tunnel addresses, answered",
 			}, {
 				argv: []string{"ping", "-4", "-c1", "-W5", dnsName},
 				check: func(out string) bool {
-					return strings.Contains(out, " ("+peerTunnel4+")") && xdPingRe.MatchString(out)
+					return strings.Contains(out, " ("+peerTunnel4+")") && tunnelPingRe.MatchString(out)
 				},
 				want: "a ping of " + peerTunnel4 + ", answered",
 			}, {
-				argv: append([]string{q, "connect"}, xdResolverSockets...),
+				argv: append([]string{q, "connect"}, nssResolverSockets...),
 				check: func(out string) bool {
 					want := ""
-					for _, s := range xdResolverSockets {
+					for _, s := range nssResolverSockets {
 						want += fmt.Sprintf("%s: failed: dial unix %[1]s: connect: no such file or directory\n", s)
 					}
 					return out == want
@@ -391,19 +305,19 @@ func TestIntegrationExecDNS(t *testing.T) {
 				want: "no socket found",
 			}, {
 				argv:  []string{"grep", "^hosts:", "/etc/nsswitch.conf"},
-				check: func(out string) bool { return xdFields(out) == "hosts: files dns" },
+				check: func(out string) bool { return oneLine(out) == "hosts: files dns" },
 				want:  "hosts: files dns",
 			}, {
 				argv:  []string{"cat", "/etc/resolv.conf"},
-				check: func(out string) bool { return out == dnsReadFile(t, "/etc/netns/"+name+"/resolv.conf") },
+				check: func(out string) bool { return out == readFile(t, "/etc/netns/"+name+"/resolv.conf") },
 				want:  "the namespace's resolv.conf",
 			}}
 			for _, c := range inside {
-				out := xdExec(t, name, c.argv...)
+				out := mustExec(t, name, c.argv...)
 				if !c.check(out) {
 					t.Errorf("wgns exec %s -- %s:\n%s\nwant %s", name, strings.Join(c.argv, " "), out, c.want)
 				}
-				if after := xdHostState(t); after != before {
+				if after := resolverState(t); after != before {
 					t.Errorf("after wgns exec %s -- %s, the host changed (-before +after):\n%s", name, strings.Join(c.argv, " "), cmp.Diff(before, after))
 				}
 			}
@@ -428,17 +342,17 @@ func TestIntegrationExecDNS(t *testing.T) {
 			go func() { counted <- socks.acceptedWhile(stop) }()
 			err := <-done
 			close(stop)
-			if got := ipOut.String(); err != nil || xdFields(got) != xdFields(xdAhostsv4) {
+			if got := ipOut.String(); err != nil || oneLine(got) != oneLine(ahostsv4Out) {
 				t.Errorf("ip netns exec %s getent ahostsv4 %s: %v\n%s", name, dnsName, err, got)
 			}
-			if n := <-counted; n[xdResolverSockets[0]] == 0 {
-				t.Errorf("getent in ip netns exec did not connect to %s (%v): then none would have from wgns exec, and this test proves nothing", xdResolverSockets[0], n)
+			if n := <-counted; n[nssResolverSockets[0]] == 0 {
+				t.Errorf("getent in ip netns exec did not connect to %s (%v): then none would have from wgns exec, and this test proves nothing", nssResolverSockets[0], n)
 			}
 			socks.close()
-			if got := mustRun(t, "ip", "netns", "exec", name, "getent", "hosts", dnsName); xdFields(got) != peerTunnel6+" "+dnsName {
+			if got := mustRun(t, "ip", "netns", "exec", name, "getent", "hosts", dnsName); oneLine(got) != peerTunnel6+" "+dnsName {
 				t.Errorf("ip netns exec %s getent hosts %s: %q", name, dnsName, got)
 			}
-			if after := xdHostState(t); after != before {
+			if after := resolverState(t); after != before {
 				t.Errorf("after ip netns exec, the host changed (-before +after):\n%s", cmp.Diff(before, after))
 			}
 
@@ -466,12 +380,12 @@ func TestIntegrationExecDNS(t *testing.T) {
 	}
 }
 
-// xdStart starts argv with env (nil: the test's) as a child whose output is read section by
-// section (see dnsChild), and kills it when the test ends (or after a minute).
-func xdStart(t *testing.T, env []string, argv ...string) *dnsChild {
+// startSectioned starts argv with env (nil: the test's) as a child whose output is read section by
+// section (see sectionedChild), and kills it when the test ends (or after a minute).
+func startSectioned(t *testing.T, env []string, argv ...string) *sectionedChild {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	c := &dnsChild{cmd: exec.CommandContext(ctx, argv[0], argv[1:]...)}
+	c := &sectionedChild{cmd: exec.CommandContext(ctx, argv[0], argv[1:]...)}
 	c.cmd.Env = env
 	c.cmd.Stderr = &c.stderr
 	var err error
@@ -501,7 +415,7 @@ func TestIntegrationExecDNSSurvivesRename(t *testing.T) {
 	const name = "xdren"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	ours := dnsReadFile(t, "/etc/netns/"+name+"/resolv.conf")
+	ours := readFile(t, "/etc/netns/"+name+"/resolv.conf")
 	if !strings.Contains(ours, "nameserver "+peerTunnel4+"\n") {
 		t.Fatalf("the namespace's resolv.conf does not name the tunnel's DNS server:\n%s", ours)
 	}
@@ -516,37 +430,37 @@ func TestIntegrationExecDNSSurvivesRename(t *testing.T) {
 	}{{
 		name: "plain file",
 		setup: func(t *testing.T) {
-			dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's, before\n")
+			replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's, before\n")
 		},
 		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's, after\n")
-			return "nameserver " + xdDecoy + " # the host's, after\n"
+			replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's, after\n")
+			return "nameserver " + decoyAddr + " # the host's, after\n"
 		}},
 	}, {
 		name: "symlink into /run",
 		setup: func(t *testing.T) {
-			dnsMkdir(t, "/run/systemd/resolve")
-			dnsMkdir(t, "/run/xdhostdns")
-			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
-			dnsReplaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+			makeDir(t, "/run/systemd/resolve")
+			makeDir(t, "/run/xdhostdns")
+			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
+			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
 		},
 		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
+			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
 			return "nameserver 127.0.0.53 # stub, after\n"
 		}, func(t *testing.T) string {
-			dnsReplace(t, "/run/xdhostdns/resolv.conf", "nameserver "+xdDecoy+" # another manager's\n")
-			dnsReplaceSymlink(t, "/etc/resolv.conf", "/run/xdhostdns/resolv.conf")
-			return "nameserver " + xdDecoy + " # another manager's\n"
+			replaceFile(t, "/run/xdhostdns/resolv.conf", "nameserver "+decoyAddr+" # another manager's\n")
+			replaceSymlink(t, "/etc/resolv.conf", "/run/xdhostdns/resolv.conf")
+			return "nameserver " + decoyAddr + " # another manager's\n"
 		}},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dnsKeep(t, "/etc/resolv.conf")
+			keepFile(t, "/etc/resolv.conf")
 			tc.setup(t)
 			sc := script(len(tc.steps))
-			child := xdStart(t, xdEnv(), wgnsBin, "exec", name, "--", "sh", "-c", sc)
-			control := xdStart(t, nil, "ip", "netns", "exec", name, "sh", "-c", sc)
-			for _, c := range []*dnsChild{child, control} {
+			child := startSectioned(t, envWithoutSudo(), wgnsBin, "exec", name, "--", "sh", "-c", sc)
+			control := startSectioned(t, nil, "ip", "netns", "exec", name, "sh", "-c", sc)
+			for _, c := range []*sectionedChild{child, control} {
 				if got := c.section(t); got != ours {
 					t.Fatalf("%q, before any rename, reads\n%s\nwant the namespace's\n%s", c.cmd.Args, got, ours)
 				}
@@ -568,44 +482,24 @@ func TestIntegrationExecDNSSurvivesRename(t *testing.T) {
 	}
 }
 
-// The users and groups of the identity tests, added to the world's /etc/passwd and /etc/group.
-// wgnsexec is in wgnsa and wgnsb but not wgnsd; wgnsother's primary group is wgnsc; root is a
-// member of wgnsb and wgnsd, which a root that stays root must not gain.
-const (
-	xdPasswd = "wgnsexec:x:4711:4711:wgns exec test:/home/wgnsexec:/bin/bash\n" +
-		"wgnsother:x:4720:4714::/srv/wgnsother:/bin/sh\n"
-	xdGroup = "wgnsexec:x:4711:\nwgnsa:x:4712:wgnsexec,wgnsother\nwgnsb:x:4713:root,wgnsexec\n" +
-		"wgnsc:x:4714:\nwgnsd:x:4715:root\n"
-)
-
-// xdAddUsers adds xdPasswd and xdGroup to the world's files (by rename), and puts the files
-// back when the test ends.
-func xdAddUsers(t *testing.T) {
-	t.Helper()
-	for _, f := range []struct{ path, add string }{{"/etc/passwd", xdPasswd}, {"/etc/group", xdGroup}} {
-		dnsKeep(t, f.path)
-		dnsReplace(t, f.path, dnsReadFile(t, f.path)+f.add)
-	}
-}
-
-// xdWho is who a program runs as, and the environment identity gives it.
-type xdWho struct {
+// execIdentity is who a program runs as, and the environment identity gives it.
+type execIdentity struct {
 	Net              string            // the network namespace, as readlink /proc/self/ns/net shows it
 	Uid, Gid, Groups string            // as /proc/self/status shows them
 	Env              map[string]string // variables that must have these values
 }
 
-// xdIdentityScript prints the program's credentials and environment.
-const xdIdentityScript = `echo Net: $(readlink /proc/self/ns/net); grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo @@; env`
+// identityScript prints the program's credentials and environment.
+const identityScript = `echo Net: $(readlink /proc/self/ns/net); grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo @@; env`
 
-// xdEnvCommon is the caller's environment in every identity case, beyond SUDO_*: variables
+// identityEnv is the caller's environment in every identity case, beyond SUDO_*: variables
 // identity drops (loader, resolver, session bus) and one it keeps.
-var xdEnvCommon = []string{"LD_LIBRARY_PATH=/nonexistent-wgns", "LOCALDOMAIN=leak.example", "RES_OPTIONS=ndots:9",
+var identityEnv = []string{"LD_LIBRARY_PATH=/nonexistent-wgns", "LOCALDOMAIN=leak.example", "RES_OPTIONS=ndots:9",
 	"HOSTALIASES=/tmp/wgns-hosts", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/0/bus", "MAIL=/var/mail/root",
 	"WGNS_TEST_KEPT=kept"}
 
-// xdParseIdentity reads xdIdentityScript's output.
-func xdParseIdentity(t *testing.T, out string) (status map[string]string, env map[string]string) {
+// parseIdentity reads identityScript's output.
+func parseIdentity(t *testing.T, out string) (status map[string]string, env map[string]string) {
 	t.Helper()
 	st, envText, ok := strings.Cut(out, "@@\n")
 	if !ok {
@@ -623,9 +517,9 @@ func xdParseIdentity(t *testing.T, out string) (status map[string]string, env ma
 	return status, env
 }
 
-// xdFDs returns the file descriptors `ls -l /proc/self/fd` lists with their targets, without the
+// openFDs returns the file descriptors `ls -l /proc/self/fd` lists with their targets, without the
 // one ls reads the directory with.
-func xdFDs(t *testing.T, out string) map[string]string {
+func openFDs(t *testing.T, out string) map[string]string {
 	t.Helper()
 	fds := map[string]string{}
 	for l := range strings.Lines(out) {
@@ -657,7 +551,7 @@ func TestIntegrationExecIdentity(t *testing.T) {
 	const name = "xdid"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	xdAddUsers(t)
+	addFixedUsers(t)
 	var ns unix.Stat_t
 	if err := unix.Stat("/run/netns/"+name, &ns); err != nil {
 		t.Fatal(err)
@@ -666,28 +560,28 @@ func TestIntegrationExecIdentity(t *testing.T) {
 
 	// The test process's groups: what a root that stays root keeps.
 	var rootGroups string
-	for l := range strings.Lines(dnsReadFile(t, "/proc/self/status")) {
+	for l := range strings.Lines(readFile(t, "/proc/self/status")) {
 		if v, ok := strings.CutPrefix(l, "Groups:"); ok {
 			rootGroups = strings.Join(strings.Fields(v), " ")
 		}
 	}
 	const userPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 	const rootPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	wgnsexec := xdWho{Uid: "4711 4711 4711 4711", Gid: "4711 4711 4711 4711", Groups: "4711 4712 4713",
+	wgnsexec := execIdentity{Uid: "4711 4711 4711 4711", Gid: "4711 4711 4711 4711", Groups: "4711 4712 4713",
 		Env: map[string]string{"HOME": "/home/wgnsexec", "SHELL": "/bin/bash", "USER": "wgnsexec", "LOGNAME": "wgnsexec",
 			"PATH": "/home/wgnsexec/.local/bin:/home/wgnsexec/bin:" + userPath}}
-	wgnsother := xdWho{Uid: "4720 4720 4720 4720", Gid: "4714 4714 4714 4714", Groups: "4712 4714",
+	wgnsother := execIdentity{Uid: "4720 4720 4720 4720", Gid: "4714 4714 4714 4714", Groups: "4712 4714",
 		Env: map[string]string{"HOME": "/srv/wgnsother", "SHELL": "/bin/sh", "USER": "wgnsother", "LOGNAME": "wgnsother",
 			"PATH": "/srv/wgnsother/.local/bin:/srv/wgnsother/bin:" + userPath}}
-	root := xdWho{Uid: "0 0 0 0", Gid: "0 0 0 0", Groups: rootGroups,
+	root := execIdentity{Uid: "0 0 0 0", Gid: "0 0 0 0", Groups: rootGroups,
 		Env: map[string]string{"HOME": "/root", "SHELL": "/bin/bash", "USER": "root", "LOGNAME": "root", "PATH": rootPath}}
 	sudo := []string{"SUDO_UID=4711", "SUDO_GID=4711", "SUDO_USER=wgnsexec", "SUDO_COMMAND=/usr/local/bin/wgns exec"}
 
 	cases := []struct {
 		name  string
-		env   []string // beyond xdEnv and xdEnvCommon
+		env   []string // beyond envWithoutSudo and identityEnv
 		flags []string // before NAME
-		want  xdWho
+		want  execIdentity
 	}{
 		{"sudo", sudo, nil, wgnsexec},
 		{"sudo with SUDO_UID only", []string{"SUDO_UID=4711"}, nil, wgnsexec},
@@ -705,15 +599,15 @@ func TestIntegrationExecIdentity(t *testing.T) {
 	defer secret.Close()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := xdEnv(append(slices.Clone(xdEnvCommon), tc.env...)...)
+			env := envWithoutSudo(append(slices.Clone(identityEnv), tc.env...)...)
 			args := append(append([]string{wgnsBin, "exec"}, tc.flags...), name, "--")
-			o, e, code := xdRun(t, env, nil, append(args, "sh", "-c", xdIdentityScript)...)
+			o, e, code := runWith(t, env, nil, append(args, "sh", "-c", identityScript)...)
 			if code != 0 {
 				t.Fatalf("wgns exec: exit %d\n%s%s", code, o, e)
 			}
-			status, gotEnv := xdParseIdentity(t, o)
+			status, gotEnv := parseIdentity(t, o)
 			tc.want.Net = netns
-			got := xdWho{Net: status["Net"], Uid: status["Uid"], Gid: status["Gid"], Groups: status["Groups"], Env: map[string]string{}}
+			got := execIdentity{Net: status["Net"], Uid: status["Uid"], Gid: status["Gid"], Groups: status["Groups"], Env: map[string]string{}}
 			for k := range tc.want.Env {
 				got.Env[k] = gotEnv[k]
 			}
@@ -732,19 +626,19 @@ func TestIntegrationExecIdentity(t *testing.T) {
 			}
 
 			// Only fds 0-2 reach the program.
-			o, e, code = xdRun(t, env, []*os.File{secret}, append(args, "ls", "-l", "/proc/self/fd")...)
+			o, e, code = runWith(t, env, []*os.File{secret}, append(args, "ls", "-l", "/proc/self/fd")...)
 			if code != 0 {
 				t.Fatalf("wgns exec ls: exit %d\n%s%s", code, o, e)
 			}
-			if fds := xdFDs(t, o); len(fds) != 3 || fds["0"] == "" || fds["1"] == "" || fds["2"] == "" {
+			if fds := openFDs(t, o); len(fds) != 3 || fds["0"] == "" || fds["1"] == "" || fds["2"] == "" {
 				t.Errorf("the program's file descriptors: %v, want only 0, 1 and 2\n%s", fds, o)
 			}
 		})
 	}
 
 	t.Run("control: ip netns exec passes the fd on", func(t *testing.T) {
-		o, e, code := xdRun(t, nil, []*os.File{secret}, "ip", "netns", "exec", name, "ls", "-l", "/proc/self/fd")
-		if fds := xdFDs(t, o); code != 0 || fds["3"] != secret.Name() {
+		o, e, code := runWith(t, nil, []*os.File{secret}, "ip", "netns", "exec", name, "ls", "-l", "/proc/self/fd")
+		if fds := openFDs(t, o); code != 0 || fds["3"] != secret.Name() {
 			t.Errorf("ip netns exec ls -l /proc/self/fd, with %s as fd 3: exit %d, fds %v\n%s%s", secret.Name(), code, fds, o, e)
 		}
 	})
@@ -775,7 +669,7 @@ func TestIntegrationExecIdentity(t *testing.T) {
 	for _, tc := range refused {
 		t.Run("refused/"+tc.name, func(t *testing.T) {
 			args := append(append([]string{wgnsBin, "exec"}, tc.flags...), name, "--", "echo", "ran")
-			o, e, code := xdRun(t, xdEnv(tc.env...), nil, args...)
+			o, e, code := runWith(t, envWithoutSudo(tc.env...), nil, args...)
 			if code != 125 || o != "" || e != tc.want+"\n" {
 				t.Errorf("wgns exec with %q %q: exit %d, stdout %q, stderr %q\nwant exit 125, no output, stderr %q", tc.env, tc.flags, code, o, e, tc.want)
 			}
@@ -789,7 +683,7 @@ func TestIntegrationExecIdentityNoNewPrivs(t *testing.T) {
 	const name = "xdnnp"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	xdAddUsers(t)
+	addFixedUsers(t)
 	cases := []struct {
 		name  string
 		env   []string
@@ -806,7 +700,7 @@ func TestIntegrationExecIdentityNoNewPrivs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{wgnsBin, "exec"}, tc.flags...), name, "--",
 				"sh", "-c", `grep NoNewPrivs: /proc/self/status; grep Uid: /proc/self/status | cut -f1,2`)
-			o, e, code := xdRun(t, xdEnv(tc.env...), nil, args...)
+			o, e, code := runWith(t, envWithoutSudo(tc.env...), nil, args...)
 			if got := strings.Join(strings.Fields(o), " "); code != 0 || got != tc.want {
 				t.Errorf("wgns exec %q: exit %d, %q, want %q\n%s", tc.flags, code, got, tc.want, e)
 			}

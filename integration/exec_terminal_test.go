@@ -99,16 +99,6 @@ func (tp *termPair) typeIn(t *testing.T, s string) {
 	}
 }
 
-// shellStatus is a process's status as a shell reports it: its exit code, or 128+N when signal N
-// ended it.
-func shellStatus(ps *os.ProcessState) int {
-	ws := ps.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
 // legacyTIOCSTI makes sure the kernel lets unprivileged programs push input into their
 // terminal (dev.tty.legacy_tiocsti=1, as on Debian 12's kernel), the condition of the attack.
 // The sysctl is the machine's own, not the world's: when the test has to set it, it puts the old
@@ -191,7 +181,7 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 
 	run := func(tp *termPair, script string) *exec.Cmd {
 		cmd := exec.Command(wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", script)
-		cmd.Env = xdEnv("TERM=dumb")
+		cmd.Env = envWithoutSudo("TERM=dumb")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tp.slave, tp.slave, tp.slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		if err := cmd.Start(); err != nil {
@@ -274,13 +264,13 @@ func TestIntegrationExecAsOtherUserWithoutTerminalHasNone(t *testing.T) {
 	script := `echo "pid=$$ sid=$(cut -d' ' -f6 /proc/$$/stat)"; (exec 3</dev/tty) 2>/dev/null && echo tty-open; exit 4`
 	shell := exec.Command("sh", "-c", `"$@" </dev/null >"$OUT" 2>&1; echo "status=$?" >>"$OUT"`, "sh",
 		wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", script)
-	shell.Env = xdEnv("OUT=" + dir + "/out")
+	shell.Env = envWithoutSudo("OUT=" + dir + "/out")
 	shell.Stdin, shell.Stdout, shell.Stderr = tp.slave, tp.slave, tp.slave
 	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := shell.Run(); err != nil {
 		t.Fatalf("%v\n%s", err, tp.shown())
 	}
-	out := dnsReadFile(t, dir+"/out")
+	out := readFile(t, dir+"/out")
 	var pid, sid, status int
 	if _, err := fmt.Sscanf(out, "pid=%d sid=%d\nstatus=%d", &pid, &sid, &status); err != nil || pid != sid || status != 4 {
 		t.Errorf("the program printed %q: want pid = sid (a session of its own), no tty-open, status 4", out)
@@ -295,7 +285,7 @@ func TestIntegrationExecAsOtherUserWithoutTerminalHasNone(t *testing.T) {
 		want int
 	}{{unix.SIGTERM, 143}, {unix.SIGINT, 130}, {unix.SIGHUP, 129}} {
 		cmd := exec.Command(wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", "echo READY; exec sleep 60")
-		cmd.Env = xdEnv()
+		cmd.Env = envWithoutSudo()
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

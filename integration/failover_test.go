@@ -71,7 +71,7 @@ type failoverWorld struct {
 	name     string
 	a, b     *peer
 	config   string
-	captures []*leakCapture
+	captures []*tcpdumpCapture
 }
 
 func newFailoverWorld(t *testing.T, name, extra string) *failoverWorld {
@@ -108,7 +108,7 @@ Failover = on
 		t.Fatal(err)
 	}
 	for _, p := range []*peer{w.a, w.b} {
-		leakSettle(t, w.uplink(p))
+		waitDADSettled(t, w.uplink(p))
 		// iperf3 servers on the gateway address of each server.
 		srv := exec.Command("ip", "netns", "exec", p.NS, "iperf3", "-s", "-p", "5201")
 		if err := srv.Start(); err != nil {
@@ -122,9 +122,9 @@ Failover = on
 // uplink is the host world's side of p's veth.
 func (w *failoverWorld) uplink(p *peer) string {
 	if p == w.a {
-		return leakTrunc("vh-" + w.name)
+		return ifname("vh-" + w.name)
 	}
-	return leakTrunc("vh-" + w.name + "2")
+	return ifname("vh-" + w.name + "2")
 }
 
 // up brings the tunnel up (with whatever WireGuard `wgns up` picks) and starts capturing on
@@ -132,7 +132,7 @@ func (w *failoverWorld) uplink(p *peer) string {
 func (w *failoverWorld) up(t *testing.T) {
 	t.Helper()
 	for _, p := range []*peer{w.a, w.b} {
-		w.captures = append(w.captures, leakStartCapture(t, w.uplink(p)))
+		w.captures = append(w.captures, startCapture(t, w.uplink(p)))
 	}
 	if _, e, code := wgnsRun(t, "up", w.config); code != 0 {
 		t.Fatalf("up: exit %d: %s", code, e)
@@ -257,7 +257,7 @@ func TestIntegrationFailover(t *testing.T) {
 	// Traffic through the first server: a ping, five a second, and a TCP transfer.
 	ping := startPinger(t, name)
 	waitFor(t, 10*time.Second, "ping replies through the first server", func() bool { _, ok := ping.firstAfter(time.Now().Add(-time.Second)); return ok })
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 	transfer := iperf(name, 60)
 	var transferOut bytes.Buffer
 	transfer.Stdout, transfer.Stderr = &transferOut, &transferOut
@@ -281,7 +281,7 @@ func TestIntegrationFailover(t *testing.T) {
 	if st.active() != b || *st.Failovers != 1 || st.LastFailover.Before(killed) || st.down() {
 		t.Errorf("status after the failover: active %s, failovers %d, last %s, group %+v", st.active(), *st.Failovers, st.LastFailover, st.Groups)
 	}
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 	// The transfer through the dead server cannot go on (the second has none of its state);
 	// a new one goes through the second.
 	transfer.Process.Kill()
@@ -310,7 +310,7 @@ func TestIntegrationFailover(t *testing.T) {
 	if !strings.Contains(text, "failover group 1: DOWN since") || !strings.Contains(text, "none of its 2 peers answers") {
 		t.Errorf("status with both servers down:\n%s", text)
 	}
-	res := chkExec(name)
+	res := runCheck(name)
 	rep := res.report(t)
 	if res.code != 1 || rep.OK {
 		t.Errorf("check with both servers down: exit %d, ok %v", res.code, rep.OK)
@@ -325,7 +325,7 @@ func TestIntegrationFailover(t *testing.T) {
 	}
 	// A UDP probe only says its datagram left (into the tunnel: the captures say where it went);
 	// every other kind needs an answer.
-	for label, ok := range leakRunProbes(t, name) {
+	for label, ok := range runOutsideProbes(t, name) {
 		if ok && !strings.HasSuffix(label, ":udp") && !strings.HasSuffix(label, ":dns-udp") {
 			t.Errorf("with both servers down, probe %s got an answer", label)
 		}
@@ -341,7 +341,7 @@ func TestIntegrationFailover(t *testing.T) {
 		st := failoverStatusOf(t, name)
 		return !st.down() && st.active() == b
 	})
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 
 	// Throughout, the uplinks carried WireGuard's UDP from the tunnel's port, and nothing else.
 	ping.stop()

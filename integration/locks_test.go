@@ -15,7 +15,7 @@ import (
 // The locks tests: no lock that an unprivileged user can take stalls wgns, and a wait for a
 // lock that only root can take is bounded and names the holder.
 
-// lkUser is the unprivileged user of these tests (xdAddUsers adds it).
+// lkUser is the unprivileged user of these tests (addFixedUsers adds it).
 var lkUser = &syscall.Credential{Uid: 4711, Gid: 4711}
 
 // lkHolder is a process that holds locks; it prints a line as it takes each.
@@ -35,7 +35,7 @@ func lkStart(t *testing.T, cred *syscall.Credential, argv ...string) *lkHolder {
 	// that the cleanup kills: its children may keep the output open, so waiting stops once
 	// the process itself is gone (the tunnel's down --force ends them).
 	h.cmd.WaitDelay = time.Second
-	h.cmd.Env = xdEnv()
+	h.cmd.Env = envWithoutSudo()
 	out, err := h.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func lkRun(t *testing.T, limit time.Duration, argv ...string) (stdout, stderr st
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = xdEnv()
+	cmd.Env = envWithoutSudo()
 	// At the limit, kill all it started (a shell's children too), and stop reading their output.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -116,7 +116,7 @@ func TestIntegrationLocksConfinedUserCannotStallExec(t *testing.T) {
 	const name = "lkx"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	xdAddUsers(t)
+	addFixedUsers(t)
 
 	h := lkStart(t, nil, wgnsBin, "exec", "--user", "wgnsexec", name, "--", "sh", "-c",
 		`flock -x /etc -c 'echo etc; exec sleep 600' &
@@ -130,8 +130,8 @@ func TestIntegrationLocksConfinedUserCannotStallExec(t *testing.T) {
 	}
 
 	// The host adds an entry to /etc: the next exec brings the farm up to date, under its lock.
-	dnsKeep(t, "/etc/wgns-locktest")
-	dnsReplace(t, "/etc/wgns-locktest", "after\n")
+	keepFile(t, "/etc/wgns-locktest")
+	replaceFile(t, "/etc/wgns-locktest", "after\n")
 	o, e, code, took := lkRun(t, 30*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
 	if code != 0 || o != "after\n" {
 		t.Fatalf("wgns exec while a confined user holds locks on /etc and /run: exit %d after %v (-1: still waiting at the limit)\nstdout: %q\nstderr: %s",
@@ -157,8 +157,8 @@ func TestIntegrationLocksLinkLockHolderNamed(t *testing.T) {
 	h := lkStart(t, nil, "flock", "-x", lock, "-c", "echo locked; exec sleep 600")
 	h.await(t, "locked")
 
-	dnsKeep(t, "/etc/wgns-locktest")
-	dnsReplace(t, "/etc/wgns-locktest", "after\n")
+	keepFile(t, "/etc/wgns-locktest")
+	replaceFile(t, "/etc/wgns-locktest", "after\n")
 	o, e, code, took := lkRun(t, 60*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
 	want := "locking " + lock + ": lock not free in time: held by PID " + strconv.Itoa(h.cmd.Process.Pid) + " (flock, uid 0) for more than 10s"
 	if code != 125 || o != "" || !strings.Contains(e, want) {
@@ -182,7 +182,7 @@ func TestIntegrationLocksLinkLockHolderNamed(t *testing.T) {
 // seconds at most for iproute2's lock, then goes on; a lock file only root can open keeps two
 // wgns from binding /run/netns twice). The user cannot open that lock file.
 func TestIntegrationLocksUserCannotStallUp(t *testing.T) {
-	xdAddUsers(t)
+	addFixedUsers(t)
 	if err := os.MkdirAll("/run/wgns", 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,8 @@ func TestIntegrationMistakes(t *testing.T) {
 	alice := addUser(t, "wgnsoops")
 	mine := conf("mine.conf", 0o600)
 	// The world's resolver: an address no route leads to, the same on every machine.
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver 203.0.113.253\n")
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver 203.0.113.253\n")
 
 	// Tunnels some mistakes need: one up with a ListenPort, one up with processes inside.
 	busyPort := conf("porta.conf", 0o600, "[Interface]\n", "[Interface]\nListenPort = 51977\n")

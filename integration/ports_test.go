@@ -220,7 +220,7 @@ func TestIntegrationPublish(t *testing.T) {
 		if out := mustWgns(t, "status", name); !strings.Contains(out, "  published: 127.0.0.1:18080 -> 8080/tcp, [::1]:18081 -> 8080/tcp, 127.0.0.1:15353 -> 5353/udp\n") {
 			t.Errorf("status:\n%s", out)
 		}
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 	})
 
 	t.Run("a second up is refused, the first goes on", func(t *testing.T) {
@@ -335,7 +335,7 @@ func TestIntegrationPublishBindErrors(t *testing.T) {
 		}
 		assertNoTrace(t, name)
 		if after := snapshot(t, name); after != before {
-			t.Errorf("a failed up changed the world:\n%s", leakTextDiff(before, after))
+			t.Errorf("a failed up changed the world:\n%s", lineDiff(before, after))
 		}
 	}
 }
@@ -349,8 +349,8 @@ func TestIntegrationPublishBindErrors(t *testing.T) {
 func TestIntegrationLeakPublished(t *testing.T) {
 	const name = "lp"
 	extra := "\n[Namespace]\nPublish = 0.0.0.0:80:8080, [::]:80:8080, 0.0.0.0:53:8080, [::]:53:8080, 0.0.0.0:9:5353/udp, [::]:9:5353/udp, 0.0.0.0:53:5353/udp, [::]:53:5353/udp\n"
-	leakMatrix(t, name, extra, func(t *testing.T) {
-		before := leakHostSnapshot(t)
+	runLeakMatrix(t, name, extra, func(t *testing.T) {
+		before := hostSnapshot(t)
 		dir := t.TempDir()
 		os.Chmod(dir, 0o755)
 		if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from inside\n"), 0o644); err != nil {
@@ -369,13 +369,13 @@ func TestIntegrationLeakPublished(t *testing.T) {
 			}
 		}
 		// The probes of the connected state once more, with the servers behind the ports.
-		for label, ok := range leakRunProbes(t, name) {
+		for label, ok := range runOutsideProbes(t, name) {
 			if ok && !strings.HasPrefix(label, "t:") {
 				t.Errorf("LEAK: probe %s got through with servers behind the published ports", label)
 			}
 		}
-		if during := leakHostSnapshot(t); during != before {
-			t.Errorf("publishing changed the host world's network:\n%s", leakTextDiff(before, during))
+		if during := hostSnapshot(t); during != before {
+			t.Errorf("publishing changed the host world's network:\n%s", lineDiff(before, during))
 		}
 	})
 }

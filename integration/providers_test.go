@@ -116,11 +116,11 @@ func provLoad(t *testing.T, p *peer, psk wgtypes.Key, hookFile string) []provCon
 }
 
 // provStartDNS starts one dnsmasq in namespace ns answering every name with provAnswer on each
-// of listen (port 53), and waits until it listens on all; t.Cleanup stops it. It is xdStartDNS
+// of listen (port 53), and waits until it listens on all; t.Cleanup stops it. It is startDnsmasq
 // for several addresses, IPv6 ones included.
-func provStartDNS(t *testing.T, ns string, listen ...string) *xdDNS {
+func provStartDNS(t *testing.T, ns string, listen ...string) *dnsServer {
 	t.Helper()
-	d := &xdDNS{what: "the tunnel's DNS", log: &syncBuffer{}}
+	d := &dnsServer{what: "the tunnel's DNS", log: &syncBuffer{}}
 	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
 		"--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=", "--user=", "--group=",
 		"--log-queries", "--log-facility=-", "--address=/#/" + provAnswer}
@@ -153,7 +153,7 @@ func provStartDNS(t *testing.T, ns string, listen ...string) *xdDNS {
 
 // provQueriesFrom returns how many queries for name the server has logged from the client's
 // tunnel addresses.
-func provQueriesFrom(d *xdDNS, name string) int {
+func provQueriesFrom(d *dnsServer, name string) int {
 	n := 0
 	for _, q := range d.queries() {
 		if strings.Contains(q, "] "+name+" from ") &&
@@ -196,8 +196,8 @@ func TestIntegrationProviderConfigs(t *testing.T) {
 		}
 	}
 	sort.Strings(hosts)
-	dnsKeep(t, "/etc/hosts")
-	dnsReplace(t, "/etc/hosts", dnsReadFile(t, "/etc/hosts")+strings.Join(hosts, "\n")+"\n")
+	keepFile(t, "/etc/hosts")
+	replaceFile(t, "/etc/hosts", readFile(t, "/etc/hosts")+strings.Join(hosts, "\n")+"\n")
 
 	firewallBefore := mustRun(t, "nft", "list", "ruleset")
 	start := time.Now()
