@@ -189,16 +189,19 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 		}
 		return cmd
 	}
-	status := func(cmd *exec.Cmd) int {
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return shellStatus(cmd.ProcessState)
-	}
+	assertOwnTerminal(t, alice.UID, "program", "root's", func() *termPair { return newTerm(t) }, run)
+}
 
-	tp := newTerm(t)
+// assertOwnTerminal shows that a program run as the user of uid from a terminal (newTP makes one;
+// whose names its owner in messages, "root's") behaves like a local program: run starts a
+// script (the what, "program", in messages) as that user with the terminal as its standard
+// files and controlling terminal. The program gets a terminal of its own, owned by uid, with
+// the caller's window size, following its changes; it reads what is typed; Ctrl-C interrupts
+// it and ends wgns by SIGINT too (status 130); its exit status comes back; and the caller's
+// terminal settings are as they were.
+func assertOwnTerminal(t *testing.T, uid int, what, whose string, newTP func() *termPair, run func(tp *termPair, script string) *exec.Cmd) {
+	t.Helper()
+	tp := newTP()
 	if err := unix.IoctlSetWinsize(int(tp.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,10 +212,10 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 	cmd := run(tp, `echo "tty=$(tty) owner=$(stat -c %u "$(tty)")"; stty size; read line; echo "got:$line"; trap 'stty size' WINCH; echo READY; while :; do sleep 0.05; done`)
 	m := tp.expect(t, `tty=(\S+) owner=(\d+)`)
 	if m[1] == tp.slave.Name() || !strings.HasPrefix(m[1], "/dev/pts/") {
-		t.Errorf("the program's terminal is %s; root's is %s: want one of its own", m[1], tp.slave.Name())
+		t.Errorf("the %s's terminal is %s; %s is %s: want one of its own", what, m[1], whose, tp.slave.Name())
 	}
-	if m[2] != strconv.Itoa(alice.UID) {
-		t.Errorf("the program's terminal belongs to uid %s, want %d", m[2], alice.UID)
+	if m[2] != strconv.Itoa(uid) {
+		t.Errorf("the %s's terminal belongs to uid %s, want %d", what, m[2], uid)
 	}
 	tp.expect(t, `33 101`)
 	tp.typeIn(t, "hello\r")
@@ -221,31 +224,43 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 	if err := unix.IoctlSetWinsize(int(tp.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
 		t.Fatal(err)
 	}
+	// The kernel sends SIGWINCH to the terminal's foreground group, wgns, which passes it on.
 	tp.expect(t, `40 120`)
 	tp.typeIn(t, "\x03") // Ctrl-C
-	if code := status(cmd); code != 130 {
+	if code := waitStatus(t, cmd); code != 130 {
 		t.Errorf("after Ctrl-C: status %d, want 130\n%s", code, tp.shown())
 	}
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != unix.SIGINT {
-		t.Errorf("after Ctrl-C wgns ended with %v; want it ended by SIGINT, as the program was", cmd.ProcessState)
+		t.Errorf("after Ctrl-C wgns ended with %v; want it ended by SIGINT, as the %s was", cmd.ProcessState, what)
 	}
 	after, err := unix.IoctlGetTermios(int(tp.slave.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(before, after) {
-		t.Errorf("root's terminal settings changed:\nbefore %+v\nafter  %+v", before, after)
+		t.Errorf("%s terminal settings changed:\nbefore %+v\nafter  %+v", whose, before, after)
 	}
 
 	for _, tc := range []struct {
 		script string
 		want   int
 	}{{"exit 7", 7}, {"exit 0", 0}, {"kill -TERM $$", 143}} {
-		tp := newTerm(t)
-		if code := status(run(tp, tc.script)); code != tc.want {
+		tp := newTP()
+		if code := waitStatus(t, run(tp, tc.script)); code != tc.want {
 			t.Errorf("sh -c %q: status %d, want %d\n%s", tc.script, code, tc.want, tp.shown())
 		}
 	}
+}
+
+// waitStatus waits for cmd and returns its status as a shell reports it.
+func waitStatus(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return shellStatus(cmd.ProcessState)
 }
 
 // TestIntegrationExecAsOtherUserWithoutTerminalHasNone: when root runs a program as another user
