@@ -239,24 +239,8 @@ func cniProbes(t *testing.T, name string, extra map[string]string) map[string]bo
 	for l, c := range extra {
 		probes[l] = c
 	}
-	var script strings.Builder
-	for label, cmd := range probes {
-		fmt.Fprintf(&script, "( timeout 5 %s >/dev/null 2>&1; echo \"%s $?\" ) &\n", cmd, label)
-	}
-	script.WriteString("wait\n")
-	out := mustInPod(t, name, script.String())
-	got := map[string]bool{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			t.Fatalf("probe output line %q", l)
-		}
-		got[f[0]] = f[1] == "0"
-	}
-	if len(got) != len(probes) {
-		t.Fatalf("%d probe results for %d probes:\n%s", len(got), len(probes), out)
-	}
-	return got
+	out := mustInPod(t, name, parallelProbes(probes))
+	return probeResults(t, out, probes)
 }
 
 // judgeProbes fails the test for a probe outside the tunnel that got through (unless want says

@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,16 +40,6 @@ type failoverStatus struct {
 		Failovers int       `json:"failovers"`
 		DownSince time.Time `json:"down_since"`
 	} `json:"failover_groups"`
-}
-
-func failoverStatusOf(t *testing.T, name string) failoverStatus {
-	t.Helper()
-	var st []failoverStatus
-	out := mustWgns(t, "status", "--json", name)
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	return st[0]
 }
 
 // active is the peer that status says holds group 1's AllowedIPs, "" if none does.
@@ -243,7 +232,7 @@ func TestIntegrationFailover(t *testing.T) {
 	w.up(t)
 	a, b := w.a.Key.PublicKey().String(), w.b.Key.PublicKey().String()
 
-	st := failoverStatusOf(t, name)
+	st := statusAs[failoverStatus](t, name)
 	if st.Failovers == nil || *st.Failovers != 0 || len(st.Groups) != 1 || st.active() != a || st.Groups[0].Check != peerTunnel4 {
 		t.Fatalf("status after up: %+v", st)
 	}
@@ -277,7 +266,7 @@ func TestIntegrationFailover(t *testing.T) {
 	if limit := 2*time.Second + 3*time.Second; gap > limit {
 		t.Errorf("the ping resumed %s after the first server was killed; want at most %s (FailoverTimeout 2 s, a probe interval, a handshake, and slack)", gap, limit)
 	}
-	st = failoverStatusOf(t, name)
+	st = statusAs[failoverStatus](t, name)
 	if st.active() != b || *st.Failovers != 1 || st.LastFailover.Before(killed) || st.down() {
 		t.Errorf("status after the failover: active %s, failovers %d, last %s, group %+v", st.active(), *st.Failovers, st.LastFailover, st.Groups)
 	}
@@ -294,7 +283,7 @@ func TestIntegrationFailover(t *testing.T) {
 	w.a.start(t)
 	back := time.Now()
 	time.Sleep(3 * 2 * time.Second) // three timeouts: time enough to flap, if it would
-	st = failoverStatusOf(t, name)
+	st = statusAs[failoverStatus](t, name)
 	if st.active() != b || *st.Failovers != 1 {
 		t.Errorf("the first server came back %s ago: active %s, failovers %d; want the second, 1", time.Since(back).Round(time.Second), st.active(), *st.Failovers)
 	}
@@ -304,7 +293,7 @@ func TestIntegrationFailover(t *testing.T) {
 	both := time.Now()
 	w.a.stop(t)
 	w.b.stop(t)
-	waitFor(t, 30*time.Second, "status to say the group is down", func() bool { return failoverStatusOf(t, name).down() })
+	waitFor(t, 30*time.Second, "status to say the group is down", func() bool { return statusAs[failoverStatus](t, name).down() })
 	t.Logf("status said the group is down %s after both servers were killed", time.Since(both).Round(time.Millisecond))
 	text := mustWgns(t, "status", name)
 	if !strings.Contains(text, "failover group 1: DOWN since") || !strings.Contains(text, "none of its 2 peers answers") {
@@ -338,7 +327,7 @@ func TestIntegrationFailover(t *testing.T) {
 	resumed, _ = ping.firstAfter(restarted)
 	t.Logf("the ping resumed %s after the second server came back", resumed.Sub(restarted).Round(time.Millisecond))
 	waitFor(t, 10*time.Second, "status to say the group is up", func() bool {
-		st := failoverStatusOf(t, name)
+		st := statusAs[failoverStatus](t, name)
 		return !st.down() && st.active() == b
 	})
 	assertCheck(t, name, nil)
@@ -396,7 +385,7 @@ func TestIntegrationFailoverWithoutProbes(t *testing.T) {
 	b := w.b.Key.PublicKey().String()
 	ping := startPinger(t, name)
 	waitFor(t, 10*time.Second, "ping replies through the first server", func() bool { _, ok := ping.firstAfter(time.Now().Add(-time.Second)); return ok })
-	if st := failoverStatusOf(t, name); len(st.Groups) != 1 || st.Groups[0].Check != "" {
+	if st := statusAs[failoverStatus](t, name); len(st.Groups) != 1 || st.Groups[0].Check != "" {
 		t.Fatalf("status: %+v", st.Groups)
 	}
 	killed := time.Now()
@@ -408,11 +397,11 @@ func TestIntegrationFailoverWithoutProbes(t *testing.T) {
 	if gap < 15*time.Second || gap > 15*time.Second+5*time.Second {
 		t.Errorf("the ping resumed %s after the first server was killed; want 15 s (WireGuard's evidence) and a little", gap)
 	}
-	if st := failoverStatusOf(t, name); st.active() != b || *st.Failovers != 1 {
+	if st := statusAs[failoverStatus](t, name); st.active() != b || *st.Failovers != 1 {
 		t.Errorf("status after the failover: active %s, failovers %d", st.active(), *st.Failovers)
 	}
 	ping.stop()
-	port := failoverStatusOf(t, name).ListenPort
+	port := statusAs[failoverStatus](t, name).ListenPort
 	for i, p := range []*peer{w.a, w.b} {
 		if foreign, _ := wireGuardOnly(w.captures[i].stop(t, false), p.Underlay, port); len(foreign) > 0 {
 			t.Errorf("on %s, packets that are not WireGuard's UDP:\n%s", w.uplink(p), strings.Join(foreign, "\n"))
@@ -458,7 +447,7 @@ func TestIntegrationFailoverRecordIsRootOnly(t *testing.T) {
 	if err := os.WriteFile(rec, forged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if st := failoverStatusOf(t, name); st.Failovers != nil || len(st.Groups) != 0 {
+	if st := statusAs[failoverStatus](t, name); st.Failovers != nil || len(st.Groups) != 0 {
 		t.Errorf("status believed a record of another holder: %+v", st)
 	}
 }

@@ -159,15 +159,28 @@ func outsideProbes() map[string]string {
 func runOutsideProbes(t *testing.T, name string) map[string]bool {
 	t.Helper()
 	probes := outsideProbes()
+	out, errOut, code := wgnsRun(t, "exec", name, "--", "sh", "-c", parallelProbes(probes))
+	if code != 0 {
+		t.Fatalf("running the probes in %s: exit %d\n%s", name, code, errOut)
+	}
+	return probeResults(t, out, probes)
+}
+
+// parallelProbes is a shell script that runs every probe at once, each for at most 5 s, and prints
+// a line "LABEL STATUS" for each.
+func parallelProbes(probes map[string]string) string {
 	var script strings.Builder
 	for label, cmd := range probes {
 		fmt.Fprintf(&script, "( timeout 5 %s >/dev/null 2>&1; echo \"%s $?\" ) &\n", cmd, label)
 	}
 	script.WriteString("wait\n")
-	out, errOut, code := wgnsRun(t, "exec", name, "--", "sh", "-c", script.String())
-	if code != 0 {
-		t.Fatalf("running the probes in %s: exit %d\n%s", name, code, errOut)
-	}
+	return script.String()
+}
+
+// probeResults reads parallelProbes's output: by label, whether the probe got through (exited 0).
+// It fails the test unless each probe printed one well-formed line.
+func probeResults(t *testing.T, out string, probes map[string]string) map[string]bool {
+	t.Helper()
 	got := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(l)

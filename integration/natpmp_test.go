@@ -174,7 +174,7 @@ func waitPorts(t *testing.T, name string, limit time.Duration, what string, cond
 	t.Helper()
 	var st portsStatus
 	waitFor(t, limit, what, func() bool {
-		st = portsStatusOf(t, name)
+		st = statusAs[portsStatus](t, name)
 		return cond(st)
 	})
 	return st
@@ -356,7 +356,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 	})
 
 	t.Run("renewed", func(t *testing.T) {
-		first := portsStatusOf(t, name).PortForward.Renewed
+		first := statusAs[portsStatus](t, name).PortForward.Renewed
 		st := waitPorts(t, name, 20*time.Second, "two renewals", func(st portsStatus) bool {
 			return st.PortForward.Renewed.Sub(first) >= 3*time.Second
 		})
@@ -412,7 +412,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 	})
 
 	t.Run("a restarted supervisor asks again", func(t *testing.T) {
-		pid := portsStatusOf(t, name).PID
+		pid := statusAs[portsStatus](t, name).PID
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -34,16 +33,6 @@ type portsStatus struct {
 		Renewed time.Time `json:"renewed"`
 		Error   string    `json:"error"`
 	} `json:"port_forward"`
-}
-
-func portsStatusOf(t *testing.T, name string) portsStatus {
-	t.Helper()
-	var st []portsStatus
-	out := mustWgns(t, "status", "--json", name)
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	return st[0]
 }
 
 // portsInside starts a program inside namespace ns with `ip netns exec` (the witness's way in,
@@ -169,7 +158,7 @@ func TestIntegrationPublish(t *testing.T) {
 	})
 
 	t.Run("spliced, byte for byte", func(t *testing.T) {
-		pid := portsStatusOf(t, name).PID
+		pid := statusAs[portsStatus](t, name).PID
 		trace := filepath.Join(t.TempDir(), "strace")
 		st := exec.Command("strace", "-f", "-e", "trace=splice", "-o", trace, "-p", strconv.Itoa(pid))
 		var stErr bytes.Buffer
@@ -209,7 +198,7 @@ func TestIntegrationPublish(t *testing.T) {
 	})
 
 	t.Run("status shows what is published", func(t *testing.T) {
-		st := portsStatusOf(t, name)
+		st := statusAs[portsStatus](t, name)
 		var got []string
 		for _, p := range st.Published {
 			got = append(got, fmt.Sprintf("%s->%d/%s", p.Listen, p.Port, p.Proto))
@@ -270,7 +259,7 @@ func TestIntegrationPublish(t *testing.T) {
 		}
 		// Meanwhile the supervisor answers: status, the UDP port, the tunnel.
 		start := time.Now()
-		portsStatusOf(t, name)
+		statusAs[portsStatus](t, name)
 		if got, err := portsUDPAsk("127.0.0.1:15353", "still there\n"); err != nil || got != "echo: still there\n" {
 			t.Errorf("UDP during the flood: %q, %v", got, err)
 		}

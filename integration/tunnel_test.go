@@ -198,9 +198,14 @@ type tunnelStatus struct {
 	} `json:"peers"`
 }
 
-func status(t *testing.T, name string) tunnelStatus {
+// status is the tunnel's `wgns status --json`, read as tunnelStatus.
+func status(t *testing.T, name string) tunnelStatus { return statusAs[tunnelStatus](t, name) }
+
+// statusAs reads `wgns status --json name` into T, the fields a test looks at (tunnelStatus,
+// portsStatus, failoverStatus); it fails the test unless there is exactly one tunnel in it.
+func statusAs[T any](t *testing.T, name string) T {
 	t.Helper()
-	var st []tunnelStatus
+	var st []T
 	out := mustWgns(t, "status", "--json", name)
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
 		t.Fatalf("status --json: %v\n%s", err, out)
