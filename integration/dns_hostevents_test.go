@@ -102,8 +102,8 @@ func TestIntegrationExecHidesResolversStartedLater(t *testing.T) {
 	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's resolver: a decoy\n")
 	replaceFile(t, "/etc/nsswitch.conf", nsswitchConf("files dns"))
 	p := newPeer(t, name)
-	startDnsmasq(t, p.NS, "the tunnel's DNS", peerTunnel4, "/"+dnsName+"/"+peerTunnel4)
-	startDnsmasq(t, p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+	startDNS(t, p, dnsName, peerTunnel4)
+	startDnsmasq(t, p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	tunnelUp(t, p, name)
 	q := worldTool(t, "dnsquery")
 	sockets := append([]string{"/run/nscd/socket"}, heOtherSockets...)
@@ -219,7 +219,7 @@ func TestIntegrationSystemdDNSViewSurvivesHostEvents(t *testing.T) {
 	const name = "sdh"
 	p := newPeer(t, name)
 	startDNS(t, p, dnsName, dnsAddr)
-	startDnsmasq(t, p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+	startDnsmasq(t, p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	c := bootContainer(t, map[string]string{
 		"hev.service":           heService,
 		"hold.service":          heService,

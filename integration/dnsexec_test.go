@@ -33,62 +33,6 @@ const (
 // nssResolverSockets stand where nscd's and systemd-resolved's sockets would be.
 var nssResolverSockets = []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve"}
 
-// dnsServer is a dnsmasq in a namespace; it logs the queries it gets.
-type dnsServer struct {
-	what string
-	log  *syncBuffer
-}
-
-// startDnsmasq starts dnsmasq in namespace ns, listening on listen:53 only, with the given
-// --address rules, and waits until it listens and has started; t.Cleanup stops it. It runs as
-// root with no user or group to switch to: switching makes it look users up after it listens,
-// and glibc would ask nscd's socket, which a test may have made a listener that never answers
-// (dnsmasq would then hang for seconds).
-func startDnsmasq(t *testing.T, ns, what, listen string, addresses ...string) *dnsServer {
-	t.Helper()
-	d := &dnsServer{what: what, log: &syncBuffer{}}
-	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=" + listen, "--pid-file=",
-		"--user=", "--group=", "--log-queries", "--log-facility=-"}
-	for _, a := range addresses {
-		args = append(args, "--address="+a)
-	}
-	cmd := exec.Command("ip", args...)
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dnsmasq (%s): %v", what, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("dnsmasq (%s):\n%s", what, d.log.String())
-		}
-	})
-	waitFor(t, 5*time.Second, "dnsmasq ("+what+") listening on "+listen+":53", func() bool {
-		out, _ := run("ip", "netns", "exec", ns, "ss", "-lunH", "src", listen+":53")
-		return strings.TrimSpace(out) != "" && strings.Contains(d.log.String(), "]: started, version")
-	})
-	return d
-}
-
-// queries returns the queries logged so far, as "query[TYPE] NAME from ADDR".
-func (d *dnsServer) queries() []string {
-	var qs []string
-	for line := range strings.Lines(d.log.String()) {
-		if i := strings.Index(line, "query["); i >= 0 {
-			qs = append(qs, strings.TrimSpace(line[i:]))
-		}
-	}
-	return qs
-}
-
-// waitQuery waits until the server has logged query q.
-func (d *dnsServer) waitQuery(t *testing.T, q string) {
-	t.Helper()
-	waitFor(t, 5*time.Second, d.what+" to log "+q, func() bool { return slices.Contains(d.queries(), q) })
-}
-
 // silentSockets are unix sockets listening where the host's resolvers' would be; nothing accepts
 // on them, so every connection waits in their backlog until accepted counts it.
 type silentSockets struct {
@@ -231,9 +175,9 @@ func TestIntegrationExecDNS(t *testing.T) {
 			keepFile(t, "/etc/nsswitch.conf")
 			tc.host(t)
 			p := newPeer(t, name)
-			tunnelDNS := startDnsmasq(t, p.NS, "the tunnel's DNS", peerTunnel4,
+			tunnelDNS := startDnsmasq(t, p.NS, "the tunnel's DNS", []string{peerTunnel4},
 				"/"+dnsName+"/"+peerTunnel4, "/"+dnsName+"/"+peerTunnel6)
-			decoy := startDnsmasq(t, p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+			decoy := startDnsmasq(t, p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 			socks := listenSilent(t, nssResolverSockets...)
 			tunnelUp(t, p, name)
 			q := worldTool(t, "dnsquery")

@@ -320,7 +320,7 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 	alice := addUser(t, "wgnsalice")
 	allowExec(t, alice)
 	st := newSvcTunnel(t, "deskh", "[Namespace]\nUsers = wgnsalice\n")
-	decoy := startDnsmasq(t, st.p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+	decoy := startDnsmasq(t, st.p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	startService(t)
 	front := copyWgns(t)
 	d := startXvfb(t, alice)

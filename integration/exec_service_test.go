@@ -100,7 +100,7 @@ func newSvcTunnel(t *testing.T, name, namespace string) *svcTunnel {
 	t.Helper()
 	st := &svcTunnel{name: name, p: newPeer(t, name)}
 	st.p.writeConfig(t, st.p.ConfigPath, namespace)
-	st.dns = startDnsmasq(t, st.p.NS, "the tunnel's DNS", peerTunnel4, "/"+dnsName+"/"+peerTunnel4)
+	st.dns = startDNS(t, st.p, dnsName, peerTunnel4)
 	st.web = startWeb(t, st.p)
 	tunnelUp(t, st.p, name)
 	return st
@@ -164,7 +164,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 	mustRun(t, "usermod", "-aG", "wgnsmedia", "wgnsalice")
 
 	st := newSvcTunnel(t, "svc", "[Namespace]\nUsers = wgnsalice, @wgnsdesk\n")
-	decoy := startDnsmasq(t, st.p.NS, "the decoy", decoyAddr, "/#/"+decoyAnswer)
+	decoy := startDnsmasq(t, st.p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	startService(t)
 	front := copyWgns(t)
 	dir := worldDir(t)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,4 +425,78 @@ func addFixedUsers(t *testing.T) {
 		keepFile(t, f.path)
 		replaceFile(t, f.path, readFile(t, f.path)+f.add)
 	}
+}
+
+// DNS servers.
+
+// dnsServer is a dnsmasq in a namespace; it logs the queries it gets.
+type dnsServer struct {
+	what string
+	log  *syncBuffer
+}
+
+// startDnsmasq starts dnsmasq (what names it in messages) in namespace ns, listening on port 53
+// of the listen addresses only, with the given --address rules, and waits until it listens on
+// each and has started; t.Cleanup stops it. It runs as root with no user or group to switch to:
+// switching makes it look users up after it listens, and glibc would ask nscd's socket, which a
+// test may have made a listener that never answers (dnsmasq would then hang for seconds).
+func startDnsmasq(t *testing.T, ns, what string, listen []string, addresses ...string) *dnsServer {
+	t.Helper()
+	d := &dnsServer{what: what, log: &syncBuffer{}}
+	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+		"--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=", "--user=", "--group=",
+		"--log-queries", "--log-facility=-"}
+	for _, a := range listen {
+		args = append(args, "--listen-address="+a)
+	}
+	for _, a := range addresses {
+		args = append(args, "--address="+a)
+	}
+	cmd := exec.Command("ip", args...)
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting dnsmasq (%s): %v", what, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("dnsmasq (%s):\n%s", what, d.log.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "dnsmasq ("+what+") listening on "+strings.Join(listen, ", ")+" port 53", func() bool {
+		out, _ := run("ip", "netns", "exec", ns, "ss", "-lunH", "sport", "= :53")
+		for _, a := range listen {
+			if !strings.Contains(out, a+":53") && !strings.Contains(out, "["+a+"]:53") {
+				return false
+			}
+		}
+		return strings.Contains(d.log.String(), "]: started, version")
+	})
+	return d
+}
+
+// startDNS starts the tunnel's DNS server for peer p: a dnsmasq in the peer's namespace,
+// listening only on the peer's tunnel address (it answers only through the tunnel), that
+// resolves name to addr.
+func startDNS(t *testing.T, p *peer, name, addr string) *dnsServer {
+	t.Helper()
+	return startDnsmasq(t, p.NS, "the tunnel's DNS", []string{peerTunnel4}, "/"+name+"/"+addr)
+}
+
+// queries returns the queries logged so far, as "query[TYPE] NAME from ADDR".
+func (d *dnsServer) queries() []string {
+	var qs []string
+	for line := range strings.Lines(d.log.String()) {
+		if i := strings.Index(line, "query["); i >= 0 {
+			qs = append(qs, strings.TrimSpace(line[i:]))
+		}
+	}
+	return qs
+}
+
+// waitQuery waits until the server has logged query q.
+func (d *dnsServer) waitQuery(t *testing.T, q string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, d.what+" to log "+q, func() bool { return slices.Contains(d.queries(), q) })
 }

@@ -59,17 +59,7 @@ func newLeakWorld(t *testing.T, name string) *leakWorld {
 	mustRun(t, "ip", "-6", "route", "add", leakOutside6+"/128", "via", peerUnderlay6)
 	// A DNS server on the peer's tunnel address: a name lookup inside succeeds only through the
 	// tunnel.
-	dns := exec.Command("ip", "netns", "exec", p.NS, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address="+peerTunnel4, "--pid-file=",
-		"--user=root", "--address=/leak.test/"+leakDNSAddr)
-	if err := dns.Start(); err != nil {
-		t.Fatalf("starting dnsmasq in %s: %v", p.NS, err)
-	}
-	t.Cleanup(func() { dns.Process.Kill(); dns.Wait() })
-	waitFor(t, 5*time.Second, "dnsmasq listening on "+peerTunnel4+":53", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH", "src", peerTunnel4+":53")
-		return strings.TrimSpace(out) != ""
-	})
+	startDnsmasq(t, p.NS, "the tunnel's DNS", []string{peerTunnel4}, "/leak.test/"+leakDNSAddr)
 	w.config = filepath.Join(t.TempDir(), name+".conf")
 	conf := fmt.Sprintf(`[Interface]
 PrivateKey = %s

@@ -312,31 +312,6 @@ func (c *container) netnsInode(t *testing.T, path string) string {
 	return strings.TrimSpace(c.mustRun(t, "stat", "-L", "-c", "%i", path))
 }
 
-// startDNS runs dnsmasq in the peer's namespace, listening only on the peer's tunnel address: it
-// answers only through the tunnel. name resolves to addr.
-func startDNS(t *testing.T, p *peer, name, addr string) {
-	t.Helper()
-	var out syncBuffer
-	cmd := exec.Command("ip", "netns", "exec", p.NS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--user=root", "--log-queries", "--log-facility=-",
-		"--listen-address="+peerTunnel4, "--bind-interfaces", "--address=/"+name+"/"+addr)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dnsmasq: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("dnsmasq:\n%s", out.String())
-		}
-	})
-	waitFor(t, 5*time.Second, "dnsmasq to listen on "+peerTunnel4+":53", func() bool {
-		o, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH")
-		return strings.Contains(o, peerTunnel4+":53")
-	})
-}
-
 // The name the tunnel's DNS server answers, and its answer (no other resolver knows it).
 const (
 	dnsName = "peer.wgns.test"
