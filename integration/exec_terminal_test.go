@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +24,7 @@ import (
 // programs under test are given.
 type termPair struct {
 	master, slave *os.File
-	mu            sync.Mutex
-	screen        bytes.Buffer
+	screen        syncBuffer
 }
 
 // newTerm opens a pseudo-terminal with x/sys only (not the product's package pty), starts
@@ -56,9 +53,7 @@ func newTerm(t *testing.T) *termPair {
 		b := make([]byte, 4096)
 		for {
 			n, err := tp.master.Read(b)
-			tp.mu.Lock()
 			tp.screen.Write(b[:n])
-			tp.mu.Unlock()
 			if err != nil {
 				return
 			}
@@ -74,8 +69,6 @@ func newTerm(t *testing.T) *termPair {
 
 // shown returns what the terminal has shown so far.
 func (tp *termPair) shown() string {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
 	return tp.screen.String()
 }
 

@@ -191,8 +191,7 @@ type tcpdumpCapture struct {
 	file  string
 	cmd   *exec.Cmd
 	done  chan struct{}
-	mu    sync.Mutex
-	log   strings.Builder
+	log   syncBuffer
 }
 
 // startCapture starts tcpdump on iface and returns once tcpdump says it is listening.
@@ -214,9 +213,7 @@ func startCapture(t *testing.T, iface string) *tcpdumpCapture {
 		sc := bufio.NewScanner(stderr)
 		said := false
 		for sc.Scan() {
-			c.mu.Lock()
-			c.log.WriteString(sc.Text() + "\n")
-			c.mu.Unlock()
+			c.log.Write([]byte(sc.Text() + "\n"))
 			if !said && strings.Contains(sc.Text(), "listening on") {
 				said = true
 				close(listening)
@@ -235,8 +232,6 @@ func startCapture(t *testing.T, iface string) *tcpdumpCapture {
 }
 
 func (c *tcpdumpCapture) stderr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.log.String()
 }
 

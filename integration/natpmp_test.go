@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,20 +64,15 @@ func stunServer(t *testing.T, addr string) {
 type miniupnpd struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
+	log  syncBuffer
 	conf string
 }
 
 func (m *miniupnpd) Write(b []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.log.Write(b)
 }
 
 func (m *miniupnpd) logText() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.log.String()
 }
 
