@@ -326,18 +326,7 @@ func assertPodBare(t *testing.T, podName string, k wgns.AttachKey, links ...stri
 
 // cniHolders lists the wgns cni-holder processes of the world.
 func cniHolders() []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(b), "cni-holder") {
-			continue
-		}
-		var pid int
-		fmt.Sscan(e.Name(), &pid)
-		out = append(out, pid)
-	}
-	return out
+	return pidsWhere(func(pid int) bool { return strings.Contains(cmdline(pid), "cni-holder") })
 }
 
 func addList(t *testing.T, e *cniEnv, l *libcni.NetworkConfigList, rt *libcni.RuntimeConf) *types100.Result {

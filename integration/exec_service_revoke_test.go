@@ -216,19 +216,8 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 
 // procsOf returns the PIDs of uid's processes.
 func procsOf(uid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	return pidsWhere(func(pid int) bool {
 		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+e.Name(), &st) == nil && int(st.Uid) == uid {
-			if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
+		return syscall.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && int(st.Uid) == uid && !zombie(pid)
+	})
 }

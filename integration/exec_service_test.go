@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,19 +68,7 @@ func startService(t *testing.T) *service {
 
 // sessionProcs returns the PIDs of the service's session processes in the world.
 func sessionProcs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), "serve\x00--session") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return pidsWhere(func(pid int) bool { return strings.Contains(cmdline(pid), "serve\x00--session") })
 }
 
 // svcTunnel brings up tunnel name with its peer, a DNS server and a web server reachable only

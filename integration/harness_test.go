@@ -500,3 +500,31 @@ func (d *dnsServer) waitQuery(t *testing.T, q string) {
 	t.Helper()
 	waitFor(t, 5*time.Second, d.what+" to log "+q, func() bool { return slices.Contains(d.queries(), q) })
 }
+
+// Processes.
+
+// pidsWhere returns the PIDs of the world's processes for which match holds, in /proc's order.
+func pidsWhere(match func(pid int) bool) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && match(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// cmdline returns the process's /proc/PID/cmdline (arguments ended by NULs), "" if it is gone.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return string(b)
+}
+
+// zombie reports whether the process has exited and not yet been reaped. A process that is gone
+// altogether is not one.
+func zombie(pid int) bool {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return strings.Contains(string(b), ") Z ")
+}

@@ -258,27 +258,19 @@ func assertNoTrace(t *testing.T, name string) {
 // wgnsPIDsFor lists live wgns processes (the front or the full wgns, which starts the holders)
 // whose command line names the tunnel.
 func wgnsPIDsFor(name string) []int {
-	var pids []int
-	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range m {
-		b, err := os.ReadFile(f)
-		if err != nil || !strings.HasPrefix(string(b), wgnsBin+"\x00") && !strings.HasPrefix(string(b), wgnsCore()+"\x00") {
-			continue
+	return pidsWhere(func(pid int) bool {
+		b := cmdline(pid)
+		if !strings.HasPrefix(b, wgnsBin+"\x00") && !strings.HasPrefix(b, wgnsCore()+"\x00") {
+			return false
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		args := strings.Split(strings.TrimRight(b, "\x00"), "\x00")
 		for _, a := range args[1:] {
 			if a == name || strings.HasSuffix(a, "/"+name+".conf") {
-				stat, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
-				if !strings.Contains(string(stat), ") Z ") {
-					var pid int
-					fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid)
-					pids = append(pids, pid)
-				}
-				break
+				return !zombie(pid)
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // snapshot is the world's state as text: namespaces, links, wgns state files, DNS views.
