@@ -273,10 +273,7 @@ func judgeProbes(t *testing.T, got map[string]bool, want map[string]bool) {
 func tcpServer(t *testing.T, p *peer) {
 	t.Helper()
 	srv := exec.Command("ip", "netns", "exec", p.NS, "socat", "TCP-LISTEN:8080,bind="+peerTunnel4+",reuseaddr,fork", "SYSTEM:echo hello")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "socat listening in "+p.NS, func() bool {
 		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "src", peerTunnel4+":8080")
 		return strings.TrimSpace(out) != ""
@@ -443,10 +440,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 			mustRun(t, "ip", "addr", "add", cniServiceAddr+"/32", "dev", "lo")
 			t.Cleanup(func() { run("ip", "addr", "del", cniServiceAddr+"/32", "dev", "lo") })
 			svc := exec.Command("socat", "TCP-LISTEN:8081,bind="+cniServiceAddr+",reuseaddr,fork", "SYSTEM:echo service")
-			if err := svc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { svc.Process.Kill(); svc.Wait() })
+			startUntilEnd(t, svc)
 
 			// A neighbour: a pod of the primary network only.
 			ptpOnly := confList(t, map[string]any{"cniVersion": "1.0.0", "name": "cluster", "plugins": []any{e.ptpPlugin("203.0.113.100")}})

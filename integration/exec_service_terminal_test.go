@@ -45,10 +45,7 @@ func TestIntegrationServiceTerminal(t *testing.T) {
 	shell.Env = append(userEnv(alice), "TERM=dumb", "PS1=alice$ ")
 	shell.Stdin, shell.Stdout, shell.Stderr = tp.slave, tp.slave, tp.slave
 	shell.SysProcAttr.Setsid, shell.SysProcAttr.Setctty, shell.SysProcAttr.Ctty = true, true, 0
-	if err := shell.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
+	startUntilEnd(t, shell)
 	tp.expect(t, `alice\$ `)
 	tp.typeIn(t, front+" exec "+st.name+" -- sh -c 'read x; echo \"inside:$x:$(id -un)\"'; echo exit-$?-done\n")
 	tp.typeIn(t, "typed\r")

@@ -120,10 +120,7 @@ func startWeb(t *testing.T, p *peer) *syncBuffer {
 	log := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", p.NS, "busybox", "httpd", "-f", "-vv", "-p", peerTunnel4+":80", "-h", dir)
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startUntilEnd(t, cmd)
 	waitFor(t, 5*time.Second, "the web server to listen", func() bool {
 		o, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH")
 		return strings.Contains(o, peerTunnel4+":80")

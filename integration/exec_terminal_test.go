@@ -134,10 +134,7 @@ func TestIntegrationExecAsOtherUserCannotInjectIntoTerminal(t *testing.T) {
 	shell.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=dumb", "PS1=root$ ", "HOME=/root"}
 	shell.Stdin, shell.Stdout, shell.Stderr = tp.slave, tp.slave, tp.slave
 	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := shell.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
+	startUntilEnd(t, shell)
 	tp.expect(t, `root\$ `)
 
 	injected := `touch ` + pwned + `\n`

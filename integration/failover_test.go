@@ -100,10 +100,7 @@ Failover = on
 		waitDADSettled(t, w.uplink(p))
 		// iperf3 servers on the gateway address of each server.
 		srv := exec.Command("ip", "netns", "exec", p.NS, "iperf3", "-s", "-p", "5201")
-		if err := srv.Start(); err != nil {
-			t.Fatalf("starting iperf3 in %s: %v", p.NS, err)
-		}
-		t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+		startUntilEnd(t, srv)
 	}
 	return w
 }
@@ -250,10 +247,7 @@ func TestIntegrationFailover(t *testing.T) {
 	transfer := iperf(name, 60)
 	var transferOut bytes.Buffer
 	transfer.Stdout, transfer.Stderr = &transferOut, &transferOut
-	if err := transfer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { transfer.Process.Kill(); transfer.Wait() })
+	startUntilEnd(t, transfer)
 	time.Sleep(500 * time.Millisecond) // the transfer under way
 
 	// The first server dies.

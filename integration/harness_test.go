@@ -74,6 +74,15 @@ func runCmd(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
 	return o.String(), e.String(), shellStatus(cmd.ProcessState)
 }
 
+// startUntilEnd starts cmd and, when the test ends, kills it and waits for it.
+func startUntilEnd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %q: %v", cmd.Args, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
 // runWith runs argv with env (nil: the test's) and the extra inherited files (fd 3 on), and
 // returns stdout, stderr and its status as runCmd does.
 func runWith(t *testing.T, env []string, files []*os.File, argv ...string) (stdout, stderr string, code int) {

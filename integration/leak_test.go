@@ -708,10 +708,7 @@ func TestIntegrationLeakAllowInbound(t *testing.T) {
 	dir := t.TempDir()
 	listen := func(args ...string) {
 		cmd := exec.Command(wgnsBin, append([]string{"exec", name, "--", "socat", "-u"}, args...)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		startUntilEnd(t, cmd)
 	}
 	for _, port := range []string{"8080", "8081"} {
 		listen("TCP6-LISTEN:"+port+",ipv6only=0,reuseaddr,fork", "OPEN:/dev/null")

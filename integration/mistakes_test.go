@@ -52,10 +52,7 @@ func TestIntegrationMistakes(t *testing.T) {
 	mustWgns(t, "up", "--wait", "0", "--name", "busy", conf("busy.conf", 0o600, "[Interface]\n", "[Interface]\nListenPort = 51978\n"))
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", "busy") })
 	sleeper := exec.Command("ip", "netns", "exec", "busy", "sleep", "600")
-	if err := sleeper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	startUntilEnd(t, sleeper)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", "wrongkey") }) // the mistake below brings it up
 
 	type mistake struct {

@@ -376,10 +376,7 @@ func TestIntegrationNsmgrProcesses(t *testing.T) {
 	inside := exec.Command("ip", "netns", "exec", name, "sleep", "1000")
 	outside := exec.Command("sleep", "1001")
 	for _, c := range []*exec.Cmd{inside, outside} {
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		startUntilEnd(t, c)
 	}
 	var procs []nsmgr.Process
 	has := func(pid int) bool {

@@ -42,10 +42,7 @@ func portsInside(t *testing.T, ns, proto string, port int, argv ...string) *exec
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startUntilEnd(t, cmd)
 	flag := "-ltnH"
 	if proto == "udp" {
 		flag = "-lunH"

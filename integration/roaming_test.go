@@ -71,10 +71,7 @@ func roam(t *testing.T, keepOld bool) {
 	startPing := func() <-chan time.Time {
 		ping := exec.Command("ip", "netns", "exec", "roam", "ping", "-n", "-i", "0.05", "-W", "1", peerTunnel4)
 		out, _ := ping.StdoutPipe()
-		if err := ping.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ping.Process.Kill(); ping.Wait() })
+		startUntilEnd(t, ping)
 		replies := make(chan time.Time, 1000)
 		go func() {
 			sc := bufio.NewScanner(out)

@@ -36,10 +36,7 @@ func TestIntegrationTunnelTraffic(t *testing.T) {
 	const size = 4 << 20
 	counted := filepath.Join(t.TempDir(), "received")
 	srv := exec.Command("ip", "netns", "exec", p.NS, "sh", "-c", "nc -l -s "+peerTunnel4+" -p 5201 | wc -c > "+counted)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "a listener in the peer namespace", func() bool {
 		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "sport", "= :5201")
 		return strings.Contains(out, "LISTEN")
