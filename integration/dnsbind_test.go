@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -48,52 +46,10 @@ func writeView(t testing.TB, name string, v dnsbind.View) {
 	})
 }
 
-// sectionedChild is a running dnsview whose output is read section by section.
-type sectionedChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	out    *bufio.Reader
-	stderr bytes.Buffer
-}
-
 // startDNSView starts dnsview with args and kills it when the test ends (or after a minute).
 func startDNSView(t *testing.T, args ...string) *sectionedChild {
 	t.Helper()
 	return startSectioned(t, nil, append([]string{worldTool(t, "dnsview")}, args...)...)
-}
-
-// section reads the child's output up to the next line "@@" and returns it without that line.
-func (c *sectionedChild) section(t *testing.T) string {
-	t.Helper()
-	var b strings.Builder
-	for {
-		line, err := c.out.ReadString('\n')
-		if line == "@@\n" {
-			return b.String()
-		}
-		b.WriteString(line)
-		if err != nil {
-			t.Fatalf("reading dnsview's output: %v; got %q; stderr: %s", err, b.String(), c.stderr.String())
-		}
-	}
-}
-
-// next lets the child's script go on past its next `read`.
-func (c *sectionedChild) next(t *testing.T) {
-	t.Helper()
-	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// wait waits for the child to exit successfully.
-func (c *sectionedChild) wait(t *testing.T) {
-	t.Helper()
-	c.stdin.Close()
-	io.Copy(io.Discard, c.out)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("dnsview: %v; stderr: %s", err, c.stderr.String())
-	}
 }
 
 // runDNSView runs dnsview with args to the end and returns its output split at lines "@@".

@@ -6,8 +6,11 @@ package integration
 // Helpers that serve one behaviour stay in that behaviour's file, named for what they do.
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -131,6 +134,78 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A program whose output is read section by section.
+
+// sectionedChild is a running program whose output is read section by section: a section ends
+// at a line "@@". Its script may wait for the test (a `read` on its standard input) between them.
+type sectionedChild struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stderr bytes.Buffer
+}
+
+// startSectioned starts argv with env (nil: the test's) as a child whose output is read section by
+// section (see sectionedChild), and kills it when the test ends (or after a minute).
+func startSectioned(t *testing.T, env []string, argv ...string) *sectionedChild {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c := &sectionedChild{cmd: exec.CommandContext(ctx, argv[0], argv[1:]...)}
+	c.cmd.Env = env
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.out = bufio.NewReader(stdout)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		c.cmd.Wait()
+	})
+	return c
+}
+
+// section reads the child's output up to the next line "@@" and returns it without that line.
+func (c *sectionedChild) section(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for {
+		line, err := c.out.ReadString('\n')
+		if line == "@@\n" {
+			return b.String()
+		}
+		b.WriteString(line)
+		if err != nil {
+			t.Fatalf("reading the output of %q: %v; got %q; stderr: %s", c.cmd.Args, err, b.String(), c.stderr.String())
+		}
+	}
+}
+
+// next lets the child's script go on past its next `read`.
+func (c *sectionedChild) next(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait waits for the child to exit successfully.
+func (c *sectionedChild) wait(t *testing.T) {
+	t.Helper()
+	c.stdin.Close()
+	io.Copy(io.Discard, c.out)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("%q: %v; stderr: %s", c.cmd.Args, err, c.stderr.String())
+	}
 }
 
 // Running wgns.
