@@ -275,8 +275,7 @@ func tcpServer(t *testing.T, p *peer) {
 	srv := exec.Command("ip", "netns", "exec", p.NS, "socat", "TCP-LISTEN:8080,bind="+peerTunnel4+",reuseaddr,fork", "SYSTEM:echo hello")
 	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "socat listening in "+p.NS, func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "src", peerTunnel4+":8080")
-		return strings.TrimSpace(out) != ""
+		return listening(p.NS, "tcp", "src", peerTunnel4+":8080")
 	})
 }
 
@@ -480,8 +479,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 			w.learnCNIPort(t, podName, "wg0", k)
 			assertTunnelWorks(t, podName)
 			waitFor(t, 5*time.Second, "socat listening on "+cniServiceAddr, func() bool {
-				out, _ := run("ss", "-ltnH", "src", cniServiceAddr+":8081")
-				return strings.TrimSpace(out) != ""
+				return listening("", "tcp", "src", cniServiceAddr+":8081")
 			})
 			if out, err := inPod(podName, "nc -w5 "+cniServiceAddr+" 8081 </dev/null"); err != nil || strings.TrimSpace(out) != "service" {
 				t.Logf("routes:\n%s\nruleset:\n%s\nhost routes:\n%s", mustRun(t, "ip", "-n", podName, "route"), mustRun(t, "ip", "netns", "exec", podName, "nft", "list", "ruleset"), mustRun(t, "ip", "route"))

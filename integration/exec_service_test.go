@@ -122,8 +122,7 @@ func startWeb(t *testing.T, p *peer) *syncBuffer {
 	cmd.Stdout, cmd.Stderr = log, log
 	startUntilEnd(t, cmd)
 	waitFor(t, 5*time.Second, "the web server to listen", func() bool {
-		o, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH")
-		return strings.Contains(o, peerTunnel4+":80")
+		return listening(p.NS, "tcp", "src", peerTunnel4+":80")
 	})
 	return log
 }

@@ -256,6 +256,21 @@ func mustExec(t *testing.T, name string, argv ...string) string {
 
 // Waiting and reading output.
 
+// listening reports whether a socket of proto ("tcp" or "udp") listens in namespace ns (""
+// for the world's own) that ss's filter selects, e.g. "src", "192.0.2.1:80" or "sport", "= :53".
+func listening(ns, proto string, filter ...string) bool {
+	flag := "-ltnH"
+	if proto == "udp" {
+		flag = "-lunH"
+	}
+	argv := append([]string{"ss", flag}, filter...)
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	out, _ := run(argv[0], argv[1:]...)
+	return strings.TrimSpace(out) != ""
+}
+
 // waitFor polls cond until it holds or limit (stretched by WGNS_TEST_TIME_SCALE) passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()

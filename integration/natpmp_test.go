@@ -141,8 +141,7 @@ func startMiniupnpd(t, owner *testing.T, p *peer, conf, perms string) *miniupnpd
 	}
 	owner.Cleanup(m.stop)
 	waitFor(t, 20*time.Second, "miniupnpd to listen for NAT-PMP on "+peerTunnel4+":5351 with forwarding enabled", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH", "src", peerTunnel4+":5351")
-		return strings.TrimSpace(out) != "" && strings.Contains(m.logText(), "Port forwarding is now enabled")
+		return listening(p.NS, "udp", "src", peerTunnel4+":5351") && strings.Contains(m.logText(), "Port forwarding is now enabled")
 	})
 	return m
 }

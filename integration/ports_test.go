@@ -43,13 +43,8 @@ func portsInside(t *testing.T, ns, proto string, port int, argv ...string) *exec
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	startUntilEnd(t, cmd)
-	flag := "-ltnH"
-	if proto == "udp" {
-		flag = "-lunH"
-	}
 	waitFor(t, 20*time.Second, fmt.Sprintf("%s listening on %s port %d inside %s", argv[0], proto, port, ns), func() bool {
-		o, _ := run("ip", "netns", "exec", ns, "ss", flag, "sport", "= :"+strconv.Itoa(port))
-		return strings.TrimSpace(o) != ""
+		return listening(ns, proto, "sport", "= :"+strconv.Itoa(port))
 	})
 	return cmd
 }

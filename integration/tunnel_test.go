@@ -38,8 +38,7 @@ func TestIntegrationTunnelTraffic(t *testing.T) {
 	srv := exec.Command("ip", "netns", "exec", p.NS, "sh", "-c", "nc -l -s "+peerTunnel4+" -p 5201 | wc -c > "+counted)
 	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "a listener in the peer namespace", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "sport", "= :5201")
-		return strings.Contains(out, "LISTEN")
+		return listening(p.NS, "tcp", "sport", "= :5201")
 	})
 	mustWgns(t, "exec", name, "--", "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | nc -N %s 5201", size, peerTunnel4))
 	if err := srv.Wait(); err != nil {
