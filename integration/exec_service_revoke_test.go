@@ -218,6 +218,6 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 func procsOf(uid int) []int {
 	return pidsWhere(func(pid int) bool {
 		var st syscall.Stat_t
-		return syscall.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && int(st.Uid) == uid && !zombie(pid)
+		return syscall.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && int(st.Uid) == uid && processLives(pid)
 	})
 }

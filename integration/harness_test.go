@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -84,6 +85,35 @@ func startUntilEnd(t *testing.T, cmd *exec.Cmd) {
 		t.Fatalf("starting %q: %v", cmd.Args, err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// runWithin runs argv as plain root (envWithoutSudo) with a time limit, in a process group of
+// its own that the limit kills whole, and returns its output, exit status (-1 when killed at
+// the limit) and how long it took.
+func runWithin(t *testing.T, limit time.Duration, argv ...string) (stdout, stderr string, code int, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = envWithoutSudo()
+	// At the limit, kill all it started (a shell's children too), and stop reading their output.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var o, e syncBuffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	start := time.Now()
+	err := cmd.Run()
+	took = time.Since(start)
+	if ctx.Err() != nil {
+		return o.String(), e.String(), -1, took
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %q: %v", argv, err)
+	}
+	return o.String(), e.String(), code, took
 }
 
 // runWith runs argv with env (nil: the test's) and the extra inherited files (fd 3 on), and
@@ -621,9 +651,8 @@ func cmdline(pid int) string {
 	return string(b)
 }
 
-// zombie reports whether the process has exited and not yet been reaped. A process that is gone
-// altogether is not one.
-func zombie(pid int) bool {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return strings.Contains(string(b), ") Z ")
+// processLives reports whether pid runs (and is not a zombie waiting to be reaped).
+func processLives(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
 }

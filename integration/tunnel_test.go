@@ -262,7 +262,7 @@ func wgnsPIDsFor(name string) []int {
 		args := strings.Split(strings.TrimRight(b, "\x00"), "\x00")
 		for _, a := range args[1:] {
 			if a == name || strings.HasSuffix(a, "/"+name+".conf") {
-				return !zombie(pid)
+				return processLives(pid)
 			}
 		}
 		return false
