@@ -1,9 +1,11 @@
 package integration
 
-// The harness: the helpers the root tests share, to run commands (as root, as another user, with
-// an environment or files of their own), run wgns, wait on conditions, read output, change the
-// world's files for the length of a test, add users, and build the programs in testdata.
-// Helpers that serve one behaviour stay in that behaviour's file, named for what they do.
+// The harness: the helpers the root tests share, in sections: running commands (as root, as
+// another user, with an environment, files or a time limit of their own, in the background until
+// the test ends), a program read section by section, running wgns, waiting on conditions and
+// reading output, the world's files (changed for the length of a test) and the programs in
+// testdata, users, DNS servers in a namespace, and processes. Helpers that serve one behaviour
+// stay in that behaviour's file, named for what they do.
 
 import (
 	"bufio"
