@@ -73,6 +73,7 @@ func assertCheck(t *testing.T, name string, failing map[string]string, args ...s
 	return assertCheckResult(t, runCheck(name, args...), failing)
 }
 
+// assertCheckResult is assertCheck for a run already made (by runCheck, on any goroutine).
 func assertCheckResult(t *testing.T, res checkResult, failing map[string]string) checkReport {
 	t.Helper()
 	r := res.report(t)

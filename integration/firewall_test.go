@@ -409,6 +409,7 @@ func TestIntegrationFirewallApply(t *testing.T) {
 	}
 }
 
+// hasLinePrefix reports whether one of lines starts with prefix.
 func hasLinePrefix(lines []string, prefix string) bool {
 	for _, l := range lines {
 		if strings.HasPrefix(l, prefix) {
@@ -454,6 +455,8 @@ func TestIntegrationFirewallApplyErrors(t *testing.T) {
 	}
 }
 
+// devNullFD returns a descriptor of /dev/null, a file that is not a namespace, open until the
+// test ends.
 func devNullFD(t *testing.T) int {
 	f, err := os.Open(os.DevNull)
 	if err != nil {

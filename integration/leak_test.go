@@ -100,6 +100,7 @@ func waitDADSettled(t *testing.T, iface string) {
 	})
 }
 
+// ifname is s cut to the 15 bytes an interface name may have.
 func ifname(s string) string {
 	if len(s) > 15 {
 		return s[:15]
@@ -491,6 +492,7 @@ func waitTunnel(t *testing.T, name string) {
 
 var leakDroppedRe = regexp.MustCompile(`(\d+) packets dropped`)
 
+// firewallDrops returns the count of dropped packets the firewall check of r reports.
 func firewallDrops(t *testing.T, r checkReport) int {
 	t.Helper()
 	for _, c := range r.Checks {
