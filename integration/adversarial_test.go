@@ -204,7 +204,7 @@ func TestIntegrationAdversarialExecIdentity(t *testing.T) {
 		t.Run("refused/"+c.name, func(t *testing.T) {
 			os.Remove(out)
 			args := append(append(append([]string{"exec"}, c.flags...), name, "--"), record...)
-			o, e, code := wgnsRunEnv(t, xdEnv(c.env...), args...)
+			o, e, code := wgnsRunEnv(t, envWithoutSudo(c.env...), args...)
 			if code != 125 || !strings.Contains(e, c.want) {
 				t.Errorf("wgns %q with %q: exit %d, stderr %q; want 125 and %q\n%s", args, c.env, code, e, c.want, o)
 			}
@@ -221,7 +221,7 @@ func TestIntegrationAdversarialExecIdentity(t *testing.T) {
 		t.Run(fmt.Sprintf("as the user itself/%q", flags), func(t *testing.T) {
 			os.Remove(out)
 			args := append(append(append([]string{"exec"}, flags...), name, "--"), record...)
-			if _, e, code := wgnsRunEnv(t, xdEnv(sudo...), args...); code != 0 || ranAs() != aliceIDs {
+			if _, e, code := wgnsRunEnv(t, envWithoutSudo(sudo...), args...); code != 0 || ranAs() != aliceIDs {
 				t.Errorf("wgns %q: exit %d, ran as %q, want %q (the user's own groups)\n%s", args, code, ranAs(), aliceIDs, e)
 			}
 		})

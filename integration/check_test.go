@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// chkReport is `wgns check --json` parsed.
-type chkReport struct {
+// checkReport is `wgns check --json` parsed.
+type checkReport struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Checks []struct {
@@ -23,17 +23,17 @@ type chkReport struct {
 	Warnings []string `json:"warnings"`
 }
 
-// chkResult is one run of `wgns check --json`.
-type chkResult struct {
+// checkResult is one run of `wgns check --json`.
+type checkResult struct {
 	args        []string
 	out, errOut string
 	code        int
 	err         error // the run itself failed
 }
 
-// chkExec runs `wgns check --json [args] name`. It may run on any goroutine.
-func chkExec(name string, args ...string) chkResult {
-	r := chkResult{args: append(append([]string{"check", "--json"}, args...), name)}
+// runCheck runs `wgns check --json [args] name`. It may run on any goroutine.
+func runCheck(name string, args ...string) checkResult {
+	r := checkResult{args: append(append([]string{"check", "--json"}, args...), name)}
 	cmd := exec.Command(wgnsBin, r.args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -47,33 +47,34 @@ func chkExec(name string, args ...string) chkResult {
 	return r
 }
 
-func (r chkResult) report(t *testing.T) chkReport {
+func (r checkResult) report(t *testing.T) checkReport {
 	t.Helper()
 	if r.err != nil {
 		t.Fatalf("wgns %s: %v", strings.Join(r.args, " "), r.err)
 	}
-	var rep chkReport
+	var rep checkReport
 	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
 		t.Fatalf("wgns %s: exit %d, %v\n%s\n%s", strings.Join(r.args, " "), r.code, err, r.out, r.errOut)
 	}
 	return rep
 }
 
-// chkRun runs `wgns check --json` and returns its report and exit status.
-func chkRun(t *testing.T, name string, args ...string) (chkReport, int) {
+// checkReportOf runs `wgns check --json` and returns its report and exit status.
+func checkReportOf(t *testing.T, name string, args ...string) (checkReport, int) {
 	t.Helper()
-	r := chkExec(name, args...)
+	r := runCheck(name, args...)
 	return r.report(t), r.code
 }
 
-// chkAssert runs wgns check and asserts that exactly the checks in failing fail, each with a
+// assertCheck runs wgns check and asserts that exactly the checks in failing fail, each with a
 // detail containing the text given, and that the exit status says so.
-func chkAssert(t *testing.T, name string, failing map[string]string, args ...string) chkReport {
+func assertCheck(t *testing.T, name string, failing map[string]string, args ...string) checkReport {
 	t.Helper()
-	return chkAssertResult(t, chkExec(name, args...), failing)
+	return assertCheckResult(t, runCheck(name, args...), failing)
 }
 
-func chkAssertResult(t *testing.T, res chkResult, failing map[string]string) chkReport {
+// assertCheckResult is assertCheck for a run already made (by runCheck, on any goroutine).
+func assertCheckResult(t *testing.T, res checkResult, failing map[string]string) checkReport {
 	t.Helper()
 	r := res.report(t)
 	want := 0
@@ -112,10 +113,10 @@ func TestIntegrationCheck(t *testing.T) {
 	p := newPeer(t, name)
 	startDNS(t, p, dnsName, dnsAddr)
 	tunnelUp(t, p, name)
-	leakWaitTunnel(t, name)
-	process := fmt.Sprintf(`the embedded WireGuard runs as PID %d`, leakHolderPID(t, name))
+	waitTunnel(t, name)
+	process := fmt.Sprintf(`the embedded WireGuard runs as PID %d`, holderPID(t, name))
 	if kernelMode() {
-		process = fmt.Sprintf(`the supervisor runs as PID %d`, leakHolderPID(t, name))
+		process = fmt.Sprintf(`the supervisor runs as PID %d`, holderPID(t, name))
 	}
 
 	out, errOut, code := wgnsRun(t, "check", name)
@@ -142,7 +143,7 @@ func TestIntegrationCheck(t *testing.T) {
 			t.Errorf("line %d: %q\nwant %q", i+1, lines[i], re)
 		}
 	}
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 
 	// What wgns wrote, to put back after a fault.
 	resolv, err := os.ReadFile("/etc/netns/" + name + "/resolv.conf")
@@ -264,16 +265,16 @@ func TestIntegrationCheck(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			f.make(t)
-			chkAssert(t, name, f.failing)
+			assertCheck(t, name, f.failing)
 			if f.text != "" {
 				out, _, code := wgnsRun(t, "check", name)
-				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 11 checks FAILED (%s)\n", strings.Join(chkInOrder(f.failing), ", "))) {
+				if code != 1 || !strings.Contains(out, f.text) || !strings.HasSuffix(out, fmt.Sprintf("of 11 checks FAILED (%s)\n", strings.Join(checksInOrder(f.failing), ", "))) {
 					t.Errorf("wgns check: exit %d, output\n%s\nwant exit 1, a line %q and the failed checks in the summary", code, out, f.text)
 				}
 			}
 			if f.undo != nil {
 				f.undo(t)
-				chkAssert(t, name, nil)
+				assertCheck(t, name, nil)
 			}
 		})
 	}
@@ -287,8 +288,8 @@ func TestIntegrationCheck(t *testing.T) {
 	}
 }
 
-// chkInOrder returns the check names that are keys of m, in the order wgns check reports them.
-func chkInOrder(m map[string]string) []string {
+// checksInOrder returns the check names that are keys of m, in the order wgns check reports them.
+func checksInOrder(m map[string]string) []string {
 	order := []string{"config", "namespace", "process", "interfaces", "routes", "rules", "firewall", "dns", "views", "handshake"}
 	var out []string
 	for _, k := range order {
@@ -307,11 +308,11 @@ func TestIntegrationCheckFirewallOff(t *testing.T) {
 	startDNS(t, p, dnsName, dnsAddr)
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nFirewall = off\n")
 	tunnelUp(t, p, name)
-	leakWaitTunnel(t, name)
+	waitTunnel(t, name)
 	if out := mustRun(t, "ip", "netns", "exec", name, "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
 		t.Errorf("Firewall = off, yet namespace %s has a ruleset:\n%s", name, out)
 	}
-	r := chkAssert(t, name, nil)
+	r := assertCheck(t, name, nil)
 	for _, c := range r.Checks {
 		if c.Name == "firewall" && !strings.Contains(c.Detail, "off, as the config says") {
 			t.Errorf("check firewall: %q", c.Detail)

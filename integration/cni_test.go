@@ -235,28 +235,12 @@ func (w *leakWorld) learnCNIPort(t *testing.T, podName, iface string, k wgns.Att
 // through; extra adds probes of its own.
 func cniProbes(t *testing.T, name string, extra map[string]string) map[string]bool {
 	t.Helper()
-	probes := leakProbes()
+	probes := outsideProbes()
 	for l, c := range extra {
 		probes[l] = c
 	}
-	var script strings.Builder
-	for label, cmd := range probes {
-		fmt.Fprintf(&script, "( timeout 5 %s >/dev/null 2>&1; echo \"%s $?\" ) &\n", cmd, label)
-	}
-	script.WriteString("wait\n")
-	out := mustInPod(t, name, script.String())
-	got := map[string]bool{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			t.Fatalf("probe output line %q", l)
-		}
-		got[f[0]] = f[1] == "0"
-	}
-	if len(got) != len(probes) {
-		t.Fatalf("%d probe results for %d probes:\n%s", len(got), len(probes), out)
-	}
-	return got
+	out := mustInPod(t, name, parallelProbes(probes))
+	return probeResults(t, out, probes)
 }
 
 // judgeProbes fails the test for a probe outside the tunnel that got through (unless want says
@@ -289,13 +273,9 @@ func judgeProbes(t *testing.T, got map[string]bool, want map[string]bool) {
 func tcpServer(t *testing.T, p *peer) {
 	t.Helper()
 	srv := exec.Command("ip", "netns", "exec", p.NS, "socat", "TCP-LISTEN:8080,bind="+peerTunnel4+",reuseaddr,fork", "SYSTEM:echo hello")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "socat listening in "+p.NS, func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "src", peerTunnel4+":8080")
-		return strings.TrimSpace(out) != ""
+		return listening(p.NS, "tcp", "src", peerTunnel4+":8080")
 	})
 }
 
@@ -342,18 +322,7 @@ func assertPodBare(t *testing.T, podName string, k wgns.AttachKey, links ...stri
 
 // cniHolders lists the wgns cni-holder processes of the world.
 func cniHolders() []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(b), "cni-holder") {
-			continue
-		}
-		var pid int
-		fmt.Sscan(e.Name(), &pid)
-		out = append(out, pid)
-	}
-	return out
+	return pidsWhere(func(pid int) bool { return strings.Contains(cmdline(pid), "cni-holder") })
 }
 
 func addList(t *testing.T, e *cniEnv, l *libcni.NetworkConfigList, rt *libcni.RuntimeConf) *types100.Result {
@@ -391,7 +360,7 @@ func TestIntegrationCNIStandalone(t *testing.T) {
 			if err := e.cni.GetStatusNetworkList(context.Background(), l); err != nil {
 				t.Errorf("STATUS: %v", err)
 			}
-			capture := leakStartCapture(t, w.uplink)
+			capture := startCapture(t, w.uplink)
 			start := time.Now()
 			res := addList(t, e, l, rt)
 			t.Logf("ADD through libcni took %v", time.Since(start))
@@ -470,10 +439,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 			mustRun(t, "ip", "addr", "add", cniServiceAddr+"/32", "dev", "lo")
 			t.Cleanup(func() { run("ip", "addr", "del", cniServiceAddr+"/32", "dev", "lo") })
 			svc := exec.Command("socat", "TCP-LISTEN:8081,bind="+cniServiceAddr+",reuseaddr,fork", "SYSTEM:echo service")
-			if err := svc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { svc.Process.Kill(); svc.Wait() })
+			startUntilEnd(t, svc)
 
 			// A neighbour: a pod of the primary network only.
 			ptpOnly := confList(t, map[string]any{"cniVersion": "1.0.0", "name": "cluster", "plugins": []any{e.ptpPlugin("203.0.113.100")}})
@@ -493,7 +459,7 @@ func TestIntegrationCNIChained(t *testing.T) {
 				out := mustRun(t, "ip", "-n", nbName, "route", "show")
 				routesBefore = strings.ReplaceAll(out, nbAddr, "ADDR")
 			}
-			uplink := leakStartCapture(t, w.uplink)
+			uplink := startCapture(t, w.uplink)
 			res := addList(t, e, l, rt)
 			t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
 			var names []string
@@ -507,14 +473,13 @@ func TestIntegrationCNIChained(t *testing.T) {
 				t.Errorf("ADD's DNS %+v, want the tunnel's %s", res.DNS, peerTunnel4)
 			}
 			veth := res.Interfaces[0].Name // ptp's host side
-			primary := leakStartCapture(t, veth)
+			primary := startCapture(t, veth)
 			podDNS(t, podName, res)
 			cniWaitTunnel(t, podName)
 			w.learnCNIPort(t, podName, "wg0", k)
 			assertTunnelWorks(t, podName)
 			waitFor(t, 5*time.Second, "socat listening on "+cniServiceAddr, func() bool {
-				out, _ := run("ss", "-ltnH", "src", cniServiceAddr+":8081")
-				return strings.TrimSpace(out) != ""
+				return listening("", "tcp", "src", cniServiceAddr+":8081")
 			})
 			if out, err := inPod(podName, "nc -w5 "+cniServiceAddr+" 8081 </dev/null"); err != nil || strings.TrimSpace(out) != "service" {
 				t.Logf("routes:\n%s\nruleset:\n%s\nhost routes:\n%s", mustRun(t, "ip", "-n", podName, "route"), mustRun(t, "ip", "netns", "exec", podName, "nft", "list", "ruleset"), mustRun(t, "ip", "route"))
@@ -818,14 +783,8 @@ func cniRunAs(t *testing.T, uid int, cmd string, rt *libcni.RuntimeConf, conf []
 	if uid != 0 {
 		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
 	}
-	out, err := c.Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running wgns as uid %d: %v", uid, err)
-	}
-	return string(out), 0
+	out, _, code := runCmd(t, c)
+	return out, code
 }
 
 // TestIntegrationCNIRefusals: what a runtime (or a user) must not get from the plugin. A network
@@ -838,15 +797,15 @@ func TestIntegrationCNIRefusals(t *testing.T) {
 	w := newLeakWorld(t, name)
 	e := newCNIEnv(t)
 	l := standaloneList(t, "wgref", w.config, "")
-	before := leakHostSnapshot(t)
+	before := hostSnapshot(t)
 
 	host := &libcni.RuntimeConf{ContainerID: "host", NetNS: "/proc/1/ns/net", IfName: "wg0"}
 	_, err := e.cni.AddNetworkList(context.Background(), l, host)
 	if err == nil || !strings.Contains(err.Error(), "/proc/1/ns/net is the host's own network namespace (the one wgns runs in); refusing to confine it") {
 		t.Errorf("ADD into the host's namespace: %v", err)
 	}
-	if after := leakHostSnapshot(t); after != before {
-		t.Errorf("a refused ADD changed the host world:\n%s", leakTextDiff(before, after))
+	if after := hostSnapshot(t); after != before {
+		t.Errorf("a refused ADD changed the host world:\n%s", lineDiff(before, after))
 	}
 
 	const uid = 4321
@@ -920,7 +879,7 @@ func TestIntegrationCNISecondary(t *testing.T) {
 		"type": "wgns", "config": w.config, "primary": "eth0", "keep": []string{cniPodRange}}}})
 	rt := &libcni.RuntimeConf{ContainerID: "ctr-" + name, NetNS: netns, IfName: "net1"}
 	k := wgns.AttachKey{Network: "wgside", ContainerID: rt.ContainerID, IfName: "net1"}
-	capture := leakStartCapture(t, w.uplink)
+	capture := startCapture(t, w.uplink)
 	res := addList(t, e, l, rt)
 	t.Cleanup(func() { e.cni.DelNetworkList(context.Background(), l, rt) })
 	if len(res.Interfaces) != 1 || res.Interfaces[0].Name != "net1" {

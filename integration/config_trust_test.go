@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +12,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// The user the trust tests play (xdAddUsers adds it) and a group it is in.
+// The user the trust tests play (addFixedUsers adds it) and a group it is in.
 const (
 	trustUID   = 4711 // wgnsexec
 	trustGroup = 4712 // wgnsa, of which wgnsexec is a member
@@ -114,7 +112,7 @@ func trustRefused(t *testing.T, path, want string) {
 // user's symbolic link, is refused by `up` and `up --dry-run` alike, with what is wrong, and
 // nothing is made. The same config owned by root under the sticky /tmp is taken.
 func TestIntegrationUpRefusesConfigOthersCanChange(t *testing.T) {
-	xdAddUsers(t)
+	addFixedUsers(t)
 	base := trustDir(t)
 	conf, _ := trustConfig(t)
 	good := trustWrite(t, filepath.Join(base, "tr-good.conf"), conf, 0o600, 0, 0)
@@ -159,7 +157,7 @@ func TestIntegrationUpRefusesConfigOthersCanChange(t *testing.T) {
 // group may write, or reached through a user's link, is refused with FILE:LINE and what is wrong;
 // root's key in a root directory under the sticky /tmp is taken.
 func TestIntegrationUpRefusesKeyFileInDirectoryOthersControl(t *testing.T) {
-	xdAddUsers(t)
+	addFixedUsers(t)
 	base := trustDir(t)
 	conf, key := trustConfig(t)
 	psk, _ := wgtypes.GenerateKey()
@@ -210,23 +208,14 @@ func trustRunAs(t *testing.T, uid int, args ...string) (stdout, stderr string, c
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running wgns as uid %d: %v", uid, err)
-	}
-	return o.String(), e.String(), code
+	return runCmd(t, cmd)
 }
 
 // TestIntegrationDryRunByUserSaysWhatRootWouldRefuse: `up --dry-run` needs no root, and a user
 // may check a config of her own: it is validated and planned, and a warning says, in the words
 // root's `up` then uses to refuse it, why a real `up` would.
 func TestIntegrationDryRunByUserSaysWhatRootWouldRefuse(t *testing.T) {
-	xdAddUsers(t)
+	addFixedUsers(t)
 	base := trustDir(t)
 	conf, key := trustConfig(t)
 	userDir := trustMkdir(t, filepath.Join(base, "alice"), 0o700, trustUID, trustUID)

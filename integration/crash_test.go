@@ -250,12 +250,6 @@ func TestIntegrationDownWithProcessesInside(t *testing.T) {
 	assertNoTrace(t, name)
 }
 
-// processLives reports whether pid runs (and is not a zombie waiting to be reaped).
-func processLives(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && !strings.Contains(string(b), ") Z ")
-}
-
 // diagnose gathers what a failed tunnel test needs to be understood.
 func diagnose(name string, p *peer) string {
 	var b strings.Builder

@@ -53,7 +53,7 @@ func heStartNscd(t *testing.T) *heNscd {
 	if err := os.WriteFile(conf, []byte(heNscdConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dnsMkdir(t, "/run/nscd")
+	makeDir(t, "/run/nscd")
 	n := &heNscd{cmd: exec.Command(bin, "-F", "-f", conf), out: &syncBuffer{}}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
@@ -97,27 +97,27 @@ func TestIntegrationExecHidesResolversStartedLater(t *testing.T) {
 			t.Fatalf("%s exists in the test world before the test", d)
 		}
 	}
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsKeep(t, "/etc/nsswitch.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's resolver: a decoy\n")
-	dnsReplace(t, "/etc/nsswitch.conf", xdNsswitch("files dns"))
+	keepFile(t, "/etc/resolv.conf")
+	keepFile(t, "/etc/nsswitch.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's resolver: a decoy\n")
+	replaceFile(t, "/etc/nsswitch.conf", nsswitchConf("files dns"))
 	p := newPeer(t, name)
-	xdStartDNS(t, p.NS, "the tunnel's DNS", peerTunnel4, "/"+dnsName+"/"+peerTunnel4)
-	xdStartDNS(t, p.NS, "the decoy", xdDecoy, "/#/"+xdDecoyAnswer)
+	startDNS(t, p, dnsName, peerTunnel4)
+	startDnsmasq(t, p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	tunnelUp(t, p, name)
-	q := xdQueryBin(t)
+	q := worldTool(t, "dnsquery")
 	sockets := append([]string{"/run/nscd/socket"}, heOtherSockets...)
 
 	// The confined program: at each step, a lookup through glibc, and a connect to each socket.
 	script := fmt.Sprintf(`while :; do getent ahostsv4 %s | head -n1; %s connect %s; echo @@; read x || exit 0; done`,
 		dnsName, q, strings.Join(sockets, " "))
-	child := xdStart(t, xdEnv(), wgnsBin, "exec", name, "--", "sh", "-c", script)
+	child := startSectioned(t, envWithoutSudo(), wgnsBin, "exec", name, "--", "sh", "-c", script)
 	var want strings.Builder
 	fmt.Fprintf(&want, "%s STREAM %s\n", peerTunnel4, dnsName)
 	for _, s := range sockets {
 		fmt.Fprintf(&want, "%s: failed: dial unix %s: connect: no such file or directory\n", s, s)
 	}
-	if got := xdFields(child.section(t)); got != xdFields(want.String()) {
+	if got := oneLine(child.section(t)); got != oneLine(want.String()) {
 		t.Fatalf("before any resolver runs, the program in wgns exec:\n%s\nwant:\n%s", got, want.String())
 	}
 
@@ -125,22 +125,22 @@ func TestIntegrationExecHidesResolversStartedLater(t *testing.T) {
 		t.Helper()
 		// The control: ip netns exec hides nothing.
 		o, err := run("ip", "netns", "exec", name, "getent", "ahostsv4", dnsName)
-		if err != nil || !strings.HasPrefix(o, xdDecoyAnswer+" ") {
+		if err != nil || !strings.HasPrefix(o, decoyAnswer+" ") {
 			t.Fatalf("%s: the control in ip netns exec: getent: %v %q, want the decoy's %s (through nscd), or this test proves nothing",
-				what, err, o, xdDecoyAnswer)
+				what, err, o, decoyAnswer)
 		}
 		if o := mustRun(t, "ip", "netns", "exec", name, q, "connect", heOtherSockets[0], heOtherSockets[1]); strings.Count(o, ": connected") != 2 {
 			t.Fatalf("%s: the control in ip netns exec connects: %q", what, o)
 		}
 		child.next(t)
-		if got := xdFields(child.section(t)); got != xdFields(want.String()) {
+		if got := oneLine(child.section(t)); got != oneLine(want.String()) {
 			t.Errorf("%s: the program in wgns exec:\n%s\nwant (the tunnel's answer, no socket):\n%s", what, got, want.String())
 		}
 	}
 
 	// nscd starts later (its package installed: tmpfiles.d makes /run/nscd), so do the others.
 	nscd := heStartNscd(t)
-	others := xdListen(t, heOtherSockets...)
+	others := listenSilent(t, heOtherSockets...)
 	step("once the resolvers started")
 
 	// They stop, their directories are removed and made again, and they start again.
@@ -152,7 +152,7 @@ func TestIntegrationExecHidesResolversStartedLater(t *testing.T) {
 		}
 	}
 	heStartNscd(t)
-	xdListen(t, heOtherSockets...)
+	listenSilent(t, heOtherSockets...)
 	step("once their directories were made again and they restarted")
 	child.wait(t)
 }
@@ -219,7 +219,7 @@ func TestIntegrationSystemdDNSViewSurvivesHostEvents(t *testing.T) {
 	const name = "sdh"
 	p := newPeer(t, name)
 	startDNS(t, p, dnsName, dnsAddr)
-	xdStartDNS(t, p.NS, "the decoy", xdDecoy, "/#/"+xdDecoyAnswer)
+	startDnsmasq(t, p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	c := bootContainer(t, map[string]string{
 		"hev.service":           heService,
 		"hold.service":          heService,
@@ -239,7 +239,7 @@ func TestIntegrationSystemdDNSViewSurvivesHostEvents(t *testing.T) {
 	// The host: its resolver is the decoy; no resolver daemon runs and none has a directory.
 	c.mustRun(t, "sh", "-c", `systemctl stop fake-resolvers.service
 rm -rf /run/nscd /run/systemd/resolve /run/avahi-daemon
-echo 'nameserver `+xdDecoy+`' > /etc/resolv.conf
+echo 'nameserver `+decoyAddr+`' > /etc/resolv.conf
 echo 'hosts: files dns' > /etc/nsswitch.conf
 cat > /etc/nscd.conf <<'EOF'
 `+heNscdConf+`EOF
@@ -285,8 +285,8 @@ done`
 	}
 	control := func(when string) {
 		t.Helper()
-		if out, _ := c.run("ip", "netns", "exec", name, "getent", "hosts", dnsName); !strings.HasPrefix(out, xdDecoyAnswer+" ") {
-			t.Fatalf("%s: the control in ip netns exec gets %q, want the decoy's %s through nscd, or this test proves nothing", when, out, xdDecoyAnswer)
+		if out, _ := c.run("ip", "netns", "exec", name, "getent", "hosts", dnsName); !strings.HasPrefix(out, decoyAnswer+" ") {
+			t.Fatalf("%s: the control in ip netns exec gets %q, want the decoy's %s through nscd, or this test proves nothing", when, out, decoyAnswer)
 		}
 	}
 	waitSocket := func(path string) {
@@ -308,7 +308,7 @@ done`
 
 	// The host renames over its resolv.conf and nsswitch.conf (the latter asking
 	// systemd-resolved first, as Debian's does with libnss-resolve).
-	c.mustRun(t, "sh", "-c", `echo 'nameserver `+xdDecoy+` # renamed into place' > /etc/resolv.conf.new && mv /etc/resolv.conf.new /etc/resolv.conf
+	c.mustRun(t, "sh", "-c", `echo 'nameserver `+decoyAddr+` # renamed into place' > /etc/resolv.conf.new && mv /etc/resolv.conf.new /etc/resolv.conf
 echo 'hosts: files resolve [!UNAVAIL=return] dns' > /etc/nsswitch.conf.new && mv /etc/nsswitch.conf.new /etc/nsswitch.conf`)
 	expect("after the host renamed over resolv.conf and nsswitch.conf")
 
@@ -348,7 +348,7 @@ echo 'hosts: files resolve [!UNAVAIL=return] dns' > /etc/nsswitch.conf.new && mv
 	c.mustRun(t, "systemctl", "daemon-reload")
 	c.mustRun(t, "systemctl", "start", "hold.service")
 	old := mainPID("hold.service")
-	c.mustRun(t, "sh", "-c", `echo 'nameserver `+xdDecoy+` # renamed again' > /etc/resolv.conf.new && mv /etc/resolv.conf.new /etc/resolv.conf`)
+	c.mustRun(t, "sh", "-c", `echo 'nameserver `+decoyAddr+` # renamed again' > /etc/resolv.conf.new && mv /etc/resolv.conf.new /etc/resolv.conf`)
 	if got := inService(old, "cat /etc/resolv.conf"); !strings.Contains(got, "# renamed again") {
 		t.Fatalf("the service with the old drop-in reads\n%s\nwant the host's renamed file, or this test proves nothing", got)
 	}
@@ -396,14 +396,14 @@ func TestIntegrationCheckFindsDetachedViews(t *testing.T) {
 	const name = "hechk"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's\n")
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's\n")
 
-	wgnsChild := xdStart(t, xdEnv(), wgnsBin, "exec", name, "--", "sh", "-c", "echo @@; exec sleep 600")
+	wgnsChild := startSectioned(t, envWithoutSudo(), wgnsBin, "exec", name, "--", "sh", "-c", "echo @@; exec sleep 600")
 	wgnsChild.section(t)
 	views := func() (string, bool, []string) {
 		t.Helper()
-		r, _ := chkRun(t, name)
+		r, _ := checkReportOf(t, name)
 		for _, c := range r.Checks {
 			if c.Name == "views" {
 				return c.Detail, c.OK, r.Warnings
@@ -428,7 +428,7 @@ func TestIntegrationCheckFindsDetachedViews(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ipChild := xdStart(t, nil, "ip", "netns", "exec", name, "sh", "-c", "echo @@; exec sleep 600")
+	ipChild := startSectioned(t, nil, "ip", "netns", "exec", name, "sh", "-c", "echo @@; exec sleep 600")
 	ipChild.section(t)
 	ipPID := ipChild.cmd.Process.Pid
 	if d, ok, _ := views(); !ok || d != "all 2 processes inside see the namespace's DNS view and no host resolver" {
@@ -436,7 +436,7 @@ func TestIntegrationCheckFindsDetachedViews(t *testing.T) {
 	}
 
 	// nscd starts: ip netns exec's program can reach it.
-	socks := xdListen(t, "/run/nscd/socket")
+	socks := listenSilent(t, "/run/nscd/socket")
 	const warning = "nscd's socket /run/nscd/socket exists: a program run with `ip netns exec hechk` would resolve names through it, outside the tunnel (`wgns exec` and services confined with `wgns unit install` cannot reach it)"
 	want := fmt.Sprintf("PID %d (sleep): the host's /run/nscd is visible (nscd's socket /run/nscd/socket can be reached)", ipPID)
 	if d, ok, w := views(); ok || d != want || len(w) != 1 || w[0] != warning {
@@ -448,7 +448,7 @@ func TestIntegrationCheckFindsDetachedViews(t *testing.T) {
 	}
 
 	// The host renames over its resolv.conf.
-	dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's, renamed into place\n")
+	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's, renamed into place\n")
 	want = fmt.Sprintf("PID %d (sleep): /etc/resolv.conf is the host's file, the host's /run/nscd is visible (nscd's socket /run/nscd/socket can be reached)", ipPID)
 	if d, ok, _ := views(); ok || d != want {
 		t.Errorf("views after the host renamed over resolv.conf: ok %v, %q\nwant FAIL %q", ok, d, want)

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -37,36 +35,8 @@ var dnsTestView = dnsbind.View{
 	Search:  []string{"tunnel.example"},
 }
 
-var (
-	dnsviewOnce sync.Once
-	dnsviewPath string
-	dnsviewErr  error
-)
-
-// dnsviewBin builds testdata/dnsview once and returns its path.
-func dnsviewBin(t testing.TB) string {
-	t.Helper()
-	dnsviewOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dnsview-")
-		if err != nil {
-			dnsviewErr = err
-			return
-		}
-		dnsviewPath = filepath.Join(dir, "dnsview")
-		cmd := exec.Command("go", "build", "-o", dnsviewPath, "./testdata/dnsview")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			dnsviewErr = fmt.Errorf("building dnsview: %v\n%s", err, out)
-		}
-	})
-	if dnsviewErr != nil {
-		t.Fatal(dnsviewErr)
-	}
-	return dnsviewPath
-}
-
-// dnsWriteView writes the DNS view v of name and removes it when the test ends.
-func dnsWriteView(t testing.TB, name string, v dnsbind.View) {
+// writeView writes the DNS view v of name and removes it when the test ends.
+func writeView(t testing.TB, name string, v dnsbind.View) {
 	t.Helper()
 	if err := dnsbind.Write(name, v); err != nil {
 		t.Fatal(err)
@@ -76,123 +46,16 @@ func dnsWriteView(t testing.TB, name string, v dnsbind.View) {
 	})
 }
 
-// dnsKeep saves the world's file or symlink at path and puts it back, by rename, when the test
-// ends.
-func dnsKeep(t *testing.T, path string) {
+// startDNSView starts dnsview with args and kills it when the test ends (or after a minute).
+func startDNSView(t *testing.T, args ...string) *sectionedChild {
 	t.Helper()
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Cleanup(func() { os.Remove(path) })
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := os.Readlink(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dnsReplaceSymlink(t, path, target) })
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dnsReplace(t, path, string(data)) })
+	return startSectioned(t, nil, append([]string{worldTool(t, "dnsview")}, args...)...)
 }
 
-// dnsReplace replaces path by a regular file holding data, by rename, as resolvconf or a DHCP
-// client does.
-func dnsReplace(t *testing.T, path, data string) {
+// runDNSView runs dnsview with args to the end and returns its output split at lines "@@".
+func runDNSView(t *testing.T, args ...string) []string {
 	t.Helper()
-	tmp := path + ".wgns-test-new"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// dnsReplaceSymlink replaces path by a symlink to target, by rename.
-func dnsReplaceSymlink(t *testing.T, path, target string) {
-	t.Helper()
-	tmp := path + ".wgns-test-new"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// dnsMkdir makes dir in the world and removes it when the test ends if it did not exist.
-func dnsMkdir(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(dir); err == nil {
-		return
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-}
-
-// dnsChild is a running dnsview whose output is read section by section.
-type dnsChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	out    *bufio.Reader
-	stderr bytes.Buffer
-}
-
-// dnsStart starts dnsview with args and kills it when the test ends (or after a minute).
-func dnsStart(t *testing.T, args ...string) *dnsChild {
-	t.Helper()
-	return xdStart(t, nil, append([]string{dnsviewBin(t)}, args...)...)
-}
-
-// section reads the child's output up to the next line "@@" and returns it without that line.
-func (c *dnsChild) section(t *testing.T) string {
-	t.Helper()
-	var b strings.Builder
-	for {
-		line, err := c.out.ReadString('\n')
-		if line == "@@\n" {
-			return b.String()
-		}
-		b.WriteString(line)
-		if err != nil {
-			t.Fatalf("reading dnsview's output: %v; got %q; stderr: %s", err, b.String(), c.stderr.String())
-		}
-	}
-}
-
-// next lets the child's script go on past its next `read`.
-func (c *dnsChild) next(t *testing.T) {
-	t.Helper()
-	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// wait waits for the child to exit successfully.
-func (c *dnsChild) wait(t *testing.T) {
-	t.Helper()
-	c.stdin.Close()
-	io.Copy(io.Discard, c.out)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("dnsview: %v; stderr: %s", err, c.stderr.String())
-	}
-}
-
-// dnsRun runs dnsview with args to the end and returns its output split at lines "@@".
-func dnsRun(t *testing.T, args ...string) []string {
-	t.Helper()
-	out, err := exec.Command(dnsviewBin(t), args...).Output()
+	out, err := exec.Command(worldTool(t, "dnsview"), args...).Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -203,25 +66,16 @@ func dnsRun(t *testing.T, args ...string) []string {
 	return strings.Split(string(out), "@@\n")
 }
 
-func dnsReadFile(t testing.TB, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestIntegrationDNSWrite checks the files Write makes (owner, modes, content), that a reader
 // never sees part of one while Write replaces it, what Check reports after they are altered,
 // and Remove.
 func TestIntegrationDNSWrite(t *testing.T) {
 	const name = "dnswrite"
-	dnsKeep(t, "/etc/nsswitch.conf")
-	dnsReplace(t, "/etc/nsswitch.conf", "passwd: files systemd\n"+
+	keepFile(t, "/etc/nsswitch.conf")
+	replaceFile(t, "/etc/nsswitch.conf", "passwd: files systemd\n"+
 		"hosts:          files mdns4_minimal [NOTFOUND=return] resolve [!UNAVAIL=return] dns myhostname\n"+
 		"networks: files\n")
-	dnsWriteView(t, name, dnsTestView)
+	writeView(t, name, dnsTestView)
 	dir := filepath.Join(dnsbind.EtcDir, name)
 
 	wantResolv := "# DNS of network namespace \"dnswrite\", written by wgns. Do not edit: wgns rewrites it.\n" +
@@ -233,7 +87,7 @@ func TestIntegrationDNSWrite(t *testing.T) {
 		{dir + "/resolv.conf", wantResolv},
 		{dir + "/nsswitch.conf", wantNsswitch},
 	} {
-		if got := dnsReadFile(t, f.path); got != f.want {
+		if got := readFile(t, f.path); got != f.want {
 			t.Errorf("%s:\n%s\nwant:\n%s", f.path, got, f.want)
 		}
 	}
@@ -259,7 +113,7 @@ func TestIntegrationDNSWrite(t *testing.T) {
 		if err := dnsbind.Write(name, other); err != nil {
 			t.Fatal(err)
 		}
-		otherResolv := dnsReadFile(t, dir+"/resolv.conf")
+		otherResolv := readFile(t, dir+"/resolv.conf")
 		done := make(chan struct{})
 		var bad []string
 		var reads int
@@ -357,15 +211,15 @@ func TestIntegrationDNSWrite(t *testing.T) {
 // and that the world is unchanged after it exits.
 func TestIntegrationDNSEnterView(t *testing.T) {
 	const name = "dnsview"
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's\n")
-	dnsMkdir(t, "/run/nscd")
-	dnsWriteView(t, name, dnsTestView)
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's\n")
+	makeDir(t, "/run/nscd")
+	writeView(t, name, dnsTestView)
 	view := filepath.Join(dnsbind.EtcDir, name)
 
-	mountinfo := dnsReadFile(t, "/proc/self/mountinfo")
-	hostResolv := dnsReadFile(t, "/etc/resolv.conf")
-	hostNsswitch := dnsReadFile(t, "/etc/nsswitch.conf")
+	mountinfo := readFile(t, "/proc/self/mountinfo")
+	hostResolv := readFile(t, "/etc/resolv.conf")
+	hostNsswitch := readFile(t, "/etc/nsswitch.conf")
 	script := `cat /etc/resolv.conf; echo @@
 cat /etc/nsswitch.conf; echo @@
 cat /etc/passwd; echo @@
@@ -377,17 +231,17 @@ touch /etc/wgns-new 2>/dev/null && echo writable || echo read-only; echo @@
 ls -A /run/nscd; echo @@
 touch /run/nscd/x 2>/dev/null && echo writable || echo read-only; echo @@
 `
-	got := dnsRun(t, name, "sh", "-c", script)
+	got := runDNSView(t, name, "sh", "-c", script)
 	osRelease, err := os.Readlink("/etc/os-release")
 	if err != nil {
 		t.Fatal(err)
 	}
-	firstLine, _, _ := strings.Cut(dnsReadFile(t, "/etc/os-release"), "\n")
+	firstLine, _, _ := strings.Cut(readFile(t, "/etc/os-release"), "\n")
 	want := []string{
-		dnsReadFile(t, view+"/resolv.conf"),
-		dnsReadFile(t, view+"/nsswitch.conf"),
-		dnsReadFile(t, "/etc/passwd"),
-		dnsReadFile(t, "/etc/hosts"),
+		readFile(t, view+"/resolv.conf"),
+		readFile(t, view+"/nsswitch.conf"),
+		readFile(t, "/etc/passwd"),
+		readFile(t, "/etc/hosts"),
 		osRelease + "\n" + firstLine + "\n",
 		"certs\n",
 		"regular file 644 0\nregular file 644 0\n",
@@ -416,7 +270,7 @@ touch /run/nscd/x 2>/dev/null && echo writable || echo read-only; echo @@
 		{"/etc/resolv.conf", hostResolv},
 		{"/etc/nsswitch.conf", hostNsswitch},
 	} {
-		if after := dnsReadFile(t, f.path); after != f.before {
+		if after := readFile(t, f.path); after != f.before {
 			t.Errorf("%s changed in the world:\nbefore:\n%s\nafter:\n%s", f.path, f.before, after)
 		}
 	}
@@ -446,42 +300,42 @@ func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
 	}{{
 		name: "plain file",
 		setup: func(t *testing.T) {
-			dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's, before\n")
+			replaceFile(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's, before\n")
 		},
 		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			dnsReplace(t, "/etc/resolv.conf", "nameserver 192.0.2.2 # the host's, after\n")
+			replaceFile(t, "/etc/resolv.conf", "nameserver 192.0.2.2 # the host's, after\n")
 			return "nameserver 192.0.2.2 # the host's, after\n"
 		}},
 	}, {
 		name: "symlink into /run",
 		setup: func(t *testing.T) {
-			dnsMkdir(t, "/run/systemd/resolve")
-			dnsMkdir(t, "/run/hostdns")
-			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
-			dnsReplaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+			makeDir(t, "/run/systemd/resolve")
+			makeDir(t, "/run/hostdns")
+			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
+			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
 		},
 		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			dnsReplace(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
+			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
 			return "nameserver 127.0.0.53 # stub, after\n"
 		}, func(t *testing.T) string {
-			dnsReplace(t, "/run/hostdns/resolv.conf", "nameserver 192.0.2.3 # another manager's\n")
-			dnsReplaceSymlink(t, "/etc/resolv.conf", "/run/hostdns/resolv.conf")
+			replaceFile(t, "/run/hostdns/resolv.conf", "nameserver 192.0.2.3 # another manager's\n")
+			replaceSymlink(t, "/etc/resolv.conf", "/run/hostdns/resolv.conf")
 			return "nameserver 192.0.2.3 # another manager's\n"
 		}},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dnsKeep(t, "/etc/resolv.conf")
-			dnsKeep(t, "/etc/passwd")
+			keepFile(t, "/etc/resolv.conf")
+			keepFile(t, "/etc/passwd")
 			tc.setup(t)
-			dnsWriteView(t, name, dnsTestView)
-			ours := dnsReadFile(t, filepath.Join(dnsbind.EtcDir, name, "resolv.conf"))
-			passwd := dnsReadFile(t, "/etc/passwd")
+			writeView(t, name, dnsTestView)
+			ours := readFile(t, filepath.Join(dnsbind.EtcDir, name, "resolv.conf"))
+			passwd := readFile(t, "/etc/passwd")
 
 			sc := script(len(tc.steps))
-			child := dnsStart(t, name, "sh", "-c", sc)
-			control := dnsStart(t, "-plain-bind", name, "sh", "-c", sc)
-			for _, c := range []*dnsChild{child, control} {
+			child := startDNSView(t, name, "sh", "-c", sc)
+			control := startDNSView(t, "-plain-bind", name, "sh", "-c", sc)
+			for _, c := range []*sectionedChild{child, control} {
 				if got := c.section(t); got != ours {
 					t.Fatalf("before any rename the program reads\n%s\nwant the namespace's\n%s", got, ours)
 				}
@@ -489,7 +343,7 @@ func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
 			for i, step := range tc.steps {
 				hostNew := step(t)
 				if i == len(tc.steps)-1 {
-					dnsReplace(t, "/etc/passwd", passwd+userLine)
+					replaceFile(t, "/etc/passwd", passwd+userLine)
 				}
 				child.next(t)
 				control.next(t)
@@ -515,14 +369,14 @@ func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
 // once after a change all get their view.
 func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
 	const name = "dnsfollow"
-	dnsWriteView(t, name, dnsTestView)
+	writeView(t, name, dnsTestView)
 	for _, p := range []string{"/etc/wgns-added", "/etc/wgns-rel", "/etc/wgns-late"} {
-		dnsKeep(t, p)
+		keepFile(t, p)
 	}
-	dnsReplace(t, "/etc/wgns-added", "added\n")
-	dnsReplaceSymlink(t, "/etc/wgns-rel", "../usr/lib/os-release")
-	firstLine, _, _ := strings.Cut(dnsReadFile(t, "/usr/lib/os-release"), "\n")
-	got := dnsRun(t, name, "sh", "-c", "cat /etc/wgns-added; echo @@; head -n1 /etc/wgns-rel; readlink /etc/wgns-rel; echo @@")
+	replaceFile(t, "/etc/wgns-added", "added\n")
+	replaceSymlink(t, "/etc/wgns-rel", "../usr/lib/os-release")
+	firstLine, _, _ := strings.Cut(readFile(t, "/usr/lib/os-release"), "\n")
+	got := runDNSView(t, name, "sh", "-c", "cat /etc/wgns-added; echo @@; head -n1 /etc/wgns-rel; readlink /etc/wgns-rel; echo @@")
 	want := []string{"added\n", firstLine + "\n../usr/lib/os-release\n", ""}
 	if !slices.Equal(got, want) {
 		t.Errorf("after the host added entries to /etc, a new program reads %q, want %q", got, want)
@@ -531,26 +385,26 @@ func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
 	if err := os.Remove("/etc/wgns-added"); err != nil {
 		t.Fatal(err)
 	}
-	got = dnsRun(t, name, "sh", "-c", "test -e /etc/wgns-added && echo present || echo absent; echo @@")
+	got = runDNSView(t, name, "sh", "-c", "test -e /etc/wgns-added && echo present || echo absent; echo @@")
 	if want := []string{"absent\n", ""}; !slices.Equal(got, want) {
 		t.Errorf("after the host removed an entry of /etc, a new program finds it %q, want %q", got, want)
 	}
 
-	child := dnsStart(t, name, "sh", "-c", "echo @@; read x; cat /etc/wgns-late; echo @@")
+	child := startDNSView(t, name, "sh", "-c", "echo @@; read x; cat /etc/wgns-late; echo @@")
 	child.section(t)
-	dnsReplace(t, "/etc/wgns-late", "late\n")
-	dnsRun(t, name, "true") // another program brings the shared links up to date
+	replaceFile(t, "/etc/wgns-late", "late\n")
+	runDNSView(t, name, "true") // another program brings the shared links up to date
 	child.next(t)
 	if got := child.section(t); got != "late\n" {
 		t.Errorf("a running program reads %q from an entry the host added to /etc, want %q", got, "late\n")
 	}
 	child.wait(t)
 
-	dnsReplace(t, "/etc/wgns-late", "later\n")
+	replaceFile(t, "/etc/wgns-late", "later\n")
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {
-		wg.Go(func() { _, errs[i] = dnsEnterInThread(name) })
+		wg.Go(func() { _, errs[i] = enterInThread(name) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -561,13 +415,13 @@ func TestIntegrationDNSEnterFollowsHostEtc(t *testing.T) {
 	if err := os.Remove(dnsEtcLinks + "/.wgns-view/resolv.conf"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dnsEnterInThread(name); err == nil {
+	if _, err := enterInThread(name); err == nil {
 		t.Error("Enter with a damaged link directory succeeded")
 	}
 	if err := dnsbind.Write(name, dnsTestView); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dnsEnterInThread(name); err != nil {
+	if _, err := enterInThread(name); err != nil {
 		t.Errorf("Enter after Write repaired the link directory: %v", err)
 	}
 }
@@ -583,7 +437,7 @@ func TestIntegrationDNSExecAsUser(t *testing.T) {
 	}
 	h.Close()
 	t.Cleanup(func() { nsmgr.Delete(name) })
-	dnsWriteView(t, name, dnsTestView)
+	writeView(t, name, dnsTestView)
 	var st unix.Stat_t
 	if err := unix.Stat(nsmgr.Path(name), &st); err != nil {
 		t.Fatal(err)
@@ -596,13 +450,13 @@ cat /etc/nsswitch.conf; echo @@
 grep -c '^root:' /etc/passwd; echo @@
 echo "$HOME $USER $DBUS_SESSION_BUS_ADDRESS"; echo @@
 `
-	got := dnsRun(t, "-exec", name, "nobody", "sh", "-c", script)
+	got := runDNSView(t, "-exec", name, "nobody", "sh", "-c", script)
 	view := filepath.Join(dnsbind.EtcDir, name)
 	want := []string{
 		"65534\n",
 		fmt.Sprintf("%d\n", st.Ino),
-		dnsReadFile(t, view+"/resolv.conf"),
-		dnsReadFile(t, view+"/nsswitch.conf"),
+		readFile(t, view+"/resolv.conf"),
+		readFile(t, view+"/nsswitch.conf"),
 		"1\n",
 		"/nonexistent nobody disabled:\n",
 		"",
@@ -620,7 +474,7 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 	socks := []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve", "/run/avahi-daemon/socket"}
 	var listeners []*net.UnixListener
 	for _, s := range socks {
-		dnsMkdir(t, filepath.Dir(s))
+		makeDir(t, filepath.Dir(s))
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s, Net: "unix"})
 		if err != nil {
 			t.Fatal(err)
@@ -628,8 +482,8 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 		listeners = append(listeners, l)
 	}
-	dnsWriteView(t, name, dnsTestView)
-	bin := dnsviewBin(t)
+	writeView(t, name, dnsTestView)
+	bin := worldTool(t, "dnsview")
 
 	// accepted accepts and counts the connections waiting on l, without waiting for more: every
 	// connect of a child has completed (unix sockets connect synchronously) by the time it exited.
@@ -651,7 +505,7 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 		})
 		return n
 	}
-	got := dnsRun(t, append([]string{name, bin, "connect"}, socks...)...)[0]
+	got := runDNSView(t, append([]string{name, bin, "connect"}, socks...)...)[0]
 	for _, s := range socks {
 		if !strings.Contains(got, s+": failed: ") || strings.Contains(got, s+": connected") {
 			t.Errorf("with the namespace's view, connecting to %s: %s", s, got)
@@ -679,11 +533,11 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 		}
 	}
 	want.WriteString("socket\n")
-	if got := dnsRun(t, name, "sh", "-c", script.String())[0]; got != want.String() {
+	if got := runDNSView(t, name, "sh", "-c", script.String())[0]; got != want.String() {
 		t.Errorf("the hidden directories in the namespace:\n%s\nwant:\n%s", got, want.String())
 	}
 
-	control := dnsRun(t, append([]string{"connect"}, socks...)...)[0]
+	control := runDNSView(t, append([]string{"connect"}, socks...)...)[0]
 	for i, s := range socks {
 		if !strings.Contains(control, s+": connected") {
 			t.Errorf("without the view, connecting to %s: %s (else this test proves nothing)", s, control)
@@ -694,10 +548,10 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 	}
 }
 
-// dnsEnterInThread runs dnsbind.Enter(name) on a thread of its own, in a private mount namespace
+// enterInThread runs dnsbind.Enter(name) on a thread of its own, in a private mount namespace
 // made a recursive slave, as nsmgr's Exec does. The thread is never returned to the Go runtime:
 // it exits with its goroutine, and its mount namespace with it.
-func dnsEnterInThread(name string) (time.Duration, error) {
+func enterInThread(name string) (time.Duration, error) {
 	type result struct {
 		d   time.Duration
 		err error
@@ -796,15 +650,15 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 		}, true, dnsEtcLinks + " is writable by group or others (mode 0775)"},
 	}
 	// A first Enter makes LinkDir.
-	dnsWriteView(t, name, dnsTestView)
-	if _, err := dnsEnterInThread(name); err != nil {
+	writeView(t, name, dnsTestView)
+	if _, err := enterInThread(name); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dnsWriteView(t, name, dnsTestView)
+			writeView(t, name, dnsTestView)
 			tc.spoil(t)
-			_, err := dnsEnterInThread(name)
+			_, err := enterInThread(name)
 			if tc.message == "" {
 				if err != nil {
 					t.Fatalf("Enter of a valid view: %v", err)
@@ -818,12 +672,12 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 	}
 
 	t.Run("message reaches the user", func(t *testing.T) {
-		dnsWriteView(t, name, dnsTestView)
+		writeView(t, name, dnsTestView)
 		if err := os.Chmod(dir+"/resolv.conf", 0o666); err != nil {
 			t.Fatal(err)
 		}
 		var stderr bytes.Buffer
-		cmd := exec.Command(dnsviewBin(t), name, "cat", "/etc/resolv.conf")
+		cmd := exec.Command(worldTool(t, "dnsview"), name, "cat", "/etc/resolv.conf")
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		want := `dnsview: entering the DNS view of "dnsunsafe": /etc/netns/dnsunsafe/resolv.conf is writable by group or others (mode 0666): refused: not safe to use` + "\n"
@@ -838,10 +692,10 @@ func TestIntegrationDNSEnterRefusesUnsafe(t *testing.T) {
 // expected few hundred microseconds.
 func TestIntegrationDNSEnterCost(t *testing.T) {
 	const name = "dnscost"
-	dnsWriteView(t, name, dnsTestView)
+	writeView(t, name, dnsTestView)
 	var ds []time.Duration
 	for range 1000 {
-		d, err := dnsEnterInThread(name)
+		d, err := enterInThread(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -860,10 +714,10 @@ func TestIntegrationDNSEnterCost(t *testing.T) {
 // namespace it runs in) as enter-ns/op.
 func BenchmarkIntegrationDNSEnter(b *testing.B) {
 	const name = "dnsbench"
-	dnsWriteView(b, name, dnsTestView)
+	writeView(b, name, dnsTestView)
 	var total time.Duration
 	for b.Loop() {
-		d, err := dnsEnterInThread(name)
+		d, err := enterInThread(name)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -80,10 +80,7 @@ func TestIntegrationErrorsSayItOnce(t *testing.T) {
 	})
 	conf("broken.conf", "[Interface]\n")
 	busy := exec.Command("ip", "netns", "exec", "once", "sleep", "600")
-	if err := busy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { busy.Process.Kill(); busy.Wait() })
+	startUntilEnd(t, busy)
 	mustRun(t, "ip", "link", "add", "hostclash", "type", "veth", "peer", "name", "hostclash-p")
 	t.Cleanup(func() { run("ip", "link", "del", "hostclash") })
 	clash := conf("hostclash.conf", "")

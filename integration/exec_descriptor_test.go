@@ -28,10 +28,10 @@ func TestIntegrationExecEntersThroughTheDescriptorItChecked(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "strace")
 			args := append(append([]string{"-f", "-qq", "-o", log, "-e", "trace=openat,open,fstat,newfstatat,setns", wgnsBin, "exec"}, tc.flags...), name, "--", "true")
-			if _, e, code := xdRun(t, xdEnv(), nil, append([]string{"strace"}, args...)...); code != 0 {
+			if _, e, code := runWith(t, envWithoutSudo(), nil, append([]string{"strace"}, args...)...); code != 0 {
 				t.Fatalf("strace wgns exec: exit %d\n%s", code, e)
 			}
-			trace := dnsReadFile(t, log)
+			trace := readFile(t, log)
 			opens := openRe.FindAllStringSubmatch(trace, -1)
 			if len(opens) != 1 {
 				t.Fatalf("%s was opened %d times, want once:\n%s", nsPath, len(opens), trace)
@@ -75,12 +75,12 @@ func TestIntegrationExecCommandLineForms(t *testing.T) {
 			continue
 		}
 		for _, f := range forms {
-			o, e, code := xdRun(t, xdEnv(), nil, append([]string{bin, "exec"}, f...)...)
+			o, e, code := runWith(t, envWithoutSudo(), nil, append([]string{bin, "exec"}, f...)...)
 			if code != 0 || o != "hi\n" {
 				t.Errorf("%s exec %q: exit %d, %q\n%s", bin, f, code, o, e)
 			}
 		}
-		o, _, code := xdRun(t, xdEnv(), nil, bin, "exec", "--help")
+		o, _, code := runWith(t, envWithoutSudo(), nil, bin, "exec", "--help")
 		if code != 0 || !strings.Contains(o, "Usage: wgns exec <name> <command> ...") {
 			t.Errorf("%s exec --help: exit %d\n%s", bin, code, o)
 		}

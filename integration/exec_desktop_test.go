@@ -161,14 +161,14 @@ func TestIntegrationDesktopX11(t *testing.T) {
 		return cmd
 	}
 
-	o, e, code := runAs(t, exec1("xdpyinfo"))
+	o, e, code := runCmd(t, exec1("xdpyinfo"))
 	if code != 0 || !strings.Contains(o, "name of display:    "+d.name) || !strings.Contains(o, "1280x800 pixels") {
 		t.Fatalf("xdpyinfo through the service: exit %d\n%s%s", code, o, e)
 	}
 	// Under sudo too: sudo keeps DISPLAY.
 	sudo := userCmd(t, alice, "sudo", "-n", wgnsBin, "exec", st.name, "--", "xdpyinfo") // the sudoers rule names wgnsBin
 	sudo.Env = append(sudo.Env, "DISPLAY="+d.name)
-	if o, e, code := runAs(t, sudo); code != 0 || !strings.Contains(o, "name of display:    "+d.name) {
+	if o, e, code := runCmd(t, sudo); code != 0 || !strings.Contains(o, "name of display:    "+d.name) {
 		t.Errorf("xdpyinfo under sudo: exit %d\n%s%s", code, o, e)
 	}
 
@@ -265,7 +265,7 @@ done`
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := userCmd(t, alice, tc.argv...)
 			cmd.Env = append(cmd.Env, env...)
-			o, e, code := runAs(t, cmd)
+			o, e, code := runCmd(t, cmd)
 			if code != 0 || o != tc.want {
 				t.Errorf("exit %d\ngot:\n%s\nwant:\n%s\nstderr: %s", code, o, tc.want, e)
 			}
@@ -273,7 +273,7 @@ done`
 	}
 	// Outside, the same sockets answer: the test shows something.
 	for _, s := range []string{"bus", "systemd/private"} {
-		if _, e, code := runAs(t, userCmd(t, alice, "socat", "-u", "OPEN:/dev/null", "UNIX-CONNECT:"+runtime+"/"+s)); code != 0 {
+		if _, e, code := runCmd(t, userCmd(t, alice, "socat", "-u", "OPEN:/dev/null", "UNIX-CONNECT:"+runtime+"/"+s)); code != 0 {
 			t.Errorf("outside, %s does not answer: %s", s, e)
 		}
 	}
@@ -315,12 +315,12 @@ func chromiumTabs(t *testing.T, port int) []string {
 // The browsers outside ask the host's resolver for their own hosts (Google's, Mozilla's) all
 // along: that is theirs to do. What counts is the name of the page the tunnel was asked to open.
 func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's resolver: a decoy\n")
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's resolver: a decoy\n")
 	alice := addUser(t, "wgnsalice")
 	allowExec(t, alice)
 	st := newSvcTunnel(t, "deskh", "[Namespace]\nUsers = wgnsalice\n")
-	decoy := xdStartDNS(t, st.p.NS, "the decoy", xdDecoy, "/#/"+xdDecoyAnswer)
+	decoy := startDnsmasq(t, st.p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	startService(t)
 	front := copyWgns(t)
 	d := startXvfb(t, alice)
@@ -366,7 +366,7 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 
 	profile := filepath.Join(alice.Home, ".config", "chromium")
 	for _, sudo := range []bool{false, true} {
-		_, e, code := runAs(t, inTunnel(sudo, append(append([]string{"chromium"}, browserFlags...), url)...))
+		_, e, code := runCmd(t, inTunnel(sudo, append(append([]string{"chromium"}, browserFlags...), url)...))
 		want := fmt.Sprintf(`wgns exec: chromium is already running outside tunnel "deskh" on profile %s (process %s): started here, it would hand this command to that browser and exit, and the pages would load outside the tunnel. Run one of its own in the tunnel, on a profile of its own: wgns exec deskh -- chromium --user-data-dir=%s-deskh`,
 			profile, pid, profile)
 		if code != 125 || !strings.Contains(e, want) {
@@ -390,7 +390,7 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 	// A second wgns exec of it hands over to the one inside (allowed: it is in the tunnel), which
 	// loads the page again, from inside.
 	requests := strings.Count(st.web.String(), clientTunnel4)
-	if o, e, code := runAs(t, inTunnel(false, append(append([]string{"chromium"}, browserFlags...), "--user-data-dir="+profile+"-deskh", url+"?again")...)); code != 0 || !strings.Contains(o+e, "Opening in existing browser session") {
+	if o, e, code := runCmd(t, inTunnel(false, append(append([]string{"chromium"}, browserFlags...), "--user-data-dir="+profile+"-deskh", url+"?again")...)); code != 0 || !strings.Contains(o+e, "Opening in existing browser session") {
 		t.Errorf("a second chromium on the inside profile: exit %d, %s%s", code, o, e)
 	}
 	waitFor(t, 30*time.Second, "the inside Chromium to load the page again", func() bool {
@@ -410,7 +410,7 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 	ffPID := ffHolder[strings.LastIndex(ffHolder, "+")+1:]
 	windowsBefore := d.windows()
 	for _, sudo := range []bool{false, true} {
-		_, e, code := runAs(t, inTunnel(sudo, "firefox-esr", url))
+		_, e, code := runCmd(t, inTunnel(sudo, "firefox-esr", url))
 		own := filepath.Join(filepath.Dir(ffProfile), "wgns-deskh")
 		want := fmt.Sprintf(`wgns exec: firefox-esr is already running outside tunnel "deskh" on profile %s (process %s): started here, it would hand this command to that browser and exit, and the pages would load outside the tunnel. Run one of its own in the tunnel, on a profile of its own: mkdir -p %s && wgns exec deskh -- firefox-esr --no-remote --profile %s`,
 			ffProfile, ffPID, own, own)
@@ -465,7 +465,7 @@ func TestIntegrationDesktopBrowserHandOff(t *testing.T) {
 
 	// The control: started through a shell, Chromium is not recognised, and hands the page to
 	// the Chromium outside, which asks the host's resolver.
-	runAs(t, inTunnel(false, "sh", "-c", "chromium "+strings.Join(browserFlags, " ")+" "+url))
+	runCmd(t, inTunnel(false, "sh", "-c", "chromium "+strings.Join(browserFlags, " ")+" "+url))
 	decoy.waitQuery(t, "query[A] "+dnsName+" from "+hostUnderlay4)
 	if after := chromiumTabs(t, devtools); len(after) != len(before)+1 {
 		t.Errorf("the control: Chromium outside has tabs %q (had %q): the hand-off did not show", after, before)

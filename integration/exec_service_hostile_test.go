@@ -19,7 +19,7 @@ import (
 // svcClient is testdata/execsvcclient run as u; it returns its output.
 func svcClient(t *testing.T, u worldUser, args ...string) string {
 	t.Helper()
-	o, e, _ := runAs(t, userCmd(t, u, append([]string{worldTool(t, "execsvcclient")}, args...)...))
+	o, e, _ := runCmd(t, userCmd(t, u, append([]string{worldTool(t, "execsvcclient")}, args...)...))
 	return o + e
 }
 
@@ -101,7 +101,7 @@ func TestIntegrationServiceHostile(t *testing.T) {
 	served := func(t *testing.T) {
 		t.Helper()
 		start := time.Now()
-		_, e, code := runAs(t, userCmd(t, alice, front, "exec", mine.name, "--", "true"))
+		_, e, code := runCmd(t, userCmd(t, alice, front, "exec", mine.name, "--", "true"))
 		if code != 0 {
 			t.Fatalf("the granted user is not served: exit %d: %s", code, e)
 		}
@@ -112,7 +112,7 @@ func TestIntegrationServiceHostile(t *testing.T) {
 	served(t)
 
 	t.Run("another user's tunnel", func(t *testing.T) {
-		_, e, code := runAs(t, userCmd(t, alice, append([]string{front, "exec", bobs, "--"}, touch...)...))
+		_, e, code := runCmd(t, userCmd(t, alice, append([]string{front, "exec", bobs, "--"}, touch...)...))
 		if code != 125 || !strings.Contains(e, `user "wgnsalice" is not granted to run programs in tunnel "svcbobs"`) {
 			t.Errorf("exit %d: %s", code, e)
 		}
@@ -127,7 +127,7 @@ func TestIntegrationServiceHostile(t *testing.T) {
 			{[]string{"unshare", "--user", "--map-current-user", front, "exec", mine.name, "--"}, "runs in a user namespace of its own (a container or a sandbox)"},
 			{[]string{worldTool(t, "execsvcclient"), "seccomp", front, "exec", mine.name, "--"}, "runs under a seccomp filter the service does not (a sandbox)"},
 		} {
-			_, e, code := runAs(t, userCmd(t, alice, append(tc.argv, touch...)...))
+			_, e, code := runCmd(t, userCmd(t, alice, append(tc.argv, touch...)...))
 			if code != 125 || !strings.Contains(e, tc.want) {
 				t.Errorf("%q: exit %d, %s; want 125 and %q", tc.argv[:2], code, e, tc.want)
 			}

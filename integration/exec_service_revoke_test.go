@@ -92,7 +92,7 @@ func TestIntegrationServiceRevokedGrantEndsPrograms(t *testing.T) {
 
 	// The admin takes alice out of the config: nothing changes until repair reads it.
 	st.p.writeConfig(t, st.p.ConfigPath, "[Namespace]\nUsers = @wgnsdesk\n")
-	if _, e, code := runAs(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 0 || !a.running() {
+	if _, e, code := runCmd(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 0 || !a.running() {
 		t.Fatalf("before repair, alice's grant is the one up read: exit %d, %s; running %v", code, e, a.running())
 	}
 	out := mustWgns(t, "repair", st.name)
@@ -105,7 +105,7 @@ func TestIntegrationServiceRevokedGrantEndsPrograms(t *testing.T) {
 		t.Errorf("alice's wgns exec ended with %d and said %q; want 143 and %q", code, said, want)
 	}
 	svcWaitGone(t, "alice's command and its daemon", a.main, a.daemon)
-	if _, e, code := runAs(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 125 || !strings.Contains(e, want) {
+	if _, e, code := runCmd(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 125 || !strings.Contains(e, want) {
 		t.Errorf("alice after the repair: exit %d, %s", code, e)
 	}
 
@@ -200,13 +200,13 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 	waitFor(t, 30*time.Second, "everything alice started to end", func() bool {
 		return len(procsOf(alice.UID)) == 0 && len(sessionProcs()) == 0
 	})
-	if _, e, code := runAs(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 125 || !strings.Contains(e, `tunnel "svcrace" is not up`) {
+	if _, e, code := runCmd(t, userCmd(t, alice, front, "exec", st.name, "--", "true")); code != 125 || !strings.Contains(e, `tunnel "svcrace" is not up`) {
 		t.Errorf("after down: exit %d, %s", code, e)
 	}
 	assertNoTrace(t, st.name)
 
 	mustWgns(t, "up", "--userspace", "--name", st.name, st.p.ConfigPath)
-	if o, e, code := runAs(t, userCmd(t, alice, front, "exec", st.name, "--", "curl", "-sS", "--max-time", "20", "http://"+dnsName+"/")); code != 0 || o != webPage {
+	if o, e, code := runCmd(t, userCmd(t, alice, front, "exec", st.name, "--", "curl", "-sS", "--max-time", "20", "http://"+dnsName+"/")); code != 0 || o != webPage {
 		t.Errorf("up again: exit %d, %q, %s", code, o, e)
 	}
 	if strings.Contains(svc.log.String(), "panic") {
@@ -216,19 +216,8 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 
 // procsOf returns the PIDs of uid's processes.
 func procsOf(uid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	return pidsWhere(func(pid int) bool {
 		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+e.Name(), &st) == nil && int(st.Uid) == uid {
-			if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
+		return syscall.Stat("/proc/"+strconv.Itoa(pid), &st) == nil && int(st.Uid) == uid && processLives(pid)
+	})
 }

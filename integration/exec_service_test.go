@@ -1,14 +1,10 @@
 package integration
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,19 +68,7 @@ func startService(t *testing.T) *service {
 
 // sessionProcs returns the PIDs of the service's session processes in the world.
 func sessionProcs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), "serve\x00--session") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return pidsWhere(func(pid int) bool { return strings.Contains(cmdline(pid), "serve\x00--session") })
 }
 
 // svcTunnel brings up tunnel name with its peer, a DNS server and a web server reachable only
@@ -92,7 +76,7 @@ func sessionProcs() []int {
 type svcTunnel struct {
 	name string
 	p    *peer
-	dns  *xdDNS
+	dns  *dnsServer
 	web  *syncBuffer // the web server's log: one line per request, with the client's address
 }
 
@@ -103,7 +87,7 @@ func newSvcTunnel(t *testing.T, name, namespace string) *svcTunnel {
 	t.Helper()
 	st := &svcTunnel{name: name, p: newPeer(t, name)}
 	st.p.writeConfig(t, st.p.ConfigPath, namespace)
-	st.dns = xdStartDNS(t, st.p.NS, "the tunnel's DNS", peerTunnel4, "/"+dnsName+"/"+peerTunnel4)
+	st.dns = startDNS(t, st.p, dnsName, peerTunnel4)
 	st.web = startWeb(t, st.p)
 	tunnelUp(t, st.p, name)
 	return st
@@ -136,69 +120,11 @@ func startWeb(t *testing.T, p *peer) *syncBuffer {
 	log := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", p.NS, "busybox", "httpd", "-f", "-vv", "-p", peerTunnel4+":80", "-h", dir)
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startUntilEnd(t, cmd)
 	waitFor(t, 5*time.Second, "the web server to listen", func() bool {
-		o, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH")
-		return strings.Contains(o, peerTunnel4+":80")
+		return listening(p.NS, "tcp", "src", peerTunnel4+":80")
 	})
 	return log
-}
-
-// userEnv is a login-like environment of u.
-func userEnv(u worldUser, extra ...string) []string {
-	return append([]string{"HOME=" + u.Home, "USER=" + u.Name, "LOGNAME=" + u.Name, "SHELL=/bin/sh",
-		"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}, extra...)
-}
-
-// userGroups returns the groups a login of u gets: its primary group and those listing it.
-func userGroups(t *testing.T, u worldUser) []uint32 {
-	t.Helper()
-	lu, err := user.Lookup(u.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := lu.GroupIds()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gs []uint32
-	for _, id := range ids {
-		g, _ := strconv.Atoi(id)
-		gs = append(gs, uint32(g))
-	}
-	return gs
-}
-
-// userCmd is argv run as u as a login of u would run it: its uid, gid and all its groups, its
-// environment, in its home.
-func userCmd(t *testing.T, u worldUser, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = userEnv(u)
-	cmd.Dir = u.Home
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: userGroups(t, u)}}
-	return cmd
-}
-
-// runAs runs cmd and returns stdout, stderr and its status as a shell reports it.
-func runAs(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
-	t.Helper()
-	var o, e bytes.Buffer
-	if cmd.Stdout == nil {
-		cmd.Stdout = &o
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = &e
-	}
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running %q: %v", cmd.Args, err)
-	}
-	return o.String(), e.String(), shellStatus(cmd.ProcessState)
 }
 
 // TestIntegrationServiceExec: a user the tunnel's Users name, and one in a group it names, run
@@ -208,8 +134,8 @@ func runAs(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
 // output pass through, and its exit status comes back. A user the list does not name is refused,
 // and so is a tunnel that is not up; neither runs anything.
 func TestIntegrationServiceExec(t *testing.T) {
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver "+xdDecoy+" # the host's resolver: a decoy\n")
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's resolver: a decoy\n")
 	alice := addUser(t, "wgnsalice")
 	carol := addUser(t, "wgnscarol")
 	bob := addUser(t, "wgnsbob")
@@ -221,7 +147,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 	mustRun(t, "usermod", "-aG", "wgnsmedia", "wgnsalice")
 
 	st := newSvcTunnel(t, "svc", "[Namespace]\nUsers = wgnsalice, @wgnsdesk\n")
-	decoy := xdStartDNS(t, st.p.NS, "the decoy", xdDecoy, "/#/"+xdDecoyAnswer)
+	decoy := startDnsmasq(t, st.p.NS, "the decoy", []string{decoyAddr}, "/#/"+decoyAnswer)
 	startService(t)
 	front := copyWgns(t)
 	dir := worldDir(t)
@@ -236,7 +162,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 			cmd.SysProcAttr.Setsid = true // no terminal: the command gets the files as they are
 			// The umask the user set is the command's.
 			cmd.Path, cmd.Args = "/bin/sh", append([]string{"/bin/sh", "-c", `umask 027; exec "$@"`, "sh"}, cmd.Args...)
-			o, e, code := runAs(t, cmd)
+			o, e, code := runCmd(t, cmd)
 			if code != 7 {
 				t.Fatalf("exit %d, want 7 (the command's)\nstdout: %s\nstderr: %s", code, o, e)
 			}
@@ -283,7 +209,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 	for _, r := range refusals {
 		t.Run(r.name, func(t *testing.T) {
 			argv := append(append([]string{front}, r.args...), "sh", "-c", "touch "+marker)
-			_, e, code := runAs(t, userCmd(t, r.u, argv...))
+			_, e, code := runCmd(t, userCmd(t, r.u, argv...))
 			if code != 125 || !strings.Contains(e, r.want) {
 				t.Errorf("exit %d, stderr %q; want 125 and %q", code, e, r.want)
 			}
@@ -293,7 +219,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 		})
 	}
 	// --user naming oneself is allowed, as under sudo.
-	if _, e, code := runAs(t, userCmd(t, alice, front, "exec", "--user", "wgnsalice", st.name, "--", "true")); code != 0 {
+	if _, e, code := runCmd(t, userCmd(t, alice, front, "exec", "--user", "wgnsalice", st.name, "--", "true")); code != 0 {
 		t.Errorf("--user wgnsalice by wgnsalice: exit %d: %s", code, e)
 	}
 }
@@ -302,7 +228,7 @@ func TestIntegrationServiceExec(t *testing.T) {
 func TestIntegrationServiceNotRunning(t *testing.T) {
 	alice := addUser(t, "wgnsalice")
 	front := copyWgns(t)
-	_, e, code := runAs(t, userCmd(t, alice, front, "exec", "work", "--", "true"))
+	_, e, code := runCmd(t, userCmd(t, alice, front, "exec", "work", "--", "true"))
 	want := "wgns exec: the wgns service is not running (connecting to /run/wgns.sock: no such file or directory): without sudo, exec asks it to run the command for a user the tunnel's [Namespace] Users names (an admin starts it with systemctl enable --now wgns.socket); or run exec with sudo\n"
 	if code != 125 || e != want {
 		t.Errorf("exit %d, stderr %q\nwant 125, %q", code, e, want)

@@ -1,48 +1,17 @@
 package integration
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 )
 
 // The tests of `wgns exec` under real sudo: real users made with useradd in the world's /etc,
 // a sudoers rule that delegates exec as the README says, and Debian's sudo run as those users.
-
-// worldUser is a user made with useradd in the world's /etc.
-type worldUser struct {
-	Name     string
-	UID, GID int
-	Home     string
-}
-
-// addUser makes a user with useradd (its home under the world's /run, no lastlog or faillog
-// entry on the machine) and removes it when the test ends.
-func addUser(t *testing.T, name string) worldUser {
-	t.Helper()
-	home := "/run/wgns-home/" + name
-	if err := os.MkdirAll(filepath.Dir(home), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, "useradd", "--no-log-init", "--create-home", "--home-dir", home, "--shell", "/bin/sh", "--user-group", name)
-	t.Cleanup(func() { run("userdel", "--remove", name) })
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return worldUser{Name: name, UID: uid, GID: gid, Home: home}
-}
 
 // allowExec writes a sudoers rule that lets u run `wgns exec` with any arguments as root, the
 // delegation the README describes, and removes it when the test ends.
@@ -57,73 +26,6 @@ func allowExec(t *testing.T, u worldUser) {
 	if out, err := exec.Command("visudo", "-c", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("visudo -c %s: %v\n%s", path, err, out)
 	}
-}
-
-// asUser runs argv as u (its uid, gid and groups, a login-like environment) and returns stdout,
-// stderr and the exit status.
-func asUser(t *testing.T, u worldUser, argv ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = []string{"HOME=" + u.Home, "USER=" + u.Name, "LOGNAME=" + u.Name, "SHELL=/bin/sh",
-		"PATH=" + u.Home + "/.local/bin:/usr/local/bin:/usr/bin:/bin", "LANG=C"}
-	cmd.Dir = u.Home
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID)}}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %q as %s: %v", argv, u.Name, err)
-	}
-	return o.String(), e.String(), code
-}
-
-// worldDir returns a new directory in the world's /run that every user may write to, removed
-// when the test ends.
-func worldDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/run", "wgns-test-")
-	if err == nil {
-		err = os.Chmod(dir, 0o777)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-var (
-	worldToolsMu sync.Mutex
-	worldTools   = map[string]string{}
-)
-
-// worldTool builds testdata/NAME once, into the world's /run, where any user may run it, and
-// returns its path.
-func worldTool(t *testing.T, name string) string {
-	t.Helper()
-	worldToolsMu.Lock()
-	defer worldToolsMu.Unlock()
-	if p, ok := worldTools[name]; ok {
-		return p
-	}
-	dir, err := os.MkdirTemp("/run", name+"-")
-	if err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", p, "./testdata/"+name)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/%s: %v\n%s", name, err, out)
-	}
-	worldTools[name] = p
-	return p
 }
 
 // TestIntegrationExecUnderSudoRunsOnlyAsCaller: a user who may run `wgns exec *` through sudo
@@ -204,7 +106,7 @@ func TestIntegrationExecUnderSudoRunsOnlyAsCaller(t *testing.T) {
 	// Root may name anyone.
 	t.Run("root names another user", func(t *testing.T) {
 		os.Remove(out)
-		o, e, code := wgnsRunEnv(t, xdEnv(), append([]string{"exec", "--user", "wgnsbob", name, "--"}, record...)...)
+		o, e, code := wgnsRunEnv(t, envWithoutSudo(), append([]string{"exec", "--user", "wgnsbob", name, "--"}, record...)...)
 		if code != 0 || ranAs() != strconv.Itoa(bob.UID) {
 			t.Errorf("wgns exec --user wgnsbob as root: exit %d, ran as %s\n%s%s", code, ranAs(), o, e)
 		}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +24,7 @@ import (
 // programs under test are given.
 type termPair struct {
 	master, slave *os.File
-	mu            sync.Mutex
-	screen        bytes.Buffer
+	screen        syncBuffer
 }
 
 // newTerm opens a pseudo-terminal with x/sys only (not the product's package pty), starts
@@ -56,9 +53,7 @@ func newTerm(t *testing.T) *termPair {
 		b := make([]byte, 4096)
 		for {
 			n, err := tp.master.Read(b)
-			tp.mu.Lock()
 			tp.screen.Write(b[:n])
-			tp.mu.Unlock()
 			if err != nil {
 				return
 			}
@@ -74,8 +69,6 @@ func newTerm(t *testing.T) *termPair {
 
 // shown returns what the terminal has shown so far.
 func (tp *termPair) shown() string {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
 	return tp.screen.String()
 }
 
@@ -97,16 +90,6 @@ func (tp *termPair) typeIn(t *testing.T, s string) {
 	if _, err := tp.master.WriteString(s); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// shellStatus is a process's status as a shell reports it: its exit code, or 128+N when signal N
-// ended it.
-func shellStatus(ps *os.ProcessState) int {
-	ws := ps.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 // legacyTIOCSTI makes sure the kernel lets unprivileged programs push input into their
@@ -151,10 +134,7 @@ func TestIntegrationExecAsOtherUserCannotInjectIntoTerminal(t *testing.T) {
 	shell.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=dumb", "PS1=root$ ", "HOME=/root"}
 	shell.Stdin, shell.Stdout, shell.Stderr = tp.slave, tp.slave, tp.slave
 	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := shell.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shell.Process.Kill(); shell.Wait() })
+	startUntilEnd(t, shell)
 	tp.expect(t, `root\$ `)
 
 	injected := `touch ` + pwned + `\n`
@@ -191,7 +171,7 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 
 	run := func(tp *termPair, script string) *exec.Cmd {
 		cmd := exec.Command(wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", script)
-		cmd.Env = xdEnv("TERM=dumb")
+		cmd.Env = envWithoutSudo("TERM=dumb")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tp.slave, tp.slave, tp.slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		if err := cmd.Start(); err != nil {
@@ -199,16 +179,19 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 		}
 		return cmd
 	}
-	status := func(cmd *exec.Cmd) int {
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return shellStatus(cmd.ProcessState)
-	}
+	assertOwnTerminal(t, alice.UID, "program", "root's", func() *termPair { return newTerm(t) }, run)
+}
 
-	tp := newTerm(t)
+// assertOwnTerminal shows that a program run as the user of uid from a terminal (newTP makes one;
+// whose names its owner in messages, "root's") behaves like a local program: run starts a
+// script (the what, "program", in messages) as that user with the terminal as its standard
+// files and controlling terminal. The program gets a terminal of its own, owned by uid, with
+// the caller's window size, following its changes; it reads what is typed; Ctrl-C interrupts
+// it and ends wgns by SIGINT too (status 130); its exit status comes back; and the caller's
+// terminal settings are as they were.
+func assertOwnTerminal(t *testing.T, uid int, what, whose string, newTP func() *termPair, run func(tp *termPair, script string) *exec.Cmd) {
+	t.Helper()
+	tp := newTP()
 	if err := unix.IoctlSetWinsize(int(tp.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,10 +202,10 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 	cmd := run(tp, `echo "tty=$(tty) owner=$(stat -c %u "$(tty)")"; stty size; read line; echo "got:$line"; trap 'stty size' WINCH; echo READY; while :; do sleep 0.05; done`)
 	m := tp.expect(t, `tty=(\S+) owner=(\d+)`)
 	if m[1] == tp.slave.Name() || !strings.HasPrefix(m[1], "/dev/pts/") {
-		t.Errorf("the program's terminal is %s; root's is %s: want one of its own", m[1], tp.slave.Name())
+		t.Errorf("the %s's terminal is %s; %s is %s: want one of its own", what, m[1], whose, tp.slave.Name())
 	}
-	if m[2] != strconv.Itoa(alice.UID) {
-		t.Errorf("the program's terminal belongs to uid %s, want %d", m[2], alice.UID)
+	if m[2] != strconv.Itoa(uid) {
+		t.Errorf("the %s's terminal belongs to uid %s, want %d", what, m[2], uid)
 	}
 	tp.expect(t, `33 101`)
 	tp.typeIn(t, "hello\r")
@@ -231,31 +214,43 @@ func TestIntegrationExecAsOtherUserOnItsOwnTerminal(t *testing.T) {
 	if err := unix.IoctlSetWinsize(int(tp.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
 		t.Fatal(err)
 	}
+	// The kernel sends SIGWINCH to the terminal's foreground group, wgns, which passes it on.
 	tp.expect(t, `40 120`)
 	tp.typeIn(t, "\x03") // Ctrl-C
-	if code := status(cmd); code != 130 {
+	if code := waitStatus(t, cmd); code != 130 {
 		t.Errorf("after Ctrl-C: status %d, want 130\n%s", code, tp.shown())
 	}
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != unix.SIGINT {
-		t.Errorf("after Ctrl-C wgns ended with %v; want it ended by SIGINT, as the program was", cmd.ProcessState)
+		t.Errorf("after Ctrl-C wgns ended with %v; want it ended by SIGINT, as the %s was", cmd.ProcessState, what)
 	}
 	after, err := unix.IoctlGetTermios(int(tp.slave.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(before, after) {
-		t.Errorf("root's terminal settings changed:\nbefore %+v\nafter  %+v", before, after)
+		t.Errorf("%s terminal settings changed:\nbefore %+v\nafter  %+v", whose, before, after)
 	}
 
 	for _, tc := range []struct {
 		script string
 		want   int
 	}{{"exit 7", 7}, {"exit 0", 0}, {"kill -TERM $$", 143}} {
-		tp := newTerm(t)
-		if code := status(run(tp, tc.script)); code != tc.want {
+		tp := newTP()
+		if code := waitStatus(t, run(tp, tc.script)); code != tc.want {
 			t.Errorf("sh -c %q: status %d, want %d\n%s", tc.script, code, tc.want, tp.shown())
 		}
 	}
+}
+
+// waitStatus waits for cmd and returns its status as a shell reports it.
+func waitStatus(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return shellStatus(cmd.ProcessState)
 }
 
 // TestIntegrationExecAsOtherUserWithoutTerminalHasNone: when root runs a program as another user
@@ -274,13 +269,13 @@ func TestIntegrationExecAsOtherUserWithoutTerminalHasNone(t *testing.T) {
 	script := `echo "pid=$$ sid=$(cut -d' ' -f6 /proc/$$/stat)"; (exec 3</dev/tty) 2>/dev/null && echo tty-open; exit 4`
 	shell := exec.Command("sh", "-c", `"$@" </dev/null >"$OUT" 2>&1; echo "status=$?" >>"$OUT"`, "sh",
 		wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", script)
-	shell.Env = xdEnv("OUT=" + dir + "/out")
+	shell.Env = envWithoutSudo("OUT=" + dir + "/out")
 	shell.Stdin, shell.Stdout, shell.Stderr = tp.slave, tp.slave, tp.slave
 	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := shell.Run(); err != nil {
 		t.Fatalf("%v\n%s", err, tp.shown())
 	}
-	out := dnsReadFile(t, dir+"/out")
+	out := readFile(t, dir+"/out")
 	var pid, sid, status int
 	if _, err := fmt.Sscanf(out, "pid=%d sid=%d\nstatus=%d", &pid, &sid, &status); err != nil || pid != sid || status != 4 {
 		t.Errorf("the program printed %q: want pid = sid (a session of its own), no tty-open, status 4", out)
@@ -295,7 +290,7 @@ func TestIntegrationExecAsOtherUserWithoutTerminalHasNone(t *testing.T) {
 		want int
 	}{{unix.SIGTERM, 143}, {unix.SIGINT, 130}, {unix.SIGHUP, 129}} {
 		cmd := exec.Command(wgnsBin, "exec", "--user", "wgnsalice", name, "--", "sh", "-c", "echo READY; exec sleep 60")
-		cmd.Env = xdEnv()
+		cmd.Env = envWithoutSudo()
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

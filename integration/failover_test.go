@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,16 +42,6 @@ type failoverStatus struct {
 	} `json:"failover_groups"`
 }
 
-func failoverStatusOf(t *testing.T, name string) failoverStatus {
-	t.Helper()
-	var st []failoverStatus
-	out := mustWgns(t, "status", "--json", name)
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	return st[0]
-}
-
 // active is the peer that status says holds group 1's AllowedIPs, "" if none does.
 func (s failoverStatus) active() string {
 	if len(s.Groups) == 0 {
@@ -71,7 +60,7 @@ type failoverWorld struct {
 	name     string
 	a, b     *peer
 	config   string
-	captures []*leakCapture
+	captures []*tcpdumpCapture
 }
 
 func newFailoverWorld(t *testing.T, name, extra string) *failoverWorld {
@@ -108,13 +97,10 @@ Failover = on
 		t.Fatal(err)
 	}
 	for _, p := range []*peer{w.a, w.b} {
-		leakSettle(t, w.uplink(p))
+		waitDADSettled(t, w.uplink(p))
 		// iperf3 servers on the gateway address of each server.
 		srv := exec.Command("ip", "netns", "exec", p.NS, "iperf3", "-s", "-p", "5201")
-		if err := srv.Start(); err != nil {
-			t.Fatalf("starting iperf3 in %s: %v", p.NS, err)
-		}
-		t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+		startUntilEnd(t, srv)
 	}
 	return w
 }
@@ -122,9 +108,9 @@ Failover = on
 // uplink is the host world's side of p's veth.
 func (w *failoverWorld) uplink(p *peer) string {
 	if p == w.a {
-		return leakTrunc("vh-" + w.name)
+		return ifname("vh-" + w.name)
 	}
-	return leakTrunc("vh-" + w.name + "2")
+	return ifname("vh-" + w.name + "2")
 }
 
 // up brings the tunnel up (with whatever WireGuard `wgns up` picks) and starts capturing on
@@ -132,7 +118,7 @@ func (w *failoverWorld) uplink(p *peer) string {
 func (w *failoverWorld) up(t *testing.T) {
 	t.Helper()
 	for _, p := range []*peer{w.a, w.b} {
-		w.captures = append(w.captures, leakStartCapture(t, w.uplink(p)))
+		w.captures = append(w.captures, startCapture(t, w.uplink(p)))
 	}
 	if _, e, code := wgnsRun(t, "up", w.config); code != 0 {
 		t.Fatalf("up: exit %d: %s", code, e)
@@ -243,7 +229,7 @@ func TestIntegrationFailover(t *testing.T) {
 	w.up(t)
 	a, b := w.a.Key.PublicKey().String(), w.b.Key.PublicKey().String()
 
-	st := failoverStatusOf(t, name)
+	st := statusAs[failoverStatus](t, name)
 	if st.Failovers == nil || *st.Failovers != 0 || len(st.Groups) != 1 || st.active() != a || st.Groups[0].Check != peerTunnel4 {
 		t.Fatalf("status after up: %+v", st)
 	}
@@ -257,14 +243,11 @@ func TestIntegrationFailover(t *testing.T) {
 	// Traffic through the first server: a ping, five a second, and a TCP transfer.
 	ping := startPinger(t, name)
 	waitFor(t, 10*time.Second, "ping replies through the first server", func() bool { _, ok := ping.firstAfter(time.Now().Add(-time.Second)); return ok })
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 	transfer := iperf(name, 60)
 	var transferOut bytes.Buffer
 	transfer.Stdout, transfer.Stderr = &transferOut, &transferOut
-	if err := transfer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { transfer.Process.Kill(); transfer.Wait() })
+	startUntilEnd(t, transfer)
 	time.Sleep(500 * time.Millisecond) // the transfer under way
 
 	// The first server dies.
@@ -277,11 +260,11 @@ func TestIntegrationFailover(t *testing.T) {
 	if limit := 2*time.Second + 3*time.Second; gap > limit {
 		t.Errorf("the ping resumed %s after the first server was killed; want at most %s (FailoverTimeout 2 s, a probe interval, a handshake, and slack)", gap, limit)
 	}
-	st = failoverStatusOf(t, name)
+	st = statusAs[failoverStatus](t, name)
 	if st.active() != b || *st.Failovers != 1 || st.LastFailover.Before(killed) || st.down() {
 		t.Errorf("status after the failover: active %s, failovers %d, last %s, group %+v", st.active(), *st.Failovers, st.LastFailover, st.Groups)
 	}
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 	// The transfer through the dead server cannot go on (the second has none of its state);
 	// a new one goes through the second.
 	transfer.Process.Kill()
@@ -294,7 +277,7 @@ func TestIntegrationFailover(t *testing.T) {
 	w.a.start(t)
 	back := time.Now()
 	time.Sleep(3 * 2 * time.Second) // three timeouts: time enough to flap, if it would
-	st = failoverStatusOf(t, name)
+	st = statusAs[failoverStatus](t, name)
 	if st.active() != b || *st.Failovers != 1 {
 		t.Errorf("the first server came back %s ago: active %s, failovers %d; want the second, 1", time.Since(back).Round(time.Second), st.active(), *st.Failovers)
 	}
@@ -304,13 +287,13 @@ func TestIntegrationFailover(t *testing.T) {
 	both := time.Now()
 	w.a.stop(t)
 	w.b.stop(t)
-	waitFor(t, 30*time.Second, "status to say the group is down", func() bool { return failoverStatusOf(t, name).down() })
+	waitFor(t, 30*time.Second, "status to say the group is down", func() bool { return statusAs[failoverStatus](t, name).down() })
 	t.Logf("status said the group is down %s after both servers were killed", time.Since(both).Round(time.Millisecond))
 	text := mustWgns(t, "status", name)
 	if !strings.Contains(text, "failover group 1: DOWN since") || !strings.Contains(text, "none of its 2 peers answers") {
 		t.Errorf("status with both servers down:\n%s", text)
 	}
-	res := chkExec(name)
+	res := runCheck(name)
 	rep := res.report(t)
 	if res.code != 1 || rep.OK {
 		t.Errorf("check with both servers down: exit %d, ok %v", res.code, rep.OK)
@@ -325,7 +308,7 @@ func TestIntegrationFailover(t *testing.T) {
 	}
 	// A UDP probe only says its datagram left (into the tunnel: the captures say where it went);
 	// every other kind needs an answer.
-	for label, ok := range leakRunProbes(t, name) {
+	for label, ok := range runOutsideProbes(t, name) {
 		if ok && !strings.HasSuffix(label, ":udp") && !strings.HasSuffix(label, ":dns-udp") {
 			t.Errorf("with both servers down, probe %s got an answer", label)
 		}
@@ -338,10 +321,10 @@ func TestIntegrationFailover(t *testing.T) {
 	resumed, _ = ping.firstAfter(restarted)
 	t.Logf("the ping resumed %s after the second server came back", resumed.Sub(restarted).Round(time.Millisecond))
 	waitFor(t, 10*time.Second, "status to say the group is up", func() bool {
-		st := failoverStatusOf(t, name)
+		st := statusAs[failoverStatus](t, name)
 		return !st.down() && st.active() == b
 	})
-	chkAssert(t, name, nil)
+	assertCheck(t, name, nil)
 
 	// Throughout, the uplinks carried WireGuard's UDP from the tunnel's port, and nothing else.
 	ping.stop()
@@ -396,7 +379,7 @@ func TestIntegrationFailoverWithoutProbes(t *testing.T) {
 	b := w.b.Key.PublicKey().String()
 	ping := startPinger(t, name)
 	waitFor(t, 10*time.Second, "ping replies through the first server", func() bool { _, ok := ping.firstAfter(time.Now().Add(-time.Second)); return ok })
-	if st := failoverStatusOf(t, name); len(st.Groups) != 1 || st.Groups[0].Check != "" {
+	if st := statusAs[failoverStatus](t, name); len(st.Groups) != 1 || st.Groups[0].Check != "" {
 		t.Fatalf("status: %+v", st.Groups)
 	}
 	killed := time.Now()
@@ -408,11 +391,11 @@ func TestIntegrationFailoverWithoutProbes(t *testing.T) {
 	if gap < 15*time.Second || gap > 15*time.Second+5*time.Second {
 		t.Errorf("the ping resumed %s after the first server was killed; want 15 s (WireGuard's evidence) and a little", gap)
 	}
-	if st := failoverStatusOf(t, name); st.active() != b || *st.Failovers != 1 {
+	if st := statusAs[failoverStatus](t, name); st.active() != b || *st.Failovers != 1 {
 		t.Errorf("status after the failover: active %s, failovers %d", st.active(), *st.Failovers)
 	}
 	ping.stop()
-	port := failoverStatusOf(t, name).ListenPort
+	port := statusAs[failoverStatus](t, name).ListenPort
 	for i, p := range []*peer{w.a, w.b} {
 		if foreign, _ := wireGuardOnly(w.captures[i].stop(t, false), p.Underlay, port); len(foreign) > 0 {
 			t.Errorf("on %s, packets that are not WireGuard's UDP:\n%s", w.uplink(p), strings.Join(foreign, "\n"))
@@ -458,7 +441,7 @@ func TestIntegrationFailoverRecordIsRootOnly(t *testing.T) {
 	if err := os.WriteFile(rec, forged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if st := failoverStatusOf(t, name); st.Failovers != nil || len(st.Groups) != 0 {
+	if st := statusAs[failoverStatus](t, name); st.Failovers != nil || len(st.Groups) != 0 {
 		t.Errorf("status believed a record of another holder: %+v", st)
 	}
 }

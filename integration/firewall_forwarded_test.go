@@ -16,13 +16,13 @@ import (
 // holds and on no other, a new port closes the old one, Inspect calls the table matching and
 // reports the port, and Apply (what repair does) keeps it. nft is the witness.
 func TestIntegrationFirewallForwardedPorts(t *testing.T) {
-	fwWorldStaysClean(t)
-	tp := fwTopology(t, "wgt", nil)
+	worldRulesetStaysEmpty(t)
+	tp := firewallTopology(t, "wgt", nil)
 	r := firewall.Rules{Tunnel: "wgt", PortForward: true}
 	if err := firewall.Apply(tp.ns, r); err != nil {
 		t.Fatal(err)
 	}
-	ruleset := fwNft(t, tp.nsName, "list", "ruleset")
+	ruleset := nftIn(t, tp.nsName, "list", "ruleset")
 	for _, want := range []string{
 		"set forwarded_tcp {\n\t\ttype inet_service\n\t}",
 		"set forwarded_udp {\n\t\ttype inet_service\n\t}",
@@ -45,19 +45,19 @@ func TestIntegrationFirewallForwardedPorts(t *testing.T) {
 	}
 	inspect()
 
-	l1 := fwListen(t, tp.ns, "203.0.113.1:51413")
-	l2 := fwListen(t, tp.ns, "203.0.113.1:51414")
-	fwBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51413", l1)
+	l1 := listenIn(t, tp.ns, "203.0.113.1:51413")
+	l2 := listenIn(t, tp.ns, "203.0.113.1:51414")
+	assertBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51413", l1)
 
 	tcp1, udp1 := firewall.Port{Port: 51413, Proto: "tcp"}, firewall.Port{Port: 51413, Proto: "udp"}
 	if err := firewall.SetForwarded(tp.ns, []firewall.Port{udp1, tcp1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fwConnect(t, tp.tun, "203.0.113.1:51413", l1); err != nil {
+	if err := connectThrough(t, tp.tun, "203.0.113.1:51413", l1); err != nil {
 		t.Errorf("a connection from the tunnel to the forwarded port 51413: %v", err)
 	}
-	fwBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51414", l2)
-	if got := fwNft(t, tp.nsName, "list", "set", "inet", "wgns", "forwarded_tcp"); !strings.Contains(got, "elements = { 51413 }") {
+	assertBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51414", l2)
+	if got := nftIn(t, tp.nsName, "list", "set", "inet", "wgns", "forwarded_tcp"); !strings.Contains(got, "elements = { 51413 }") {
 		t.Errorf("nft list set forwarded_tcp:\n%s", got)
 	}
 	inspect(tcp1, udp1)
@@ -67,11 +67,11 @@ func TestIntegrationFirewallForwardedPorts(t *testing.T) {
 	if err := firewall.SetForwarded(tp.ns, []firewall.Port{tcp2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fwConnect(t, tp.tun, "203.0.113.1:51414", l2); err != nil {
+	if err := connectThrough(t, tp.tun, "203.0.113.1:51414", l2); err != nil {
 		t.Errorf("a connection from the tunnel to the new forwarded port 51414: %v", err)
 	}
-	fwBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51413", l1)
-	if got := fwNft(t, tp.nsName, "list", "set", "inet", "wgns", "forwarded_udp"); strings.Contains(got, "elements") {
+	assertBlockedOut(t, tp.ns, r, tp.tun, "203.0.113.1:51413", l1)
+	if got := nftIn(t, tp.nsName, "list", "set", "inet", "wgns", "forwarded_udp"); strings.Contains(got, "elements") {
 		t.Errorf("the UDP set still holds a port:\n%s", got)
 	}
 	inspect(tcp2)
@@ -81,13 +81,13 @@ func TestIntegrationFirewallForwardedPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	inspect(tcp2)
-	if err := fwConnect(t, tp.tun, "203.0.113.1:51414", l2); err != nil {
+	if err := connectThrough(t, tp.tun, "203.0.113.1:51414", l2); err != nil {
 		t.Errorf("after Apply, a connection to the forwarded port 51414: %v", err)
 	}
 
 	// A port added behind wgns's back: the table no longer matches, and Apply does not keep
 	// what someone else put there.
-	fwNft(t, tp.nsName, "add", "element", "inet", "wgns", "forwarded_tcp", "{ 22 }")
+	nftIn(t, tp.nsName, "add", "element", "inet", "wgns", "forwarded_tcp", "{ 22 }")
 	st, err := firewall.Inspect(tp.ns, r)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestIntegrationFirewallForwardedPorts(t *testing.T) {
 	if err := firewall.SetForwarded(tp.ns, []firewall.Port{tcp1}); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("SetForwarded without the sets = %v, want ENOENT", err)
 	}
-	if got := fwNft(t, tp.nsName, "list", "ruleset"); strings.Contains(got, "forwarded") {
+	if got := nftIn(t, tp.nsName, "list", "ruleset"); strings.Contains(got, "forwarded") {
 		t.Errorf("a table without PortForward:\n%s", got)
 	}
 }

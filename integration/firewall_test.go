@@ -36,32 +36,22 @@ var fwSeq atomic.Int32
 
 const fwWait = 5 * time.Second
 
-type fwTopo struct {
+type firewallTopo struct {
 	ns, up, tun             int // namespace fds
 	nsName, upName, tunName string
 }
 
-// fwRun runs a command and fails the test with its output if it fails.
-func fwRun(t *testing.T, name string, args ...string) string {
+// nftIn runs nft in the named namespace (the witness) and returns its output.
+func nftIn(t *testing.T, ns string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return mustRun(t, "ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
 }
 
-// fwNft runs nft in the named namespace (the witness) and returns its output.
-func fwNft(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	return fwRun(t, "ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
-}
-
-// fwNetns creates a named namespace the iproute2 way, with lo up, and returns an open fd for
+// addNetns creates a named namespace the iproute2 way, with lo up, and returns an open fd for
 // it; both are gone after the test.
-func fwNetns(t *testing.T, name string) int {
+func addNetns(t *testing.T, name string) int {
 	t.Helper()
-	fwRun(t, "ip", "netns", "add", name)
+	mustRun(t, "ip", "netns", "add", name)
 	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		exec.Command("ip", "netns", "del", name).Run()
@@ -73,15 +63,15 @@ func fwNetns(t *testing.T, name string) int {
 			t.Errorf("deleting namespace %s: %v\n%s", name, err, out)
 		}
 	})
-	fwRun(t, "ip", "-n", name, "link", "set", "lo", "up")
+	mustRun(t, "ip", "-n", name, "link", "set", "lo", "up")
 	return fd
 }
 
-// fwWorldStaysClean checks that the world's own ruleset is empty now and after the test.
-func fwWorldStaysClean(t *testing.T) {
+// worldRulesetStaysEmpty checks that the world's own ruleset is empty now and after the test.
+func worldRulesetStaysEmpty(t *testing.T) {
 	t.Helper()
 	check := func(when string) {
-		if out := fwRun(t, "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		if out := mustRun(t, "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
 			t.Errorf("the world's own ruleset is not empty %s:\n%s", when, out)
 		}
 	}
@@ -89,29 +79,29 @@ func fwWorldStaysClean(t *testing.T) {
 	t.Cleanup(func() { check("after the test") })
 }
 
-// fwTopology builds the three namespaces above, with the tunnel stand-in named tunnel. If
+// firewallTopology builds the three namespaces above, with the tunnel stand-in named tunnel. If
 // before is not nil it runs once the namespaces exist and before any link is added.
-func fwTopology(t *testing.T, tunnel string, before func(tp *fwTopo)) *fwTopo {
+func firewallTopology(t *testing.T, tunnel string, before func(tp *firewallTopo)) *firewallTopo {
 	t.Helper()
 	n := fwSeq.Add(1)
-	tp := &fwTopo{
+	tp := &firewallTopo{
 		nsName:  fmt.Sprintf("fw%d-ns", n),
 		upName:  fmt.Sprintf("fw%d-up", n),
 		tunName: fmt.Sprintf("fw%d-tun", n),
 	}
-	tp.ns = fwNetns(t, tp.nsName)
-	tp.up = fwNetns(t, tp.upName)
-	tp.tun = fwNetns(t, tp.tunName)
+	tp.ns = addNetns(t, tp.nsName)
+	tp.up = addNetns(t, tp.upName)
+	tp.tun = addNetns(t, tp.tunName)
 	for _, ns := range []string{tp.nsName, tp.upName, tp.tunName} {
 		// Quiet namespaces: no DAD, no router solicitations.
-		fwRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw",
+		mustRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw",
 			"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0")
 	}
 	if before != nil {
 		before(tp)
 	}
-	fwRun(t, "ip", "link", "add", "eth0", "netns", tp.nsName, "type", "veth", "peer", "name", "eth0", "netns", tp.upName)
-	fwRun(t, "ip", "link", "add", tunnel, "netns", tp.nsName, "address", "02:00:00:00:01:01",
+	mustRun(t, "ip", "link", "add", "eth0", "netns", tp.nsName, "type", "veth", "peer", "name", "eth0", "netns", tp.upName)
+	mustRun(t, "ip", "link", "add", tunnel, "netns", tp.nsName, "address", "02:00:00:00:01:01",
 		"type", "veth", "peer", "name", "peer", "netns", tp.tunName, "address", "02:00:00:00:01:02")
 	for _, a := range []struct{ ns, dev, v4, v6, nb6, lladdr string }{
 		{tp.nsName, "eth0", "198.51.100.1/24", "fd00:51::1/64", "", ""},
@@ -119,20 +109,20 @@ func fwTopology(t *testing.T, tunnel string, before func(tp *fwTopo)) *fwTopo {
 		{tp.nsName, tunnel, "203.0.113.1/24", "fd00:113::1/64", "fd00:113::2", "02:00:00:00:01:02"},
 		{tp.tunName, "peer", "203.0.113.2/24", "fd00:113::2/64", "fd00:113::1", "02:00:00:00:01:01"},
 	} {
-		fwRun(t, "ip", "-n", a.ns, "addr", "add", a.v4, "dev", a.dev)
-		fwRun(t, "ip", "-n", a.ns, "addr", "add", a.v6, "dev", a.dev, "nodad")
-		fwRun(t, "ip", "-n", a.ns, "link", "set", a.dev, "up")
+		mustRun(t, "ip", "-n", a.ns, "addr", "add", a.v4, "dev", a.dev)
+		mustRun(t, "ip", "-n", a.ns, "addr", "add", a.v6, "dev", a.dev, "nodad")
+		mustRun(t, "ip", "-n", a.ns, "link", "set", a.dev, "up")
 		if a.nb6 != "" {
-			fwRun(t, "ip", "-n", a.ns, "neigh", "replace", a.nb6, "lladdr", a.lladdr, "dev", a.dev, "nud", "permanent")
+			mustRun(t, "ip", "-n", a.ns, "neigh", "replace", a.nb6, "lladdr", a.lladdr, "dev", a.dev, "nud", "permanent")
 		}
 	}
 	return tp
 }
 
-// fwIn runs f on a locked OS thread switched into the namespace open as fd, and switches back.
+// inNetns runs f on a locked OS thread switched into the namespace open as fd, and switches back.
 // Sockets f creates stay in that namespace and may be used from any goroutine afterwards. If
 // switching back fails, the thread is not unlocked, so it dies with the goroutine.
-func fwIn(fd int, f func() error) error {
+func inNetns(fd int, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -159,11 +149,11 @@ func fwIn(fd int, f func() error) error {
 	return <-errc
 }
 
-// fwEcho starts a TCP listener in the namespace that echoes one line per connection.
-func fwEcho(t *testing.T, fd int, addr string) net.Listener {
+// echoServer starts a TCP listener in the namespace that echoes one line per connection.
+func echoServer(t *testing.T, fd int, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
-	if err := fwIn(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+	if err := inNetns(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatalf("listening on %s: %v", addr, err)
 	}
 	t.Cleanup(func() { l.Close() })
@@ -185,33 +175,33 @@ func fwEcho(t *testing.T, fd int, addr string) net.Listener {
 	return l
 }
 
-// fwListen opens a TCP listener in the namespace that accepts nothing by itself.
-func fwListen(t *testing.T, fd int, addr string) *net.TCPListener {
+// listenIn opens a TCP listener in the namespace that accepts nothing by itself.
+func listenIn(t *testing.T, fd int, addr string) *net.TCPListener {
 	t.Helper()
 	var l net.Listener
-	if err := fwIn(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+	if err := inNetns(fd, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatalf("listening on %s: %v", addr, err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l.(*net.TCPListener)
 }
 
-// fwDialCtx connects from the namespace to addr.
-func fwDialCtx(ctx context.Context, fd int, addr string) (net.Conn, error) {
+// dialIn connects from the namespace to addr.
+func dialIn(ctx context.Context, fd int, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := fwIn(fd, func() (err error) {
+	err := inNetns(fd, func() (err error) {
 		c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		return err
 	})
 	return c, err
 }
 
-// fwTalk connects from the namespace to an echo server at addr and checks the echo: proof that
+// talk connects from the namespace to an echo server at addr and checks the echo: proof that
 // packets flow both ways.
-func fwTalk(fd int, addr string) error {
+func talk(fd int, addr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fwWait)
 	defer cancel()
-	c, err := fwDialCtx(ctx, fd, addr)
+	c, err := dialIn(ctx, fd, addr)
 	if err != nil {
 		return err
 	}
@@ -231,16 +221,16 @@ func fwTalk(fd int, addr string) error {
 	return nil
 }
 
-// fwPing sends one ICMP or ICMPv6 echo request from the namespace to ip over a raw socket and
+// pingFrom sends one ICMP or ICMPv6 echo request from the namespace to ip over a raw socket and
 // waits for the reply.
-func fwPing(fd int, ip string) error {
+func pingFrom(fd int, ip string) error {
 	dst := net.ParseIP(ip)
 	network, laddr, typ, replyType := "ip4:icmp", "0.0.0.0", byte(8), byte(0)
 	if dst.To4() == nil {
 		network, laddr, typ, replyType = "ip6:ipv6-icmp", "::", 128, 129
 	}
 	var pc net.PacketConn
-	if err := fwIn(fd, func() (err error) { pc, err = net.ListenPacket(network, laddr); return err }); err != nil {
+	if err := inNetns(fd, func() (err error) { pc, err = net.ListenPacket(network, laddr); return err }); err != nil {
 		return err
 	}
 	defer pc.Close()
@@ -271,8 +261,8 @@ func fwPing(fd int, ip string) error {
 	}
 }
 
-// fwDropped returns the table's drop count in the namespace.
-func fwDropped(t *testing.T, fd int, r firewall.Rules) uint64 {
+// dropCount returns the table's drop count in the namespace.
+func dropCount(t *testing.T, fd int, r firewall.Rules) uint64 {
 	t.Helper()
 	st, err := firewall.Inspect(fd, r)
 	if err != nil {
@@ -281,11 +271,11 @@ func fwDropped(t *testing.T, fd int, r firewall.Rules) uint64 {
 	return st.Dropped
 }
 
-// fwWaitDropped waits until the drop count rises above before.
-func fwWaitDropped(t *testing.T, fd int, r firewall.Rules, before uint64, what string) {
+// waitDropped waits until the drop count rises above before.
+func waitDropped(t *testing.T, fd int, r firewall.Rules, before uint64, what string) {
 	t.Helper()
 	deadline := time.Now().Add(fwWait)
-	for fwDropped(t, fd, r) <= before {
+	for dropCount(t, fd, r) <= before {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: the drop counters did not rise above %d", what, before)
 		}
@@ -293,8 +283,8 @@ func fwWaitDropped(t *testing.T, fd int, r firewall.Rules, before uint64, what s
 	}
 }
 
-// fwNoPending reports an error if l has a connection waiting to be accepted.
-func fwNoPending(l *net.TCPListener) error {
+// noPendingConn reports an error if l has a connection waiting to be accepted.
+func noPendingConn(l *net.TCPListener) error {
 	l.SetDeadline(time.Now())
 	defer l.SetDeadline(time.Time{})
 	c, err := l.Accept()
@@ -348,9 +338,9 @@ const fwGolden = `table inet wgns {
 // TestIntegrationFirewallApply installs the table in a fresh namespace, reads it back with nft
 // and Inspect, replaces it, and removes it.
 func TestIntegrationFirewallApply(t *testing.T) {
-	fwWorldStaysClean(t)
+	worldRulesetStaysEmpty(t)
 	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
-	fd := fwNetns(t, name)
+	fd := addNetns(t, name)
 	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{
 		{Port: 8080, Proto: "tcp"}, {Port: 5353, Proto: "udp"}, {Port: 22, Proto: "tcp"}, {Port: 8080, Proto: "tcp"},
 	}}
@@ -367,10 +357,10 @@ func TestIntegrationFirewallApply(t *testing.T) {
 		if err := firewall.Apply(fd, r); err != nil {
 			t.Fatal(err)
 		}
-		if got := fwNft(t, name, "list", "ruleset"); got != fwGolden {
+		if got := nftIn(t, name, "list", "ruleset"); got != fwGolden {
 			t.Fatalf("after Apply #%d, nft list ruleset:\n%s\nwant:\n%s", i+1, got, fwGolden)
 		}
-		if got, want := fwNft(t, name, "list", "tables"), "table inet wgns\n"; got != want {
+		if got, want := nftIn(t, name, "list", "tables"), "table inet wgns\n"; got != want {
 			t.Fatalf("after Apply #%d, nft list tables = %q, want %q", i+1, got, want)
 		}
 		st, err := firewall.Inspect(fd, r)
@@ -397,7 +387,7 @@ func TestIntegrationFirewallApply(t *testing.T) {
 		`chain input: rule missing: iifname "wg0" ct state established,related accept`,
 		`chain input: unexpected rule: [ meta load iifname => reg 1 ] [ cmp eq reg 1 0x77677400000000000000000000000000 ] [ meta load l4proto => reg 1 ] [ cmp eq reg 1 0x06 ] [ payload op 0 2b @ base 2 + 2 dreg 1 sreg 0 csum type 0 offset 0 flags 0 ] [ cmp eq reg 1 0x1f90 ]`,
 	} {
-		if !fwHasPrefix(st.Diff, want) {
+		if !hasLinePrefix(st.Diff, want) {
 			t.Errorf("Inspect with other rules: Diff lacks %q:\n%s", want, strings.Join(st.Diff, "\n"))
 		}
 	}
@@ -408,7 +398,7 @@ func TestIntegrationFirewallApply(t *testing.T) {
 	if err := firewall.Remove(fd); err != nil {
 		t.Fatal(err)
 	}
-	if got := fwNft(t, name, "list", "ruleset"); got != "" {
+	if got := nftIn(t, name, "list", "ruleset"); got != "" {
 		t.Fatalf("after Remove, nft list ruleset:\n%s", got)
 	}
 	if st, err := firewall.Inspect(fd, r); err != nil || st.Present {
@@ -419,7 +409,8 @@ func TestIntegrationFirewallApply(t *testing.T) {
 	}
 }
 
-func fwHasPrefix(lines []string, prefix string) bool {
+// hasLinePrefix reports whether one of lines starts with prefix.
+func hasLinePrefix(lines []string, prefix string) bool {
 	for _, l := range lines {
 		if strings.HasPrefix(l, prefix) {
 			return true
@@ -431,9 +422,9 @@ func fwHasPrefix(lines []string, prefix string) bool {
 // TestIntegrationFirewallApplyErrors checks that bad rules and a bad fd are refused, touching
 // nothing, with errors that name the act.
 func TestIntegrationFirewallApplyErrors(t *testing.T) {
-	fwWorldStaysClean(t)
+	worldRulesetStaysEmpty(t)
 	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
-	fd := fwNetns(t, name)
+	fd := addNetns(t, name)
 	for _, tc := range []struct {
 		name string
 		fd   int
@@ -446,7 +437,7 @@ func TestIntegrationFirewallApplyErrors(t *testing.T) {
 		{"proto", fd, firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 53, Proto: "sctp"}}}, `installing firewall table "wgns" in namespace fd %d: inbound port 53: protocol "sctp", want tcp or udp`},
 		{"port 0", fd, firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 0, Proto: "tcp"}}}, `installing firewall table "wgns" in namespace fd %d: inbound port 0/tcp: port 0 cannot be opened`},
 		{"fd 0", 0, firewall.Rules{Tunnel: "wgt"}, `installing firewall table "wgns" in namespace fd %d: fd 0: not a network namespace`},
-		{"not a namespace", fwDevNull(t), firewall.Rules{Tunnel: "wgt"}, `installing firewall table "wgns" in namespace fd %d: fd %[1]d: not a network namespace (inappropriate ioctl for device)`},
+		{"not a namespace", devNullFD(t), firewall.Rules{Tunnel: "wgt"}, `installing firewall table "wgns" in namespace fd %d: fd %[1]d: not a network namespace (inappropriate ioctl for device)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := firewall.Apply(tc.fd, tc.r)
@@ -457,14 +448,16 @@ func TestIntegrationFirewallApplyErrors(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), want) {
 				t.Fatalf("Apply = %v, want an error starting %q", err, want)
 			}
-			if got := fwNft(t, name, "list", "ruleset"); got != "" {
+			if got := nftIn(t, name, "list", "ruleset"); got != "" {
 				t.Fatalf("a refused Apply left a ruleset:\n%s", got)
 			}
 		})
 	}
 }
 
-func fwDevNull(t *testing.T) int {
+// devNullFD returns a descriptor of /dev/null, a file that is not a namespace, open until the
+// test ends.
+func devNullFD(t *testing.T) int {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
@@ -476,9 +469,9 @@ func fwDevNull(t *testing.T) int {
 // TestIntegrationFirewallDetectsAlteration alters an applied table with nft in ways a check must
 // catch, and expects Inspect to say what changed.
 func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
-	fwWorldStaysClean(t)
+	worldRulesetStaysEmpty(t)
 	name := fmt.Sprintf("fw%d-ns", fwSeq.Add(1))
-	fd := fwNetns(t, name)
+	fd := addNetns(t, name)
 	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}}}
 	for _, tc := range []struct {
 		name    string
@@ -486,30 +479,30 @@ func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
 		present bool
 		want    string // a line of Diff
 	}{
-		{"accept added to output", func(t *testing.T) { fwNft(t, name, "add", "rule", "inet", "wgns", "output", "accept") },
+		{"accept added to output", func(t *testing.T) { nftIn(t, name, "add", "rule", "inet", "wgns", "output", "accept") },
 			true, `chain output: unexpected rule: [ immediate reg 0 accept ]`},
-		{"output flushed", func(t *testing.T) { fwNft(t, name, "flush", "chain", "inet", "wgns", "output") },
+		{"output flushed", func(t *testing.T) { nftIn(t, name, "flush", "chain", "inet", "wgns", "output") },
 			true, `chain output: rule missing: oifname "wgt" accept`},
-		{"input policy accept", func(t *testing.T) { fwNft(t, name, "chain", "inet", "wgns", "input", "{ policy accept; }") },
+		{"input policy accept", func(t *testing.T) { nftIn(t, name, "chain", "inet", "wgns", "input", "{ policy accept; }") },
 			true, `chain input: policy accept, want drop`},
-		{"table deleted", func(t *testing.T) { fwNft(t, name, "delete", "table", "inet", "wgns") },
+		{"table deleted", func(t *testing.T) { nftIn(t, name, "delete", "table", "inet", "wgns") },
 			false, `table inet wgns is missing`},
-		{"table dormant", func(t *testing.T) { fwNft(t, name, "add", "table", "inet", "wgns", "{ flags dormant; }") },
+		{"table dormant", func(t *testing.T) { nftIn(t, name, "add", "table", "inet", "wgns", "{ flags dormant; }") },
 			true, `table flags dormant, want none`},
 		{"chain added", func(t *testing.T) {
-			fwNft(t, name, "add", "chain", "inet", "wgns", "sneak", "{ type filter hook output priority -10; policy accept; }")
+			nftIn(t, name, "add", "chain", "inet", "wgns", "sneak", "{ type filter hook output priority -10; policy accept; }")
 		}, true, `unexpected chain sneak`},
 		{"rule with an expression google/nftables does not decode", func(t *testing.T) {
-			fwNft(t, name, "insert", "rule", "inet", "wgns", "output", "meta", "nfproto", "ipv4", "rt", "nexthop", "198.51.100.2", "accept")
+			nftIn(t, name, "insert", "rule", "inet", "wgns", "output", "meta", "nfproto", "ipv4", "rt", "nexthop", "198.51.100.2", "accept")
 		}, true, `chain output: unexpected rule: [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x02 ] [ rt (not decoded) ] [ cmp eq reg 1 0xc6336402 ] [ immediate reg 0 accept ]`},
 		{"counter moved first", func(t *testing.T) {
-			out := fwNft(t, name, "-a", "list", "chain", "inet", "wgns", "output")
+			out := nftIn(t, name, "-a", "list", "chain", "inet", "wgns", "output")
 			m := regexp.MustCompile(`oif "lo" accept # handle (\d+)`).FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no handle for oif lo in:\n%s", out)
 			}
-			fwNft(t, name, "delete", "rule", "inet", "wgns", "output", "handle", m[1])
-			fwNft(t, name, "add", "rule", "inet", "wgns", "output", "oif", "lo", "accept")
+			nftIn(t, name, "delete", "rule", "inet", "wgns", "output", "handle", m[1])
+			nftIn(t, name, "add", "rule", "inet", "wgns", "output", "oif", "lo", "accept")
 		}, true, `chain output: rules in a different order`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -524,7 +517,7 @@ func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Matches || st.Present != tc.present || !fwHasPrefix(st.Diff, tc.want) {
+			if st.Matches || st.Present != tc.present || !hasLinePrefix(st.Diff, tc.want) {
 				t.Fatalf("Inspect = Present %v, Matches %v, Diff:\n%s\nwant Present %v, not Matches, and a line %q",
 					st.Present, st.Matches, strings.Join(st.Diff, "\n"), tc.present, tc.want)
 			}
@@ -539,12 +532,12 @@ func TestIntegrationFirewallDetectsAlteration(t *testing.T) {
 	}
 }
 
-// fwDialAsync starts a connection from the namespace to addr; cancel abandons it.
-func fwDialAsync(fd int, addr string) (cancel func(), result <-chan error) {
+// dialAsync starts a connection from the namespace to addr; cancel abandons it.
+func dialAsync(fd int, addr string) (cancel func(), result <-chan error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	res := make(chan error, 1)
 	go func() {
-		c, err := fwDialCtx(ctx, fd, addr)
+		c, err := dialIn(ctx, fd, addr)
 		if err == nil {
 			c.Close()
 		}
@@ -553,12 +546,12 @@ func fwDialAsync(fd int, addr string) (cancel func(), result <-chan error) {
 	return cancel, res
 }
 
-// fwConnect connects from the namespace to addr and the listener l accepts it.
-func fwConnect(t *testing.T, fd int, addr string, l *net.TCPListener) error {
+// connectThrough connects from the namespace to addr and the listener l accepts it.
+func connectThrough(t *testing.T, fd int, addr string, l *net.TCPListener) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), fwWait)
 	defer cancel()
-	c, err := fwDialCtx(ctx, fd, addr)
+	c, err := dialIn(ctx, fd, addr)
 	if err != nil {
 		return err
 	}
@@ -573,15 +566,15 @@ func fwConnect(t *testing.T, fd int, addr string, l *net.TCPListener) error {
 	return nil
 }
 
-// fwBlockedOut checks that a connection from the namespace to addr is dropped and counted: the
+// assertBlockedOut checks that a connection from the namespace to addr is dropped and counted: the
 // drop counters rise while the connection is pending, and it never succeeds.
-func fwBlockedOut(t *testing.T, fd int, r firewall.Rules, from int, addr string, l *net.TCPListener) {
+func assertBlockedOut(t *testing.T, fd int, r firewall.Rules, from int, addr string, l *net.TCPListener) {
 	t.Helper()
-	before := fwDropped(t, fd, r)
-	cancel, res := fwDialAsync(from, addr)
-	fwWaitDropped(t, fd, r, before, "connecting to "+addr)
+	before := dropCount(t, fd, r)
+	cancel, res := dialAsync(from, addr)
+	waitDropped(t, fd, r, before, "connecting to "+addr)
 	if l != nil {
-		if err := fwNoPending(l); err != nil {
+		if err := noPendingConn(l); err != nil {
 			t.Errorf("connecting to %s: %v", addr, err)
 		}
 	}
@@ -595,20 +588,20 @@ func fwBlockedOut(t *testing.T, fd int, r firewall.Rules, from int, addr string,
 // lo and the tunnel work, the other link and forwarding are dropped and counted, and only the
 // opened ports take new connections from the tunnel.
 func TestIntegrationFirewallTraffic(t *testing.T) {
-	fwWorldStaysClean(t)
-	tp := fwTopology(t, "wgt", nil)
+	worldRulesetStaysEmpty(t)
+	tp := firewallTopology(t, "wgt", nil)
 	r := firewall.Rules{Tunnel: "wgt", AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}, {Port: 5353, Proto: "udp"}}}
 
-	up4 := fwListen(t, tp.up, "198.51.100.2:9000")
-	up6 := fwListen(t, tp.up, "[fd00:51::2]:9000")
-	fwEcho(t, tp.tun, "203.0.113.2:9000")
-	fwEcho(t, tp.tun, "[fd00:113::2]:9000")
-	fwEcho(t, tp.ns, "127.0.0.1:9000")
-	fwEcho(t, tp.ns, "[::1]:9000")
-	open := fwListen(t, tp.ns, ":8080")
-	closed := fwListen(t, tp.ns, ":8081")
+	up4 := listenIn(t, tp.up, "198.51.100.2:9000")
+	up6 := listenIn(t, tp.up, "[fd00:51::2]:9000")
+	echoServer(t, tp.tun, "203.0.113.2:9000")
+	echoServer(t, tp.tun, "[fd00:113::2]:9000")
+	echoServer(t, tp.ns, "127.0.0.1:9000")
+	echoServer(t, tp.ns, "[::1]:9000")
+	open := listenIn(t, tp.ns, ":8080")
+	closed := listenIn(t, tp.ns, ":8081")
 	var udpOpen, udpClosed net.PacketConn
-	if err := fwIn(tp.ns, func() (err error) {
+	if err := inNetns(tp.ns, func() (err error) {
 		if udpOpen, err = net.ListenPacket("udp", ":5353"); err != nil {
 			return err
 		}
@@ -621,9 +614,9 @@ func TestIntegrationFirewallTraffic(t *testing.T) {
 	defer udpClosed.Close()
 
 	// Forwarding through the namespace, from the tunnel side to the other link.
-	fwRun(t, "ip", "netns", "exec", tp.nsName, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	fwRun(t, "ip", "-n", tp.tunName, "route", "add", "198.51.100.0/24", "via", "203.0.113.1")
-	fwRun(t, "ip", "-n", tp.upName, "route", "add", "203.0.113.0/24", "via", "198.51.100.1")
+	mustRun(t, "ip", "netns", "exec", tp.nsName, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	mustRun(t, "ip", "-n", tp.tunName, "route", "add", "198.51.100.0/24", "via", "203.0.113.1")
+	mustRun(t, "ip", "-n", tp.upName, "route", "add", "203.0.113.0/24", "via", "198.51.100.1")
 
 	// Without the table everything flows, so what fails below fails because of the table.
 	for _, c := range []struct {
@@ -635,7 +628,7 @@ func TestIntegrationFirewallTraffic(t *testing.T) {
 		{tp.up, "198.51.100.1:8080", open}, {tp.tun, "203.0.113.1:8081", closed},
 		{tp.tun, "198.51.100.2:9000", up4},
 	} {
-		if err := fwConnect(t, c.from, c.addr, c.l); err != nil {
+		if err := connectThrough(t, c.from, c.addr, c.l); err != nil {
 			t.Fatalf("without the table: %v", err)
 		}
 	}
@@ -645,19 +638,19 @@ func TestIntegrationFirewallTraffic(t *testing.T) {
 	}
 
 	t.Run("out via the other link is dropped", func(t *testing.T) {
-		fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
-		fwBlockedOut(t, tp.ns, r, tp.ns, "[fd00:51::2]:9000", up6)
+		assertBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
+		assertBlockedOut(t, tp.ns, r, tp.ns, "[fd00:51::2]:9000", up6)
 		for _, ip := range []string{"198.51.100.2", "fd00:51::2"} {
-			before := fwDropped(t, tp.ns, r)
-			if err := fwPing(tp.ns, ip); !errors.Is(err, unix.EPERM) {
+			before := dropCount(t, tp.ns, r)
+			if err := pingFrom(tp.ns, ip); !errors.Is(err, unix.EPERM) {
 				t.Errorf("ping %s = %v, want %v", ip, err, unix.EPERM)
 			}
-			if after := fwDropped(t, tp.ns, r); after <= before {
+			if after := dropCount(t, tp.ns, r); after <= before {
 				t.Errorf("ping %s: drop counters %d before, %d after", ip, before, after)
 			}
 		}
 		var err error
-		if err = fwIn(tp.ns, func() error {
+		if err = inNetns(tp.ns, func() error {
 			c, err := net.Dial("udp", "198.51.100.2:53")
 			if err != nil {
 				return err
@@ -671,47 +664,47 @@ func TestIntegrationFirewallTraffic(t *testing.T) {
 	})
 	t.Run("lo works", func(t *testing.T) {
 		for _, ip := range []string{"127.0.0.1", "::1"} {
-			if err := fwPing(tp.ns, ip); err != nil {
+			if err := pingFrom(tp.ns, ip); err != nil {
 				t.Errorf("ping %s: %v", ip, err)
 			}
 		}
 		for _, addr := range []string{"127.0.0.1:9000", "[::1]:9000"} {
-			if err := fwTalk(tp.ns, addr); err != nil {
+			if err := talk(tp.ns, addr); err != nil {
 				t.Errorf("TCP over lo to %s: %v", addr, err)
 			}
 		}
 	})
 	t.Run("out via the tunnel works, and its replies come back", func(t *testing.T) {
 		for _, ip := range []string{"203.0.113.2", "fd00:113::2"} {
-			if err := fwPing(tp.ns, ip); err != nil {
+			if err := pingFrom(tp.ns, ip); err != nil {
 				t.Errorf("ping %s: %v", ip, err)
 			}
 		}
 		for _, addr := range []string{"203.0.113.2:9000", "[fd00:113::2]:9000"} {
-			if err := fwTalk(tp.ns, addr); err != nil {
+			if err := talk(tp.ns, addr); err != nil {
 				t.Errorf("TCP via the tunnel to %s: %v", addr, err)
 			}
 		}
 	})
 	t.Run("in via the tunnel to an opened TCP port", func(t *testing.T) {
 		for _, addr := range []string{"203.0.113.1:8080", "[fd00:113::1]:8080"} {
-			if err := fwConnect(t, tp.tun, addr, open); err != nil {
+			if err := connectThrough(t, tp.tun, addr, open); err != nil {
 				t.Errorf("TCP from the tunnel to %s: %v", addr, err)
 			}
 		}
 	})
 	t.Run("in via the tunnel to another TCP port is dropped", func(t *testing.T) {
 		for _, addr := range []string{"203.0.113.1:8081", "[fd00:113::1]:8081"} {
-			fwBlockedOut(t, tp.ns, r, tp.tun, addr, closed)
+			assertBlockedOut(t, tp.ns, r, tp.tun, addr, closed)
 		}
 	})
 	t.Run("in via the other link to the opened port is dropped", func(t *testing.T) {
-		fwBlockedOut(t, tp.ns, r, tp.up, "198.51.100.1:8080", open)
-		fwBlockedOut(t, tp.ns, r, tp.up, "[fd00:51::1]:8080", open)
+		assertBlockedOut(t, tp.ns, r, tp.up, "198.51.100.1:8080", open)
+		assertBlockedOut(t, tp.ns, r, tp.up, "[fd00:51::1]:8080", open)
 	})
 	t.Run("UDP in via the tunnel only to the opened port", func(t *testing.T) {
-		before := fwDropped(t, tp.ns, r)
-		if err := fwIn(tp.tun, func() error {
+		before := dropCount(t, tp.ns, r)
+		if err := inNetns(tp.tun, func() error {
 			pc, err := net.ListenPacket("udp", "203.0.113.2:0")
 			if err != nil {
 				return err
@@ -731,36 +724,36 @@ func TestIntegrationFirewallTraffic(t *testing.T) {
 		if _, _, err := udpOpen.ReadFrom(make([]byte, 16)); err != nil {
 			t.Errorf("UDP from the tunnel to port 5353: %v", err)
 		}
-		fwWaitDropped(t, tp.ns, r, before, "UDP from the tunnel to port 5354")
+		waitDropped(t, tp.ns, r, before, "UDP from the tunnel to port 5354")
 		udpClosed.SetReadDeadline(time.Now())
 		if _, _, err := udpClosed.ReadFrom(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("UDP from the tunnel to port 5354 arrived (%v)", err)
 		}
 	})
 	t.Run("forwarding is dropped", func(t *testing.T) {
-		fwBlockedOut(t, tp.ns, r, tp.tun, "198.51.100.2:9000", up4)
+		assertBlockedOut(t, tp.ns, r, tp.tun, "198.51.100.2:9000", up4)
 	})
 	t.Run("the table stays when the tunnel goes", func(t *testing.T) {
-		fwRun(t, "ip", "-n", tp.nsName, "link", "del", "wgt")
+		mustRun(t, "ip", "-n", tp.nsName, "link", "del", "wgt")
 		if st, err := firewall.Inspect(tp.ns, r); err != nil || !st.Matches {
 			t.Fatalf("Inspect after the tunnel went = %+v, %v; want matching", st, err)
 		}
-		fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
+		assertBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up4)
 	})
 }
 
 // TestIntegrationFirewallQuotedTunnel installs the table for a tunnel whose name nft must
 // quote, before that interface exists, and then uses the interface.
 func TestIntegrationFirewallQuotedTunnel(t *testing.T) {
-	fwWorldStaysClean(t)
+	worldRulesetStaysEmpty(t)
 	const tunnel = "a+b=c.d-e"
 	r := firewall.Rules{Tunnel: tunnel, AllowInbound: []firewall.Port{{Port: 8080, Proto: "tcp"}}}
-	tp := fwTopology(t, tunnel, func(tp *fwTopo) {
+	tp := firewallTopology(t, tunnel, func(tp *firewallTopo) {
 		if err := firewall.Apply(tp.ns, r); err != nil {
 			t.Fatal(err)
 		}
 	})
-	out := fwNft(t, tp.nsName, "list", "ruleset")
+	out := nftIn(t, tp.nsName, "list", "ruleset")
 	for _, want := range []string{
 		"\t\toifname \"a+b=c.d-e\" accept\n",
 		"\t\tiifname \"a+b=c.d-e\" ct state established,related accept\n",
@@ -773,14 +766,14 @@ func TestIntegrationFirewallQuotedTunnel(t *testing.T) {
 	if st, err := firewall.Inspect(tp.ns, r); err != nil || !st.Matches {
 		t.Fatalf("Inspect = %+v, %v; want matching", st, err)
 	}
-	fwEcho(t, tp.tun, "203.0.113.2:9000")
-	open := fwListen(t, tp.ns, "203.0.113.1:8080")
-	up := fwListen(t, tp.up, "198.51.100.2:9000")
-	if err := fwTalk(tp.ns, "203.0.113.2:9000"); err != nil {
+	echoServer(t, tp.tun, "203.0.113.2:9000")
+	open := listenIn(t, tp.ns, "203.0.113.1:8080")
+	up := listenIn(t, tp.up, "198.51.100.2:9000")
+	if err := talk(tp.ns, "203.0.113.2:9000"); err != nil {
 		t.Errorf("TCP via the tunnel: %v", err)
 	}
-	if err := fwConnect(t, tp.tun, "203.0.113.1:8080", open); err != nil {
+	if err := connectThrough(t, tp.tun, "203.0.113.1:8080", open); err != nil {
 		t.Errorf("TCP from the tunnel to the opened port: %v", err)
 	}
-	fwBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up)
+	assertBlockedOut(t, tp.ns, r, tp.ns, "198.51.100.2:9000", up)
 }

@@ -53,23 +53,13 @@ type leakWorld struct {
 func newLeakWorld(t *testing.T, name string) *leakWorld {
 	t.Helper()
 	p := newPeer(t, name)
-	w := &leakWorld{p: p, name: name, uplink: leakTrunc("vh-" + name), ports: map[string]bool{}, lls: map[string]bool{}}
+	w := &leakWorld{p: p, name: name, uplink: ifname("vh-" + name), ports: map[string]bool{}, lls: map[string]bool{}}
 	// An IPv6 address outside the tunnel, reachable from the host world (outside4's twin).
 	mustRun(t, "ip", "-n", p.NS, "addr", "add", leakOutside6+"/128", "dev", "lo")
 	mustRun(t, "ip", "-6", "route", "add", leakOutside6+"/128", "via", peerUnderlay6)
 	// A DNS server on the peer's tunnel address: a name lookup inside succeeds only through the
 	// tunnel.
-	dns := exec.Command("ip", "netns", "exec", p.NS, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address="+peerTunnel4, "--pid-file=",
-		"--user=root", "--address=/leak.test/"+leakDNSAddr)
-	if err := dns.Start(); err != nil {
-		t.Fatalf("starting dnsmasq in %s: %v", p.NS, err)
-	}
-	t.Cleanup(func() { dns.Process.Kill(); dns.Wait() })
-	waitFor(t, 5*time.Second, "dnsmasq listening on "+peerTunnel4+":53", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH", "src", peerTunnel4+":53")
-		return strings.TrimSpace(out) != ""
-	})
+	startDnsmasq(t, p.NS, "the tunnel's DNS", []string{peerTunnel4}, "/leak.test/"+leakDNSAddr)
 	w.config = filepath.Join(t.TempDir(), name+".conf")
 	conf := fmt.Sprintf(`[Interface]
 PrivateKey = %s
@@ -85,7 +75,7 @@ PersistentKeepalive = 25
 	if err := os.WriteFile(w.config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	leakSettle(t, w.uplink)
+	waitDADSettled(t, w.uplink)
 	for _, ns := range []string{"", p.NS} {
 		args := []string{"-6", "-o", "addr", "show", "scope", "link"}
 		if ns != "" {
@@ -100,9 +90,9 @@ PersistentKeepalive = 25
 	return w
 }
 
-// leakSettle waits until the host world's interface iface has finished duplicate address
+// waitDADSettled waits until the host world's interface iface has finished duplicate address
 // detection on its IPv6 addresses, so that a snapshot taken now stays the same.
-func leakSettle(t *testing.T, iface string) {
+func waitDADSettled(t *testing.T, iface string) {
 	t.Helper()
 	waitFor(t, 10*time.Second, "IPv6 duplicate address detection on "+iface, func() bool {
 		out, _ := run("ip", "-6", "-o", "addr", "show", "dev", iface, "tentative")
@@ -110,7 +100,8 @@ func leakSettle(t *testing.T, iface string) {
 	})
 }
 
-func leakTrunc(s string) string {
+// ifname is s cut to the 15 bytes an interface name may have.
+func ifname(s string) string {
 	if len(s) > 15 {
 		return s[:15]
 	}
@@ -132,10 +123,10 @@ var leakTargets = []leakTarget{
 	{"c", hostUnderlay4}, {"c", hostUnderlay6}, {"c", leakExtraWorld4}, {"c", leakExtraWorld6},
 }
 
-// leakProbes returns shell commands, by label, that each probe one target one way: ICMP echo,
+// outsideProbes returns shell commands, by label, that each probe one target one way: ICMP echo,
 // a TCP connect, a UDP datagram, and DNS over UDP and TCP. Each exits 0 only if the probe got
 // through (a reply, a connection) or, for UDP, if the datagram was sent.
-func leakProbes() map[string]string {
+func outsideProbes() map[string]string {
 	dnsQuery := `\022\064\001\000\000\001\000\000\000\000\000\000\005probe\004leak\004test\000\000\001\000\001`
 	probes := map[string]string{}
 	for _, tg := range leakTargets {
@@ -154,20 +145,33 @@ func leakProbes() map[string]string {
 	return probes
 }
 
-// leakRunProbes runs every probe at once inside the tunnel namespace and returns, by label,
+// runOutsideProbes runs every probe at once inside the tunnel namespace and returns, by label,
 // whether it got through.
-func leakRunProbes(t *testing.T, name string) map[string]bool {
+func runOutsideProbes(t *testing.T, name string) map[string]bool {
 	t.Helper()
-	probes := leakProbes()
+	probes := outsideProbes()
+	out, errOut, code := wgnsRun(t, "exec", name, "--", "sh", "-c", parallelProbes(probes))
+	if code != 0 {
+		t.Fatalf("running the probes in %s: exit %d\n%s", name, code, errOut)
+	}
+	return probeResults(t, out, probes)
+}
+
+// parallelProbes is a shell script that runs every probe at once, each for at most 5 s, and prints
+// a line "LABEL STATUS" for each.
+func parallelProbes(probes map[string]string) string {
 	var script strings.Builder
 	for label, cmd := range probes {
 		fmt.Fprintf(&script, "( timeout 5 %s >/dev/null 2>&1; echo \"%s $?\" ) &\n", cmd, label)
 	}
 	script.WriteString("wait\n")
-	out, errOut, code := wgnsRun(t, "exec", name, "--", "sh", "-c", script.String())
-	if code != 0 {
-		t.Fatalf("running the probes in %s: exit %d\n%s", name, code, errOut)
-	}
+	return script.String()
+}
+
+// probeResults reads parallelProbes's output: by label, whether the probe got through (exited 0).
+// It fails the test unless each probe printed one well-formed line.
+func probeResults(t *testing.T, out string, probes map[string]string) map[string]bool {
+	t.Helper()
 	got := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(l)
@@ -182,20 +186,19 @@ func leakRunProbes(t *testing.T, name string) map[string]bool {
 	return got
 }
 
-// leakCapture is a tcpdump on one interface of the host world, writing every packet to a file.
-type leakCapture struct {
+// tcpdumpCapture is a tcpdump on one interface of the host world, writing every packet to a file.
+type tcpdumpCapture struct {
 	iface string
 	file  string
 	cmd   *exec.Cmd
 	done  chan struct{}
-	mu    sync.Mutex
-	log   strings.Builder
+	log   syncBuffer
 }
 
-// leakStartCapture starts tcpdump on iface and returns once tcpdump says it is listening.
-func leakStartCapture(t *testing.T, iface string) *leakCapture {
+// startCapture starts tcpdump on iface and returns once tcpdump says it is listening.
+func startCapture(t *testing.T, iface string) *tcpdumpCapture {
 	t.Helper()
-	c := &leakCapture{iface: iface, file: filepath.Join(t.TempDir(), iface+".pcap"), done: make(chan struct{})}
+	c := &tcpdumpCapture{iface: iface, file: filepath.Join(t.TempDir(), iface+".pcap"), done: make(chan struct{})}
 	c.cmd = exec.Command("tcpdump", "-i", iface, "-nn", "-U", "--immediate-mode", "-Z", "root", "-w", c.file)
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {
@@ -211,9 +214,7 @@ func leakStartCapture(t *testing.T, iface string) *leakCapture {
 		sc := bufio.NewScanner(stderr)
 		said := false
 		for sc.Scan() {
-			c.mu.Lock()
-			c.log.WriteString(sc.Text() + "\n")
-			c.mu.Unlock()
+			c.log.Write([]byte(sc.Text() + "\n"))
 			if !said && strings.Contains(sc.Text(), "listening on") {
 				said = true
 				close(listening)
@@ -231,15 +232,13 @@ func leakStartCapture(t *testing.T, iface string) *leakCapture {
 	return c
 }
 
-func (c *leakCapture) stderr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *tcpdumpCapture) stderr() string {
 	return c.log.String()
 }
 
 // stop ends the capture and returns its packets as `tcpdump -nn -t` prints them, with the
 // link-level header (-e) when linkLevel.
-func (c *leakCapture) stop(t *testing.T, linkLevel bool) []string {
+func (c *tcpdumpCapture) stop(t *testing.T, linkLevel bool) []string {
 	t.Helper()
 	c.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -336,15 +335,15 @@ func TestIntegrationLeakJudge(t *testing.T) {
 		mac + " > ff:ff:ff:ff:ff:ff, ethertype IPv4 (0x0800), length 98: 203.0.113.1 > 203.0.113.255: ICMP echo request",
 		"02:00:00:00:00:02 > " + mac + ", ethertype ARP (0x0806), length 42: Reply 203.0.113.2 is-at 02:00:00:00:00:02",
 	}
-	if got := leakExtraFromInside(extra, mac); !slices.Equal(got, extra[1:]) {
+	if got := extraFromInside(extra, mac); !slices.Equal(got, extra[1:]) {
 		t.Errorf("extra veth judge: %q, want %q", got, extra[1:])
 	}
 }
 
-// leakExtraFromInside returns the frames of a capture on the world's side of an extra veth (read
+// extraFromInside returns the frames of a capture on the world's side of an extra veth (read
 // with their link-level headers) that the namespace's side sent: every frame must come from the
 // world side's MAC address.
-func leakExtraFromInside(lines []string, worldMAC string) []string {
+func extraFromInside(lines []string, worldMAC string) []string {
 	var inside []string
 	for _, l := range lines {
 		if !strings.HasPrefix(l, worldMAC+" > ") {
@@ -378,20 +377,20 @@ func (w *leakWorld) learnPort(t *testing.T) {
 
 // probe runs one state: captures on the uplink (and the extra veth), probes from inside,
 // wgns check, and the rulesets inside and in the host world. It returns the check report.
-func (w *leakWorld) probe(t *testing.T, s leakState) chkReport {
+func (w *leakWorld) probe(t *testing.T, s leakState) checkReport {
 	t.Helper()
 	if s.tunnel || s.handshaking {
 		w.learnPort(t)
 	}
-	caps := []*leakCapture{leakStartCapture(t, w.uplink)}
+	caps := []*tcpdumpCapture{startCapture(t, w.uplink)}
 	if s.extra != "" {
-		caps = append(caps, leakStartCapture(t, s.extra))
+		caps = append(caps, startCapture(t, s.extra))
 	}
 	// wgns check runs while the probes do (it may wait for a WireGuard process that does not
 	// answer), and so does, on an extra veth, a broadcast from the world side that shows that
 	// capture works (the namespace, which drops it, answers nothing).
-	checked := make(chan chkResult, 1)
-	go func() { checked <- chkExec(w.name, s.checkArgs...) }()
+	checked := make(chan checkResult, 1)
+	go func() { checked <- runCheck(w.name, s.checkArgs...) }()
 	var bcast *exec.Cmd
 	if s.extra != "" {
 		bcast = exec.Command("ping", "-b", "-c1", "-W1", "-I", s.extra, "203.0.113.255")
@@ -399,8 +398,8 @@ func (w *leakWorld) probe(t *testing.T, s leakState) chkReport {
 			t.Fatal(err)
 		}
 	}
-	got := leakRunProbes(t, w.name)
-	report := chkAssertResult(t, <-checked, s.failing)
+	got := runOutsideProbes(t, w.name)
+	report := assertCheckResult(t, <-checked, s.failing)
 	if bcast != nil {
 		bcast.Wait()
 	}
@@ -434,11 +433,11 @@ func (w *leakWorld) probe(t *testing.T, s leakState) chkReport {
 		t.Errorf("the uplink capture shows no WireGuard packet although the tunnel carried the controls:\n%s", strings.Join(packets[0], "\n"))
 	}
 	if s.extra != "" {
-		mac := leakMAC(t, "", s.extra)
+		mac := macOf(t, "", s.extra)
 		if !slices.ContainsFunc(packets[1], func(l string) bool { return strings.Contains(l, "ICMP echo request") }) {
 			t.Errorf("the capture on %s did not see the world's own broadcast ping", s.extra)
 		}
-		for _, l := range leakExtraFromInside(packets[1], mac) {
+		for _, l := range extraFromInside(packets[1], mac) {
 			t.Errorf("LEAK on the extra veth %s: %s", s.extra, l)
 		}
 	}
@@ -456,8 +455,8 @@ func (w *leakWorld) probe(t *testing.T, s leakState) chkReport {
 	return report
 }
 
-// leakMAC returns the MAC address of an interface of namespace ns ("" for the host world).
-func leakMAC(t *testing.T, ns, iface string) string {
+// macOf returns the MAC address of an interface of namespace ns ("" for the host world).
+func macOf(t *testing.T, ns, iface string) string {
 	t.Helper()
 	args := []string{"-o", "link", "show", "dev", iface}
 	if ns != "" {
@@ -471,9 +470,9 @@ func leakMAC(t *testing.T, ns, iface string) string {
 	return ""
 }
 
-// leakHolderPID returns the PID of the tunnel's supervisor (which holds the embedded WireGuard,
+// holderPID returns the PID of the tunnel's supervisor (which holds the embedded WireGuard,
 // if that is the tunnel's).
-func leakHolderPID(t *testing.T, name string) int {
+func holderPID(t *testing.T, name string) int {
 	t.Helper()
 	st := status(t, name)
 	if st.PID == 0 {
@@ -482,8 +481,8 @@ func leakHolderPID(t *testing.T, name string) int {
 	return st.PID
 }
 
-// leakWaitTunnel waits until a ping through the tunnel of name gets an answer.
-func leakWaitTunnel(t *testing.T, name string) {
+// waitTunnel waits until a ping through the tunnel of name gets an answer.
+func waitTunnel(t *testing.T, name string) {
 	t.Helper()
 	waitFor(t, 15*time.Second, "a ping through the tunnel "+name, func() bool {
 		_, _, code := wgnsRun(t, "exec", name, "--", "ping", "-c1", "-W1", peerTunnel4)
@@ -493,7 +492,8 @@ func leakWaitTunnel(t *testing.T, name string) {
 
 var leakDroppedRe = regexp.MustCompile(`(\d+) packets dropped`)
 
-func leakDropped(t *testing.T, r chkReport) int {
+// firewallDrops returns the count of dropped packets the firewall check of r reports.
+func firewallDrops(t *testing.T, r checkReport) int {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == "firewall" {
@@ -511,11 +511,11 @@ func leakDropped(t *testing.T, r chkReport) int {
 // tunnel fail, the uplink carries only WireGuard's UDP, wgns check names the fault, the wgns
 // table is in place inside and the host world has no ruleset; after down, the host world is as
 // it was.
-func TestIntegrationLeak(t *testing.T) { leakMatrix(t, "lk", "", nil) }
+func TestIntegrationLeak(t *testing.T) { runLeakMatrix(t, "lk", "", nil) }
 
-// leakMatrix runs the matrix for tunnel name, with extra appended to the config; whileConnected,
+// runLeakMatrix runs the matrix for tunnel name, with extra appended to the config; whileConnected,
 // if not nil, runs as a subtest of its own once the tunnel is connected.
-func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing.T)) {
+func runLeakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing.T)) {
 	w := newLeakWorld(t, name)
 	p := w.p
 	if extra != "" {
@@ -531,7 +531,7 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 			t.Fatal(err)
 		}
 	}
-	before := leakHostSnapshot(t)
+	before := hostSnapshot(t)
 
 	// Before the first handshake: the peer does not know our key, so nothing answers.
 	clientPub := p.ClientKey.PublicKey().String()
@@ -547,8 +547,8 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 	// Connected: the peer learns our key.
 	mustRun(t, "ip", "netns", "exec", p.NS, "wg", "set", p.Dev, "peer", clientPub,
 		"allowed-ips", clientTunnel4+"/32,"+clientTunnel6+"/128")
-	leakWaitTunnel(t, name)
-	var connected chkReport
+	waitTunnel(t, name)
+	var connected checkReport
 	t.Run("connected", func(t *testing.T) {
 		connected = w.probe(t, leakState{tunnel: true})
 	})
@@ -574,12 +574,12 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 			"routes":     "not via the tunnel: default via " + leakExtraWorld4 + " dev " + xn,
 		}})
 		// The firewall is what stopped the probes that the routes sent out of the veth.
-		r, _ = chkRun(t, name)
-		if c, d := leakDropped(t, connected), leakDropped(t, r); d <= c {
+		r, _ = checkReportOf(t, name)
+		if c, d := firewallDrops(t, connected), firewallDrops(t, r); d <= c {
 			t.Errorf("the firewall's drop counters went from %d to %d while probes were routed out of %s", c, d, xn)
 		}
 		mustRun(t, "ip", "link", "del", xw)
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 	})
 
 	// The tunnel interface deleted. The tunnel's supervisor would make a new device at once, so
@@ -587,7 +587,7 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 	// Kernel WireGuard answers for itself: its handshake check finds no device, where the
 	// embedded one's stopped process gives no answer.
 	t.Run("tunnel interface deleted", func(t *testing.T) {
-		pid := leakHolderPID(t, name)
+		pid := holderPID(t, name)
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
@@ -612,10 +612,10 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 		}})
 		// Resumed, the supervisor makes the device again in the same namespace.
 		resume()
-		leakWaitTunnel(t, name)
+		waitTunnel(t, name)
 		w.learnPort(t)
 		waitFor(t, 10*time.Second, "wgns check to pass after the holder recovered", func() bool {
-			_, code := chkRun(t, name)
+			_, code := checkReportOf(t, name)
 			return code == 0
 		})
 	})
@@ -638,7 +638,7 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 	// namespace and its firewall stay. Kernel WireGuard outlives its supervisor: its interface
 	// stays, as it was with the peer stopped, and check says that nothing watches it.
 	t.Run("holder killed", func(t *testing.T) {
-		pid := leakHolderPID(t, name)
+		pid := holderPID(t, name)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -691,8 +691,8 @@ func leakMatrix(t *testing.T, name, extra string, whileConnected func(t *testing
 	})
 
 	mustWgns(t, "down", "--force", name)
-	if after := leakHostSnapshot(t); after != before {
-		t.Errorf("the host world changed between before up and after down:\n%s", leakTextDiff(before, after))
+	if after := hostSnapshot(t); after != before {
+		t.Errorf("the host world changed between before up and after down:\n%s", lineDiff(before, after))
 	}
 }
 
@@ -705,15 +705,12 @@ func TestIntegrationLeakAllowInbound(t *testing.T) {
 	startDNS(t, p, dnsName, dnsAddr)
 	p.writeConfig(t, p.ConfigPath, "\n[Namespace]\nAllowInbound = 8080/tcp, 5353/udp\n")
 	tunnelUp(t, p, name)
-	leakWaitTunnel(t, name)
+	waitTunnel(t, name)
 
 	dir := t.TempDir()
 	listen := func(args ...string) {
 		cmd := exec.Command(wgnsBin, append([]string{"exec", name, "--", "socat", "-u"}, args...)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		startUntilEnd(t, cmd)
 	}
 	for _, port := range []string{"8080", "8081"} {
 		listen("TCP6-LISTEN:"+port+",ipv6only=0,reuseaddr,fork", "OPEN:/dev/null")
@@ -759,8 +756,8 @@ func TestIntegrationLeakAllowInbound(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "5354")); len(b) > 0 {
 		t.Errorf("a datagram to 5354/udp, a port not opened, arrived: %q", b)
 	}
-	chkAssert(t, name, nil)
-	r, _ := chkRun(t, name)
+	assertCheck(t, name, nil)
+	r, _ := checkReportOf(t, name)
 	for _, c := range r.Checks {
 		if c.Name == "firewall" && !strings.Contains(c.Detail, "inbound open on 8080/tcp, 5353/udp") {
 			t.Errorf("check firewall: %q does not show the opened ports", c.Detail)
@@ -778,24 +775,24 @@ func TestIntegrationLeakAllowInbound(t *testing.T) {
 func TestIntegrationLeakHostUntouched(t *testing.T) {
 	const name = "lh"
 	p := newPeer(t, name)
-	leakSettle(t, leakTrunc("vh-"+name))
-	before := leakHostSnapshot(t)
+	waitDADSettled(t, ifname("vh-"+name))
+	before := hostSnapshot(t)
 	mustWgns(t, "up", "--name", name, p.ConfigPath)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
-	leakWaitTunnel(t, name)
+	waitTunnel(t, name)
 	mustWgns(t, "exec", name, "--", "ping", "-6", "-c1", "-W5", peerTunnel6)
-	if during := leakHostSnapshot(t); during != before {
-		t.Errorf("the host world changed while the tunnel is up:\n%s", leakTextDiff(before, during))
+	if during := hostSnapshot(t); during != before {
+		t.Errorf("the host world changed while the tunnel is up:\n%s", lineDiff(before, during))
 	}
 	mustWgns(t, "down", name)
-	if after := leakHostSnapshot(t); after != before {
-		t.Errorf("the host world changed between before up and after down:\n%s", leakTextDiff(before, after))
+	if after := hostSnapshot(t); after != before {
+		t.Errorf("the host world changed between before up and after down:\n%s", lineDiff(before, after))
 	}
 }
 
-// leakHostSnapshot is the host world's network configuration as text: interfaces, addresses,
+// hostSnapshot is the host world's network configuration as text: interfaces, addresses,
 // routes of every table, policy rules, the nftables ruleset and the network sysctls.
-func leakHostSnapshot(t *testing.T) string {
+func hostSnapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, args := range [][]string{
@@ -835,5 +832,5 @@ func leakHostSnapshot(t *testing.T) string {
 	return b.String()
 }
 
-// leakTextDiff lists the lines that differ between the snapshots a and b.
-func leakTextDiff(a, b string) string { return linediff.Diff(a, b, "") }
+// lineDiff lists the lines that differ between the snapshots a and b.
+func lineDiff(a, b string) string { return linediff.Diff(a, b, "") }

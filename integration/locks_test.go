@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 // The locks tests: no lock that an unprivileged user can take stalls wgns, and a wait for a
 // lock that only root can take is bounded and names the holder.
 
-// lkUser is the unprivileged user of these tests (xdAddUsers adds it).
+// lkUser is the unprivileged user of these tests (addFixedUsers adds it).
 var lkUser = &syscall.Credential{Uid: 4711, Gid: 4711}
 
 // lkHolder is a process that holds locks; it prints a line as it takes each.
@@ -35,7 +34,7 @@ func lkStart(t *testing.T, cred *syscall.Credential, argv ...string) *lkHolder {
 	// that the cleanup kills: its children may keep the output open, so waiting stops once
 	// the process itself is gone (the tunnel's down --force ends them).
 	h.cmd.WaitDelay = time.Second
-	h.cmd.Env = xdEnv()
+	h.cmd.Env = envWithoutSudo()
 	out, err := h.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,34 +79,6 @@ func (h *lkHolder) await(t *testing.T, want string) {
 	}
 }
 
-// lkRun runs argv with a time limit and returns its output, exit status (-1 when killed at the
-// limit) and how long it took.
-func lkRun(t *testing.T, limit time.Duration, argv ...string) (stdout, stderr string, code int, took time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = xdEnv()
-	// At the limit, kill all it started (a shell's children too), and stop reading their output.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var o, e syncBuffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	start := time.Now()
-	err := cmd.Run()
-	took = time.Since(start)
-	if ctx.Err() != nil {
-		return o.String(), e.String(), -1, took
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %q: %v", argv, err)
-	}
-	return o.String(), e.String(), code, took
-}
-
 // TestIntegrationLocksConfinedUserCannotStallExec: an unprivileged program inside `wgns exec`
 // locks /etc and /run (the shared link farms, as it sees them) and holds the locks; after the
 // host's /etc changed, the next `wgns exec` must bring the farms up to date, and does so at
@@ -116,7 +87,7 @@ func TestIntegrationLocksConfinedUserCannotStallExec(t *testing.T) {
 	const name = "lkx"
 	p := newPeer(t, name)
 	tunnelUp(t, p, name)
-	xdAddUsers(t)
+	addFixedUsers(t)
 
 	h := lkStart(t, nil, wgnsBin, "exec", "--user", "wgnsexec", name, "--", "sh", "-c",
 		`flock -x /etc -c 'echo etc; exec sleep 600' &
@@ -130,9 +101,9 @@ func TestIntegrationLocksConfinedUserCannotStallExec(t *testing.T) {
 	}
 
 	// The host adds an entry to /etc: the next exec brings the farm up to date, under its lock.
-	dnsKeep(t, "/etc/wgns-locktest")
-	dnsReplace(t, "/etc/wgns-locktest", "after\n")
-	o, e, code, took := lkRun(t, 30*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
+	keepFile(t, "/etc/wgns-locktest")
+	replaceFile(t, "/etc/wgns-locktest", "after\n")
+	o, e, code, took := runWithin(t, 30*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
 	if code != 0 || o != "after\n" {
 		t.Fatalf("wgns exec while a confined user holds locks on /etc and /run: exit %d after %v (-1: still waiting at the limit)\nstdout: %q\nstderr: %s",
 			code, took.Round(time.Millisecond), o, e)
@@ -157,9 +128,9 @@ func TestIntegrationLocksLinkLockHolderNamed(t *testing.T) {
 	h := lkStart(t, nil, "flock", "-x", lock, "-c", "echo locked; exec sleep 600")
 	h.await(t, "locked")
 
-	dnsKeep(t, "/etc/wgns-locktest")
-	dnsReplace(t, "/etc/wgns-locktest", "after\n")
-	o, e, code, took := lkRun(t, 60*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
+	keepFile(t, "/etc/wgns-locktest")
+	replaceFile(t, "/etc/wgns-locktest", "after\n")
+	o, e, code, took := runWithin(t, 60*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest")
 	want := "locking " + lock + ": lock not free in time: held by PID " + strconv.Itoa(h.cmd.Process.Pid) + " (flock, uid 0) for more than 10s"
 	if code != 125 || o != "" || !strings.Contains(e, want) {
 		t.Errorf("wgns exec while root's flock(1) holds %s: exit %d after %v, stdout %q, stderr %q\nwant exit 125 and %q",
@@ -171,7 +142,7 @@ func TestIntegrationLocksLinkLockHolderNamed(t *testing.T) {
 
 	syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
 	h.cmd.Wait()
-	if o, e, code, _ := lkRun(t, 30*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest"); code != 0 || o != "after\n" {
+	if o, e, code, _ := runWithin(t, 30*time.Second, wgnsBin, "exec", name, "--", "cat", "/etc/wgns-locktest"); code != 0 || o != "after\n" {
 		t.Errorf("wgns exec once the lock is free: exit %d, stdout %q, stderr %q", code, o, e)
 	}
 }
@@ -182,7 +153,7 @@ func TestIntegrationLocksLinkLockHolderNamed(t *testing.T) {
 // seconds at most for iproute2's lock, then goes on; a lock file only root can open keeps two
 // wgns from binding /run/netns twice). The user cannot open that lock file.
 func TestIntegrationLocksUserCannotStallUp(t *testing.T) {
-	xdAddUsers(t)
+	addFixedUsers(t)
 	if err := os.MkdirAll("/run/wgns", 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +178,7 @@ func TestIntegrationLocksUserCannotStallUp(t *testing.T) {
 		// Registered before the user's lock, so that it runs after the lock is let go.
 		t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
 		userLock(t)
-		o, e, code, took := lkRun(t, 60*time.Second, wgnsBin, "up", "--userspace", "--name", name, p.ConfigPath)
+		o, e, code, took := runWithin(t, 60*time.Second, wgnsBin, "up", "--userspace", "--name", name, p.ConfigPath)
 		if code != 0 {
 			t.Fatalf("wgns up while a user holds a lock on /run/netns: exit %d after %v (-1: still waiting at the limit)\n%s%s",
 				code, took.Round(time.Millisecond), o, e)
@@ -229,7 +200,7 @@ echo "before: $(grep -c ' /run/netns ' /proc/self/mountinfo || true)"
 echo "after: $(grep ' /run/netns ' /proc/self/mountinfo | grep -c shared:)"
 "$0" down "$1" >/dev/null
 `
-		o, e, code, took := lkRun(t, 60*time.Second, "unshare", "--mount", "--propagation", "private",
+		o, e, code, took := runWithin(t, 60*time.Second, "unshare", "--mount", "--propagation", "private",
 			"sh", "-c", script, wgnsBin, name, p.ConfigPath)
 		if code != 0 || o != "before: 0\nafter: 1\n" {
 			t.Fatalf("up, exec and down with /run/netns not a mount point, while a user holds its lock: exit %d after %v (-1: still waiting at the limit)\nstdout: %q\nstderr: %s",

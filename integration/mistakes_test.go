@@ -42,8 +42,8 @@ func TestIntegrationMistakes(t *testing.T) {
 	alice := addUser(t, "wgnsoops")
 	mine := conf("mine.conf", 0o600)
 	// The world's resolver: an address no route leads to, the same on every machine.
-	dnsKeep(t, "/etc/resolv.conf")
-	dnsReplace(t, "/etc/resolv.conf", "nameserver 203.0.113.253\n")
+	keepFile(t, "/etc/resolv.conf")
+	replaceFile(t, "/etc/resolv.conf", "nameserver 203.0.113.253\n")
 
 	// Tunnels some mistakes need: one up with a ListenPort, one up with processes inside.
 	busyPort := conf("porta.conf", 0o600, "[Interface]\n", "[Interface]\nListenPort = 51977\n")
@@ -52,10 +52,7 @@ func TestIntegrationMistakes(t *testing.T) {
 	mustWgns(t, "up", "--wait", "0", "--name", "busy", conf("busy.conf", 0o600, "[Interface]\n", "[Interface]\nListenPort = 51978\n"))
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", "busy") })
 	sleeper := exec.Command("ip", "netns", "exec", "busy", "sleep", "600")
-	if err := sleeper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	startUntilEnd(t, sleeper)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", "wrongkey") }) // the mistake below brings it up
 
 	type mistake struct {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,20 +64,15 @@ func stunServer(t *testing.T, addr string) {
 type miniupnpd struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
+	log  syncBuffer
 	conf string
 }
 
 func (m *miniupnpd) Write(b []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.log.Write(b)
 }
 
 func (m *miniupnpd) logText() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.log.String()
 }
 
@@ -126,7 +120,7 @@ ext_stun_port=3478
 secure_mode=yes
 system_uptime=no
 uuid=3bbf5a6e-0b6d-4b2c-8f5a-6e0b6d4b2c8f
-`, leakTrunc("vp-"+strings.TrimPrefix(p.NS, "peer-")), p.Dev, hostUnderlay4)
+`, ifname("vp-"+strings.TrimPrefix(p.NS, "peer-")), p.Dev, hostUnderlay4)
 }
 
 // startMiniupnpd starts miniupnpd with conf plus perms (permission rules, first match wins) and
@@ -147,8 +141,7 @@ func startMiniupnpd(t, owner *testing.T, p *peer, conf, perms string) *miniupnpd
 	}
 	owner.Cleanup(m.stop)
 	waitFor(t, 20*time.Second, "miniupnpd to listen for NAT-PMP on "+peerTunnel4+":5351 with forwarding enabled", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH", "src", peerTunnel4+":5351")
-		return strings.TrimSpace(out) != "" && strings.Contains(m.logText(), "Port forwarding is now enabled")
+		return listening(p.NS, "udp", "src", peerTunnel4+":5351") && strings.Contains(m.logText(), "Port forwarding is now enabled")
 	})
 	return m
 }
@@ -174,7 +167,7 @@ func waitPorts(t *testing.T, name string, limit time.Duration, what string, cond
 	t.Helper()
 	var st portsStatus
 	waitFor(t, limit, what, func() bool {
-		st = portsStatusOf(t, name)
+		st = statusAs[portsStatus](t, name)
 		return cond(st)
 	})
 	return st
@@ -246,8 +239,8 @@ func TestIntegrationPortForwardNATPMP(t *testing.T) {
 		{"/etc/passwd", fmt.Sprintf("%s:x:%d:%d::/nonexistent:/usr/sbin/nologin\n", natpmpUser, natpmpUID, natpmpUID)},
 		{"/etc/group", fmt.Sprintf("%s:x:%d:\n", natpmpUser, natpmpUID)},
 	} {
-		dnsKeep(t, f.path)
-		dnsReplace(t, f.path, dnsReadFile(t, f.path)+f.add)
+		keepFile(t, f.path)
+		replaceFile(t, f.path, readFile(t, f.path)+f.add)
 	}
 	// Not under t.TempDir(), whose parent only root may enter.
 	dir, err := os.MkdirTemp("/tmp", "wgns-natpmp-")
@@ -310,7 +303,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 		if tcp, udp := natpmpSet(t, name, "tcp"), natpmpSet(t, name, "udp"); tcp != ps || udp != ps {
 			t.Errorf("forwarded sets: tcp {%s} udp {%s}, want {%d}", tcp, udp, port)
 		}
-		r := chkAssert(t, name, nil)
+		r := assertCheck(t, name, nil)
 		for _, c := range r.Checks {
 			if c.Name == "firewall" && !strings.Contains(c.Detail, "forwarded port open: "+ps+"/tcp, "+ps+"/udp") {
 				t.Errorf("check's firewall detail: %s", c.Detail)
@@ -356,7 +349,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 	})
 
 	t.Run("renewed", func(t *testing.T) {
-		first := portsStatusOf(t, name).PortForward.Renewed
+		first := statusAs[portsStatus](t, name).PortForward.Renewed
 		st := waitPorts(t, name, 20*time.Second, "two renewals", func(st portsStatus) bool {
 			return st.PortForward.Renewed.Sub(first) >= 3*time.Second
 		})
@@ -380,7 +373,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 		if o, _, code := wgnsRunEnv(t, env, "repair", "--dry-run", name); code != 0 || strings.Contains(o, "firewall") {
 			t.Errorf("a second repair --dry-run: exit %d\n%s", code, o)
 		}
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 		if out, err := natpmpReach(port); err != nil {
 			t.Errorf("after repair, the forwarded port from the peer's side: %q, %v", out, err)
 		}
@@ -407,12 +400,12 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 		if out, err := natpmpReach(moved); err != nil || out != fmt.Sprintf("port %d inside\n", moved) {
 			t.Errorf("the new port %d from the peer's side: %q, %v", moved, out, err)
 		}
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 		port, ps = moved, ms
 	})
 
 	t.Run("a restarted supervisor asks again", func(t *testing.T) {
-		pid := portsStatusOf(t, name).PID
+		pid := statusAs[portsStatus](t, name).PID
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +456,7 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 		if _, err := os.Stat("/run/wgns/" + name + ".port"); err == nil {
 			t.Error("the port file outlives the lease")
 		}
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 		mustWgns(t, "exec", name, "--", "ping", "-c1", "-W5", peerTunnel4)
 	})
 
@@ -483,8 +476,8 @@ echo "port=$WGNS_FORWARDED_PORT tunnel=$WGNS_TUNNEL uid=$(id -u) net=$(readlink 
 func TestIntegrationPortForwardUserRefused(t *testing.T) {
 	const name = "nfu"
 	p := newPeer(t, name)
-	dnsKeep(t, "/etc/passwd")
-	dnsReplace(t, "/etc/passwd", dnsReadFile(t, "/etc/passwd")+"toor:x:0:0::/root:/bin/sh\n")
+	keepFile(t, "/etc/passwd")
+	replaceFile(t, "/etc/passwd", readFile(t, "/etc/passwd")+"toor:x:0:0::/root:/bin/sh\n")
 	for _, tc := range []struct{ user, want string }{
 		{"nosuchuser", `PortForwardUser: user "nosuchuser": no such user`},
 		{"toor", `PortForwardUser "toor" is root (uid 0); the command never runs as root`},

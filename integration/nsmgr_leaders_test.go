@@ -17,10 +17,7 @@ func TestIntegrationNsmgrProcessLeaders(t *testing.T) {
 	inside := exec.Command("ip", "netns", "exec", name, "sleep", "100")
 	outside := exec.Command("sleep", "100")
 	for _, c := range []*exec.Cmd{inside, outside} {
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		startUntilEnd(t, c)
 	}
 	id, err := nsmgr.IDByName(name)
 	if err != nil {

@@ -25,22 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nsmgrRun runs a command that must succeed and returns its standard output.
-func nsmgrRun(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
-// nsmgrCreate creates a namespace with nsmgr.Create and, when the test ends, closes the handle
+// createNamed creates a namespace with nsmgr.Create and, when the test ends, closes the handle
 // (the caller must not) and deletes the namespace with ip, an independent witness.
-func nsmgrCreate(t *testing.T, name string) netns.NsHandle {
+func createNamed(t *testing.T, name string) netns.NsHandle {
 	t.Helper()
 	h, err := nsmgr.Create(name)
 	if err != nil {
@@ -53,8 +40,8 @@ func nsmgrCreate(t *testing.T, name string) netns.NsHandle {
 	return h
 }
 
-// nsmgrIDOfPath returns the namespace ID of a namespace file or /proc link.
-func nsmgrIDOfPath(t *testing.T, path string) nsmgr.ID {
+// nsIDOf returns the namespace ID of a namespace file or /proc link.
+func nsIDOf(t *testing.T, path string) nsmgr.ID {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
@@ -63,24 +50,24 @@ func nsmgrIDOfPath(t *testing.T, path string) nsmgr.ID {
 	return nsmgr.ID{Dev: st.Dev, Ino: st.Ino}
 }
 
-// nsmgrWorldID is the world's own network namespace: that of its PID 1.
-func nsmgrWorldID(t *testing.T) nsmgr.ID {
-	return nsmgrIDOfPath(t, "/proc/1/ns/net")
+// worldNetnsID is the world's own network namespace: that of its PID 1.
+func worldNetnsID(t *testing.T) nsmgr.ID {
+	return nsIDOf(t, "/proc/1/ns/net")
 }
 
-// nsmgrIPNetnsID asks `ip netns exec` which namespace NAME is: stat's "%d:%i" of the namespace
+// ipNetnsID asks `ip netns exec` which namespace NAME is: stat's "%d:%i" of the namespace
 // a program started there is in.
-func nsmgrIPNetnsID(t *testing.T, name string) string {
+func ipNetnsID(t *testing.T, name string) string {
 	t.Helper()
-	return strings.TrimSpace(nsmgrRun(t, "ip", "netns", "exec", name, "stat", "-L", "-c", "%d:%i", "/proc/self/ns/net"))
+	return strings.TrimSpace(mustOutput(t, "ip", "netns", "exec", name, "stat", "-L", "-c", "%d:%i", "/proc/self/ns/net"))
 }
 
-// nsmgrIDText formats id as stat's "%d:%i".
-func nsmgrIDText(id nsmgr.ID) string { return fmt.Sprintf("%d:%d", id.Dev, id.Ino) }
+// nsIDText formats id as stat's "%d:%i".
+func nsIDText(id nsmgr.ID) string { return fmt.Sprintf("%d:%d", id.Dev, id.Ino) }
 
-// nsmgrMounts returns the mount points in /proc/self/mountinfo with their optional fields
+// mountPoints returns the mount points in /proc/self/mountinfo with their optional fields
 // (propagation), one entry per mount.
-func nsmgrMounts(t *testing.T) [][2]string {
+func mountPoints(t *testing.T) [][2]string {
 	t.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -98,10 +85,10 @@ func nsmgrMounts(t *testing.T) [][2]string {
 	return ms
 }
 
-// nsmgrMountCount returns how many mounts sit on mountpoint, and their optional fields.
-func nsmgrMountCount(t *testing.T, mountpoint string) (int, []string) {
+// mountCount returns how many mounts sit on mountpoint, and their optional fields.
+func mountCount(t *testing.T, mountpoint string) (int, []string) {
 	n, opt := 0, []string(nil)
-	for _, m := range nsmgrMounts(t) {
+	for _, m := range mountPoints(t) {
 		if m[0] == mountpoint {
 			n++
 			opt = append(opt, m[1])
@@ -110,21 +97,9 @@ func nsmgrMountCount(t *testing.T, mountpoint string) (int, []string) {
 	return n, opt
 }
 
-// nsmgrWaitFor polls cond until it holds or 10 s pass.
-func nsmgrWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// nsmgrThreadNS returns the network namespace of the calling thread; the caller must have
+// threadNetnsID returns the network namespace of the calling thread; the caller must have
 // locked it.
-func nsmgrThreadNS() (nsmgr.ID, error) {
+func threadNetnsID() (nsmgr.ID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return nsmgr.ID{}, err
@@ -132,8 +107,8 @@ func nsmgrThreadNS() (nsmgr.ID, error) {
 	return nsmgr.ID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
-// nsmgrStrayThreads returns the threads of this process that are not in namespace home.
-func nsmgrStrayThreads(home nsmgr.ID) []string {
+// strayThreads returns the threads of this process that are not in namespace home.
+func strayThreads(home nsmgr.ID) []string {
 	tids, _ := filepath.Glob("/proc/self/task/*")
 	var stray []string
 	for _, dir := range tids {
@@ -150,33 +125,33 @@ func nsmgrStrayThreads(home nsmgr.ID) []string {
 
 func TestIntegrationNsmgrCreate(t *testing.T) {
 	const name = "nsm-create"
-	h := nsmgrCreate(t, name)
+	h := createNamed(t, name)
 
-	if list := nsmgrRun(t, "ip", "netns", "list"); !slices.ContainsFunc(strings.Split(list, "\n"), func(l string) bool {
+	if list := mustOutput(t, "ip", "netns", "list"); !slices.ContainsFunc(strings.Split(list, "\n"), func(l string) bool {
 		return strings.HasPrefix(l+" ", name+" ")
 	}) {
 		t.Errorf("ip netns list does not show %q:\n%s", name, list)
 	}
-	if links := nsmgrRun(t, "ip", "-n", name, "-o", "link"); len(strings.Split(strings.TrimSpace(links), "\n")) != 1 || !strings.Contains(links, ": lo:") {
+	if links := mustOutput(t, "ip", "-n", name, "-o", "link"); len(strings.Split(strings.TrimSpace(links), "\n")) != 1 || !strings.Contains(links, ": lo:") {
 		t.Errorf("ip -n %s link = %q, want lo alone", name, links)
 	}
 	id, err := nsmgr.IDOf(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := nsmgrIPNetnsID(t, name); got != nsmgrIDText(id) {
+	if got := ipNetnsID(t, name); got != nsIDText(id) {
 		t.Errorf("ip netns exec %s sees namespace %s, the handle from Create is %v", name, got, id)
 	}
-	if got := strings.TrimSpace(nsmgrRun(t, "nsenter", "--net="+nsmgr.Path(name), "stat", "-L", "-c", "%d:%i", "/proc/self/ns/net")); got != nsmgrIDText(id) {
+	if got := strings.TrimSpace(mustOutput(t, "nsenter", "--net="+nsmgr.Path(name), "stat", "-L", "-c", "%d:%i", "/proc/self/ns/net")); got != nsIDText(id) {
 		t.Errorf("nsenter --net=%s sees namespace %s, the handle from Create is %v", nsmgr.Path(name), got, id)
 	}
-	if id == nsmgrWorldID(t) {
+	if id == worldNetnsID(t) {
 		t.Errorf("Create returned the world's own namespace")
 	}
 	if byName, err := nsmgr.IDByName(name); err != nil || byName != id {
 		t.Errorf("IDByName(%q) = %v, %v; want %v", name, byName, err, id)
 	}
-	n, opts := nsmgrMountCount(t, nsmgr.RunDir)
+	n, opts := mountCount(t, nsmgr.RunDir)
 	if n != 1 || !strings.Contains(opts[0], "shared:") {
 		t.Errorf("%s is mounted %d times with %q, want once, shared", nsmgr.RunDir, n, opts)
 	}
@@ -189,7 +164,7 @@ func TestIntegrationNsmgrCreate(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), name) {
 		t.Errorf("error %q does not name the namespace", err)
 	}
-	if got := nsmgrIPNetnsID(t, name); got != nsmgrIDText(id) {
+	if got := ipNetnsID(t, name); got != nsIDText(id) {
 		t.Errorf("after a failed second Create, %s is namespace %s, want %v", name, got, id)
 	}
 
@@ -252,16 +227,16 @@ func TestIntegrationNsmgrCreateConcurrentWithIP(t *testing.T) {
 			seen[id] = name
 		}
 	}
-	if c, opts := nsmgrMountCount(t, nsmgr.RunDir); c != 1 || !strings.Contains(opts[0], "shared:") {
+	if c, opts := mountCount(t, nsmgr.RunDir); c != 1 || !strings.Contains(opts[0], "shared:") {
 		t.Errorf("%s is mounted %d times with %q, want once, shared", nsmgr.RunDir, c, opts)
 	}
 }
 
 func TestIntegrationNsmgrDelete(t *testing.T) {
 	const name = "nsm-delete"
-	nsmgrCreate(t, name)
+	createNamed(t, name)
 	path := nsmgr.Path(name)
-	if n, _ := nsmgrMountCount(t, path); n != 1 {
+	if n, _ := mountCount(t, path); n != 1 {
 		t.Fatalf("%s is mounted %d times before Delete, want once", path, n)
 	}
 	if err := nsmgr.Delete(name); err != nil {
@@ -270,10 +245,10 @@ func TestIntegrationNsmgrDelete(t *testing.T) {
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after Delete, %s: %v, want it gone", path, err)
 	}
-	if n, _ := nsmgrMountCount(t, path); n != 0 {
+	if n, _ := mountCount(t, path); n != 0 {
 		t.Errorf("after Delete, %s is still mounted %d times", path, n)
 	}
-	if list := nsmgrRun(t, "ip", "netns", "list"); strings.Contains(list, name) {
+	if list := mustOutput(t, "ip", "netns", "list"); strings.Contains(list, name) {
 		t.Errorf("after Delete, ip netns list still shows %q:\n%s", name, list)
 	}
 	if err := nsmgr.Delete(name); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), name) {
@@ -293,11 +268,11 @@ func TestIntegrationNsmgrDelete(t *testing.T) {
 	}
 
 	// One made by ip.
-	nsmgrRun(t, "ip", "netns", "add", "nsm-ipdel")
+	mustOutput(t, "ip", "netns", "add", "nsm-ipdel")
 	if err := nsmgr.Delete("nsm-ipdel"); err != nil {
 		t.Errorf("Delete of a namespace made by ip: %v", err)
 	}
-	if list := nsmgrRun(t, "ip", "netns", "list"); strings.Contains(list, "nsm-ipdel") {
+	if list := mustOutput(t, "ip", "netns", "list"); strings.Contains(list, "nsm-ipdel") {
 		t.Errorf("after Delete, ip netns list still shows nsm-ipdel:\n%s", list)
 	}
 
@@ -306,13 +281,13 @@ func TestIntegrationNsmgrDelete(t *testing.T) {
 			t.Errorf("Delete(%q) = %v, want ErrInvalidName", bad, err)
 		}
 	}
-	if n, _ := nsmgrMountCount(t, "/run"); n != 1 {
+	if n, _ := mountCount(t, "/run"); n != 1 {
 		t.Errorf("/run is mounted %d times, want once (Delete(\"..\") must not touch it)", n)
 	}
 }
 
 func TestIntegrationNsmgrOpen(t *testing.T) {
-	nsmgrRun(t, "ip", "netns", "add", "nsm-open")
+	mustOutput(t, "ip", "netns", "add", "nsm-open")
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", "nsm-open").Run() })
 	h, err := nsmgr.Open("nsm-open")
 	if err != nil {
@@ -323,7 +298,7 @@ func TestIntegrationNsmgrOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := nsmgrIPNetnsID(t, "nsm-open"); got != nsmgrIDText(id) {
+	if got := ipNetnsID(t, "nsm-open"); got != nsIDText(id) {
 		t.Errorf("Open(nsm-open) is namespace %v, ip netns exec says %s", id, got)
 	}
 
@@ -360,8 +335,8 @@ func TestIntegrationNsmgrOpen(t *testing.T) {
 }
 
 func TestIntegrationNsmgrList(t *testing.T) {
-	nsmgrCreate(t, "nsm-l2")
-	nsmgrRun(t, "ip", "netns", "add", "nsm-l1")
+	createNamed(t, "nsm-l2")
+	mustOutput(t, "ip", "netns", "add", "nsm-l1")
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", "nsm-l1").Run() })
 	for _, bad := range []string{"nsm-l3-is-too-long", "nsm l4"} {
 		p := filepath.Join(nsmgr.RunDir, bad)
@@ -393,7 +368,7 @@ func TestIntegrationNsmgrList(t *testing.T) {
 
 func TestIntegrationNsmgrProcesses(t *testing.T) {
 	const name = "nsm-procs"
-	h := nsmgrCreate(t, name)
+	h := createNamed(t, name)
 	id, err := nsmgr.IDOf(h)
 	if err != nil {
 		t.Fatal(err)
@@ -401,16 +376,13 @@ func TestIntegrationNsmgrProcesses(t *testing.T) {
 	inside := exec.Command("ip", "netns", "exec", name, "sleep", "1000")
 	outside := exec.Command("sleep", "1001")
 	for _, c := range []*exec.Cmd{inside, outside} {
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		startUntilEnd(t, c)
 	}
 	var procs []nsmgr.Process
 	has := func(pid int) bool {
 		return slices.ContainsFunc(procs, func(p nsmgr.Process) bool { return p.PID == pid })
 	}
-	nsmgrWaitFor(t, "the sleep inside to be listed", func() bool {
+	waitFor(t, 10*time.Second, "the sleep inside to be listed", func() bool {
 		procs, err = nsmgr.Processes(id)
 		if err != nil {
 			t.Fatal(err)
@@ -423,7 +395,7 @@ func TestIntegrationNsmgrProcesses(t *testing.T) {
 		t.Errorf("Processes = %+v, want the one sleep", procs)
 	}
 	// The outside sleep has surely exec'd by now (its /proc/PID/comm says so) and is not listed.
-	nsmgrWaitFor(t, "the outside sleep to start", func() bool {
+	waitFor(t, 10*time.Second, "the outside sleep to start", func() bool {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", outside.Process.Pid))
 		return string(b) == "sleep\n"
 	})
@@ -446,11 +418,11 @@ func TestIntegrationNsmgrProcesses(t *testing.T) {
 
 func TestIntegrationNsmgrDo(t *testing.T) {
 	const name = "nsm-do"
-	h := nsmgrCreate(t, name)
-	nsmgrRun(t, "ip", "-n", name, "link", "set", "lo", "up")
-	nsmgrRun(t, "ip", "-n", name, "addr", "add", "192.0.2.55/32", "dev", "lo")
+	h := createNamed(t, name)
+	mustOutput(t, "ip", "-n", name, "link", "set", "lo", "up")
+	mustOutput(t, "ip", "-n", name, "addr", "add", "192.0.2.55/32", "dev", "lo")
 	id, _ := nsmgr.IDOf(h)
-	world := nsmgrWorldID(t)
+	world := worldNetnsID(t)
 
 	var inner nsmgr.ID
 	var linkNames, addrs []string
@@ -459,7 +431,7 @@ func TestIntegrationNsmgrDo(t *testing.T) {
 	err := nsmgr.Do(h, func() error {
 		mainThread = unix.Gettid() == os.Getpid()
 		var err error
-		if inner, err = nsmgrThreadNS(); err != nil {
+		if inner, err = threadNetnsID(); err != nil {
 			return err
 		}
 		links, err := netlink.LinkList()
@@ -482,7 +454,7 @@ func TestIntegrationNsmgrDo(t *testing.T) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			var err error
-			spawned, err = nsmgrThreadNS()
+			spawned, err = threadNetnsID()
 			done <- err
 		}()
 		return <-done
@@ -504,7 +476,7 @@ func TestIntegrationNsmgrDo(t *testing.T) {
 	}
 
 	runtime.LockOSThread()
-	here, err := nsmgrThreadNS()
+	here, err := threadNetnsID()
 	runtime.UnlockOSThread()
 	if err != nil || here != world {
 		t.Errorf("after Do the caller's thread is in %v (%v), want the world's %v", here, err, world)
@@ -549,8 +521,8 @@ func TestIntegrationNsmgrDo(t *testing.T) {
 		t.Errorf("runtime.Goexit in fn did not end the goroutine calling Do")
 	}
 	var stray []string
-	nsmgrWaitFor(t, "threads left inside to exit", func() bool {
-		stray = nsmgrStrayThreads(world)
+	waitFor(t, 10*time.Second, "threads left inside to exit", func() bool {
+		stray = strayThreads(world)
 		return len(stray) == 0
 	})
 }
@@ -558,9 +530,9 @@ func TestIntegrationNsmgrDo(t *testing.T) {
 // TestIntegrationNsmgrDoConcurrent runs many Do calls at once while other goroutines keep
 // checking, on whatever thread the scheduler gives them, that they are in the world's namespace.
 func TestIntegrationNsmgrDoConcurrent(t *testing.T) {
-	h := nsmgrCreate(t, "nsm-doconc")
+	h := createNamed(t, "nsm-doconc")
 	id, _ := nsmgr.IDOf(h)
-	world := nsmgrWorldID(t)
+	world := worldNetnsID(t)
 
 	stop := make(chan struct{})
 	var checks, wrong atomic.Int64
@@ -576,7 +548,7 @@ func TestIntegrationNsmgrDoConcurrent(t *testing.T) {
 				default:
 				}
 				runtime.LockOSThread()
-				got, err := nsmgrThreadNS()
+				got, err := threadNetnsID()
 				runtime.UnlockOSThread()
 				checks.Add(1)
 				if err != nil || got != world {
@@ -596,7 +568,7 @@ func TestIntegrationNsmgrDoConcurrent(t *testing.T) {
 			defer wg.Done()
 			errs <- nsmgr.Do(h, func() error {
 				for range 3 {
-					got, err := nsmgrThreadNS()
+					got, err := threadNetnsID()
 					if err != nil {
 						return err
 					}
@@ -621,33 +593,21 @@ func TestIntegrationNsmgrDoConcurrent(t *testing.T) {
 	if wrong.Load() != 0 || checks.Load() == 0 {
 		t.Errorf("%d of %d checks outside Do found a thread in the wrong namespace", wrong.Load(), checks.Load())
 	}
-	if stray := nsmgrStrayThreads(world); len(stray) != 0 {
+	if stray := strayThreads(world); len(stray) != 0 {
 		t.Errorf("after every Do returned, threads %v are outside the world's namespace", stray)
 	}
 }
 
-// nsmgrExecHelper builds testdata/nsexec, which calls nsmgr.Exec.
-func nsmgrExecHelper(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nsexec")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/nsexec")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the nsexec helper: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// nsmgrExecResult is how a run of the helper ended.
-type nsmgrExecResult struct {
+// nsexecResult is how a run of the helper ended.
+type nsexecResult struct {
 	pid            int
 	stdout, stderr string
 	status         syscall.WaitStatus
 }
 
-// nsmgrExec runs the helper with args and returns its outcome; cmd may be prepared further by
+// runNsexec runs the helper with args and returns its outcome; cmd may be prepared further by
 // prep.
-func nsmgrExec(t *testing.T, bin string, prep func(*exec.Cmd), args ...string) nsmgrExecResult {
+func runNsexec(t *testing.T, bin string, prep func(*exec.Cmd), args ...string) nsexecResult {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr strings.Builder
@@ -663,7 +623,7 @@ func nsmgrExec(t *testing.T, bin string, prep func(*exec.Cmd), args ...string) n
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
-	return nsmgrExecResult{
+	return nsexecResult{
 		pid:    cmd.Process.Pid,
 		stdout: stdout.String(),
 		stderr: stderr.String(),
@@ -671,30 +631,19 @@ func nsmgrExec(t *testing.T, bin string, prep func(*exec.Cmd), args ...string) n
 	}
 }
 
-// nsmgrFields parses "key=value" lines.
-func nsmgrFields(out string) map[string]string {
-	m := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
 func TestIntegrationNsmgrExec(t *testing.T) {
 	const name = "nsm-exec"
-	bin := nsmgrExecHelper(t)
-	h := nsmgrCreate(t, name)
+	bin := worldTool(t, "nsexec")
+	h := createNamed(t, name)
 	id, _ := nsmgr.IDOf(h)
-	nsmgrRun(t, "ip", "-n", name, "link", "set", "lo", "up")
-	nsmgrRun(t, "ip", "-n", name, "addr", "add", "203.0.113.77/32", "dev", "lo")
-	nsmgrRun(t, "ip", "-n", name, "link", "add", "nsmva", "type", "veth", "peer", "name", "nsmvb")
+	mustOutput(t, "ip", "-n", name, "link", "set", "lo", "up")
+	mustOutput(t, "ip", "-n", name, "addr", "add", "203.0.113.77/32", "dev", "lo")
+	mustOutput(t, "ip", "-n", name, "link", "add", "nsmva", "type", "veth", "peer", "name", "nsmvb")
 	ownMnt, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := func(t *testing.T, r nsmgrExecResult) {
+	ok := func(t *testing.T, r nsexecResult) {
 		t.Helper()
 		if !r.status.Exited() || r.status.ExitStatus() != 0 {
 			t.Fatalf("nsexec ended with %v, stderr:\n%s", r.status, r.stderr)
@@ -718,10 +667,10 @@ echo pid=$$
 echo links=$(ls /sys/class/net)
 echo addr=$(ip -o -4 addr show dev lo | awk '{print $4}')
 cat "$1/mark"`
-		r := nsmgrExec(t, bin, nil, "-ns", name, "-threads", "4", "-mark", mark, "--", "sh", "-c", script, "sh", mark)
+		r := runNsexec(t, bin, nil, "-ns", name, "-threads", "4", "-mark", mark, "--", "sh", "-c", script, "sh", mark)
 		ok(t, r)
-		got := nsmgrFields(r.stdout)
-		want := nsmgrIDText(id)
+		got := keyValues(r.stdout)
+		want := nsIDText(id)
 		if got["net"] != want {
 			t.Errorf("the program runs in namespace %s, want %s (%s)", got["net"], want, nsmgr.Path(name))
 		}
@@ -755,7 +704,7 @@ cat "$1/mark"`
 	})
 
 	t.Run("argv", func(t *testing.T) {
-		r := nsmgrExec(t, bin, nil, "-ns", name, "--", "sh", "-c", `printf "%s|" "$@"`, "x", "a b", "--flag", "", "ü", "-ns")
+		r := runNsexec(t, bin, nil, "-ns", name, "--", "sh", "-c", `printf "%s|" "$@"`, "x", "a b", "--flag", "", "ü", "-ns")
 		ok(t, r)
 		if want := "a b|--flag||ü|-ns|"; r.stdout != want {
 			t.Errorf("arguments arrived as %q, want %q", r.stdout, want)
@@ -763,7 +712,7 @@ cat "$1/mark"`
 	})
 
 	t.Run("environment", func(t *testing.T) {
-		r := nsmgrExec(t, bin, func(c *exec.Cmd) { c.Env = append(os.Environ(), "NSM_PROBE=x y") },
+		r := runNsexec(t, bin, func(c *exec.Cmd) { c.Env = append(os.Environ(), "NSM_PROBE=x y") },
 			"-ns", name, "--", "sh", "-c", `printf %s "$NSM_PROBE"`)
 		ok(t, r)
 		if r.stdout != "x y" {
@@ -772,11 +721,11 @@ cat "$1/mark"`
 	})
 
 	t.Run("status", func(t *testing.T) {
-		r := nsmgrExec(t, bin, nil, "-ns", name, "--", "sh", "-c", "exit 3")
+		r := runNsexec(t, bin, nil, "-ns", name, "--", "sh", "-c", "exit 3")
 		if !r.status.Exited() || r.status.ExitStatus() != 3 {
 			t.Errorf("sh -c 'exit 3' ended with %v, want exit status 3", r.status)
 		}
-		r = nsmgrExec(t, bin, nil, "-ns", name, "--", "sh", "-c", `kill -TERM $$`)
+		r = runNsexec(t, bin, nil, "-ns", name, "--", "sh", "-c", `kill -TERM $$`)
 		if !r.status.Signaled() || r.status.Signal() != syscall.SIGTERM {
 			t.Errorf("a program that killed itself ended with %v, want SIGTERM", r.status)
 		}
@@ -813,7 +762,7 @@ cat "$1/mark"`
 		{"bad dir", []string{"-ns", name, "-dir", "/nonexistent", "--", "true"}, 125, "/nonexistent"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := nsmgrExec(t, bin, nil, tt.args...)
+			r := runNsexec(t, bin, nil, tt.args...)
 			if !r.status.Exited() || r.status.ExitStatus() != tt.code || !strings.Contains(r.stderr, tt.stderr) {
 				t.Errorf("nsexec %q ended with %v, stderr %q; want exit status %d and stderr mentioning %q",
 					tt.args, r.status, r.stderr, tt.code, tt.stderr)
@@ -836,11 +785,11 @@ cat "$1/mark"`
 		// The shell lists its own descriptors from a child ls (the trailing command keeps the
 		// shell from exec'ing ls in its place).
 		script := `ls /proc/$$/fd; true`
-		control := nsmgrExec(t, "/bin/sh", extra, "-c", script)
+		control := runNsexec(t, "/bin/sh", extra, "-c", script)
 		if !strings.Contains(control.stdout, "3\n4\n") {
 			t.Fatalf("the control run (no nsmgr) does not see the extra descriptors: %q", control.stdout)
 		}
-		r := nsmgrExec(t, bin, extra, "-ns", name, "-leakfd", "--", "sh", "-c", script)
+		r := runNsexec(t, bin, extra, "-ns", name, "-leakfd", "--", "sh", "-c", script)
 		ok(t, r)
 		if r.stdout != "0\n1\n2\n" {
 			t.Errorf("the program has descriptors\n%s\nwant only 0, 1 and 2", r.stdout)
@@ -849,9 +798,9 @@ cat "$1/mark"`
 
 	t.Run("process state", func(t *testing.T) {
 		script := `grep -E '^(NoNewPrivs|Sig(Blk|Ign)):' /proc/self/status`
-		control := nsmgrExec(t, "/bin/sh", nil, "-c", script)
-		plain := nsmgrExec(t, bin, nil, "-ns", name, "--", "sh", "-c", script)
-		nnp := nsmgrExec(t, bin, nil, "-ns", name, "-nnp", "--", "sh", "-c", script)
+		control := runNsexec(t, "/bin/sh", nil, "-c", script)
+		plain := runNsexec(t, bin, nil, "-ns", name, "--", "sh", "-c", script)
+		nnp := runNsexec(t, bin, nil, "-ns", name, "-nnp", "--", "sh", "-c", script)
 		ok(t, plain)
 		ok(t, nnp)
 		// Signal mask and ignored signals as a plain fork+exec leaves them.
@@ -869,7 +818,7 @@ cat "$1/mark"`
 			{"groupadd", "nsmgrp2"},
 			{"useradd", "-M", "-l", "-N", "-g", "nsmgrp1", "-G", "nsmgrp2", "-s", "/bin/sh", "nsmuser"},
 		} {
-			nsmgrRun(t, c[0], c[1:]...)
+			mustOutput(t, c[0], c[1:]...)
 		}
 		t.Cleanup(func() {
 			exec.Command("userdel", "nsmuser").Run()
@@ -889,7 +838,7 @@ cat "$1/mark"`
 			t.Fatalf("nsmuser has groups %v, want two", gids)
 		}
 		script := `pwd; grep -E '^(Uid|Gid|Groups|CapEff):' /proc/self/status`
-		r := nsmgrExec(t, bin, nil, "-ns", name, "-uid", u.Uid, "-gid", u.Gid, "-groups", strings.Join(gids, ","),
+		r := runNsexec(t, bin, nil, "-ns", name, "-uid", u.Uid, "-gid", u.Gid, "-groups", strings.Join(gids, ","),
 			"-dir", "/usr", "--", "sh", "-c", script)
 		ok(t, r)
 		want := fmt.Sprintf("/usr\nUid:\t%[1]s\t%[1]s\t%[1]s\t%[1]s\nGid:\t%[2]s\t%[2]s\t%[2]s\t%[2]s\nGroups:\t%[3]s \nCapEff:\t0000000000000000\n",
@@ -898,7 +847,7 @@ cat "$1/mark"`
 			t.Errorf("as nsmuser the program has\n%s\nwant\n%s", r.stdout, want)
 		}
 		// The directory is entered as the new user.
-		r = nsmgrExec(t, bin, nil, "-ns", name, "-uid", u.Uid, "-gid", u.Gid, "-dir", locked, "--", "true")
+		r = runNsexec(t, bin, nil, "-ns", name, "-uid", u.Uid, "-gid", u.Gid, "-dir", locked, "--", "true")
 		if !r.status.Exited() || r.status.ExitStatus() != 125 || !strings.Contains(r.stderr, "permission denied") {
 			t.Errorf("entering root's 0700 %s as nsmuser ended with %v, stderr %q; want 125, permission denied", locked, r.status, r.stderr)
 		}
@@ -910,9 +859,9 @@ cat "$1/mark"`
 // namespace or in another mount namespace.
 func TestIntegrationNsmgrExecFailureLeavesNoThread(t *testing.T) {
 	const name = "nsm-execfail"
-	h := nsmgrCreate(t, name)
+	h := createNamed(t, name)
 	id, _ := nsmgr.IDOf(h)
-	world := nsmgrWorldID(t)
+	world := worldNetnsID(t)
 	ownMnt, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
@@ -922,7 +871,7 @@ func TestIntegrationNsmgrExecFailureLeavesNoThread(t *testing.T) {
 	err = nsmgr.Exec(name, h, nsmgr.ExecOptions{
 		Path: "/bin/true",
 		Mounts: func() error {
-			inside, _ = nsmgrThreadNS()
+			inside, _ = threadNetnsID()
 			insideMnt, _ = os.Readlink("/proc/thread-self/ns/mnt")
 			return errors.New("refused")
 		},
@@ -934,7 +883,7 @@ func TestIntegrationNsmgrExecFailureLeavesNoThread(t *testing.T) {
 	if inside != id || insideMnt == ownMnt || insideMnt == "" {
 		t.Errorf("Mounts ran in namespace %v, mount namespace %s; want %v and not %s", inside, insideMnt, id, ownMnt)
 	}
-	nsmgrWaitFor(t, "Exec's thread to exit", func() bool { return len(nsmgrStrayThreads(world)) == 0 })
+	waitFor(t, 10*time.Second, "Exec's thread to exit", func() bool { return len(strayThreads(world)) == 0 })
 	mnts, _ := filepath.Glob("/proc/self/task/*/ns/mnt")
 	for _, m := range mnts {
 		if l, err := os.Readlink(m); err == nil && l != ownMnt {

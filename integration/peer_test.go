@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -166,63 +165,5 @@ PersistentKeepalive = 25
 %s`, p.ClientKey, clientTunnel4, clientTunnel6, peerTunnel4, p.Key.PublicKey(), p.Underlay.Peer4, peerPort, extra)
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// run runs a command and returns its combined output.
-func run(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	return string(out), err
-}
-
-func mustRun(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := run(name, args...)
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-// wgnsRun runs the wgns binary under test and returns stdout, stderr and the exit code.
-func wgnsRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	return wgnsRunEnv(t, nil, args...)
-}
-
-func wgnsRunEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(wgnsBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running wgns %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
-}
-
-func mustWgns(t *testing.T, args ...string) string {
-	t.Helper()
-	o, e, code := wgnsRun(t, args...)
-	if code != 0 {
-		t.Fatalf("wgns %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
-	}
-	return o
-}
-
-// waitFor polls cond until it holds or limit (stretched by WGNS_TEST_TIME_SCALE) passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	limit = scaled(limit)
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

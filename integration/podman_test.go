@@ -135,7 +135,7 @@ func (p *podman) exec(name, script string) (string, error) {
 // assertContainerTunnel shows ping, DNS (with busybox's nslookup, which asks resolv.conf's first
 // server) and TCP through the tunnel from the container, and that addresses outside the tunnel
 // stay out of reach; the capture on the uplink shows only WireGuard's UDP.
-func assertContainerTunnel(t *testing.T, p *podman, w *leakWorld, name string, capture *leakCapture) {
+func assertContainerTunnel(t *testing.T, p *podman, w *leakWorld, name string, capture *tcpdumpCapture) {
 	t.Helper()
 	for _, script := range []string{
 		"ping -c1 -W5 " + peerTunnel4,
@@ -235,7 +235,7 @@ func TestIntegrationPodmanNetwork(t *testing.T) {
 		return err == nil
 	})
 	w.learnAnyPort(t, netns)
-	capture := leakStartCapture(t, w.uplink)
+	capture := startCapture(t, w.uplink)
 	assertContainerTunnel(t, p, w, "c1", capture)
 
 	p.must(t, "rm", "-f", "-t", "0", "c1")
@@ -267,7 +267,7 @@ func TestIntegrationPodmanJoinsTunnel(t *testing.T) {
 	p := newPodman(t, e)
 	mustWgns(t, "up", "--name", name, w.config)
 	t.Cleanup(func() { wgnsRun(t, "down", "--force", name) })
-	leakWaitTunnel(t, name)
+	waitTunnel(t, name)
 
 	p.start(t, "j1", "--network", "ns:/run/netns/"+name)
 	resolv, err := p.exec("j1", "cat /etc/resolv.conf")
@@ -286,7 +286,7 @@ func TestIntegrationPodmanJoinsTunnel(t *testing.T) {
 		t.Errorf("the container is in %q, want the tunnel's namespace net:[%s] (%v)", out, ino, err)
 	}
 	w.learnPort(t)
-	capture := leakStartCapture(t, w.uplink)
+	capture := startCapture(t, w.uplink)
 	assertContainerTunnel(t, p, w, "j1", capture)
 
 	if _, errOut, code := wgnsRun(t, "down", name); code == 0 || !strings.Contains(errOut, "processes still run inside") {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -36,16 +35,6 @@ type portsStatus struct {
 	} `json:"port_forward"`
 }
 
-func portsStatusOf(t *testing.T, name string) portsStatus {
-	t.Helper()
-	var st []portsStatus
-	out := mustWgns(t, "status", "--json", name)
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	return st[0]
-}
-
 // portsInside starts a program inside namespace ns with `ip netns exec` (the witness's way in,
 // not wgns's) and waits until something listens on port there (proto "tcp" or "udp").
 func portsInside(t *testing.T, ns, proto string, port int, argv ...string) *exec.Cmd {
@@ -53,17 +42,9 @@ func portsInside(t *testing.T, ns, proto string, port int, argv ...string) *exec
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	flag := "-ltnH"
-	if proto == "udp" {
-		flag = "-lunH"
-	}
+	startUntilEnd(t, cmd)
 	waitFor(t, 20*time.Second, fmt.Sprintf("%s listening on %s port %d inside %s", argv[0], proto, port, ns), func() bool {
-		o, _ := run("ip", "netns", "exec", ns, "ss", flag, "sport", "= :"+strconv.Itoa(port))
-		return strings.TrimSpace(o) != ""
+		return listening(ns, proto, "sport", "= :"+strconv.Itoa(port))
 	})
 	return cmd
 }
@@ -169,7 +150,7 @@ func TestIntegrationPublish(t *testing.T) {
 	})
 
 	t.Run("spliced, byte for byte", func(t *testing.T) {
-		pid := portsStatusOf(t, name).PID
+		pid := statusAs[portsStatus](t, name).PID
 		trace := filepath.Join(t.TempDir(), "strace")
 		st := exec.Command("strace", "-f", "-e", "trace=splice", "-o", trace, "-p", strconv.Itoa(pid))
 		var stErr bytes.Buffer
@@ -209,7 +190,7 @@ func TestIntegrationPublish(t *testing.T) {
 	})
 
 	t.Run("status shows what is published", func(t *testing.T) {
-		st := portsStatusOf(t, name)
+		st := statusAs[portsStatus](t, name)
 		var got []string
 		for _, p := range st.Published {
 			got = append(got, fmt.Sprintf("%s->%d/%s", p.Listen, p.Port, p.Proto))
@@ -220,7 +201,7 @@ func TestIntegrationPublish(t *testing.T) {
 		if out := mustWgns(t, "status", name); !strings.Contains(out, "  published: 127.0.0.1:18080 -> 8080/tcp, [::1]:18081 -> 8080/tcp, 127.0.0.1:15353 -> 5353/udp\n") {
 			t.Errorf("status:\n%s", out)
 		}
-		chkAssert(t, name, nil)
+		assertCheck(t, name, nil)
 	})
 
 	t.Run("a second up is refused, the first goes on", func(t *testing.T) {
@@ -270,7 +251,7 @@ func TestIntegrationPublish(t *testing.T) {
 		}
 		// Meanwhile the supervisor answers: status, the UDP port, the tunnel.
 		start := time.Now()
-		portsStatusOf(t, name)
+		statusAs[portsStatus](t, name)
 		if got, err := portsUDPAsk("127.0.0.1:15353", "still there\n"); err != nil || got != "echo: still there\n" {
 			t.Errorf("UDP during the flood: %q, %v", got, err)
 		}
@@ -335,7 +316,7 @@ func TestIntegrationPublishBindErrors(t *testing.T) {
 		}
 		assertNoTrace(t, name)
 		if after := snapshot(t, name); after != before {
-			t.Errorf("a failed up changed the world:\n%s", leakTextDiff(before, after))
+			t.Errorf("a failed up changed the world:\n%s", lineDiff(before, after))
 		}
 	}
 }
@@ -349,8 +330,8 @@ func TestIntegrationPublishBindErrors(t *testing.T) {
 func TestIntegrationLeakPublished(t *testing.T) {
 	const name = "lp"
 	extra := "\n[Namespace]\nPublish = 0.0.0.0:80:8080, [::]:80:8080, 0.0.0.0:53:8080, [::]:53:8080, 0.0.0.0:9:5353/udp, [::]:9:5353/udp, 0.0.0.0:53:5353/udp, [::]:53:5353/udp\n"
-	leakMatrix(t, name, extra, func(t *testing.T) {
-		before := leakHostSnapshot(t)
+	runLeakMatrix(t, name, extra, func(t *testing.T) {
+		before := hostSnapshot(t)
 		dir := t.TempDir()
 		os.Chmod(dir, 0o755)
 		if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from inside\n"), 0o644); err != nil {
@@ -369,13 +350,13 @@ func TestIntegrationLeakPublished(t *testing.T) {
 			}
 		}
 		// The probes of the connected state once more, with the servers behind the ports.
-		for label, ok := range leakRunProbes(t, name) {
+		for label, ok := range runOutsideProbes(t, name) {
 			if ok && !strings.HasPrefix(label, "t:") {
 				t.Errorf("LEAK: probe %s got through with servers behind the published ports", label)
 			}
 		}
-		if during := leakHostSnapshot(t); during != before {
-			t.Errorf("publishing changed the host world's network:\n%s", leakTextDiff(before, during))
+		if during := hostSnapshot(t); during != before {
+			t.Errorf("publishing changed the host world's network:\n%s", lineDiff(before, during))
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -115,45 +114,9 @@ func provLoad(t *testing.T, p *peer, psk wgtypes.Key, hookFile string) []provCon
 	return out
 }
 
-// provStartDNS starts one dnsmasq in namespace ns answering every name with provAnswer on each
-// of listen (port 53), and waits until it listens on all; t.Cleanup stops it. It is xdStartDNS
-// for several addresses, IPv6 ones included.
-func provStartDNS(t *testing.T, ns string, listen ...string) *xdDNS {
-	t.Helper()
-	d := &xdDNS{what: "the tunnel's DNS", log: &syncBuffer{}}
-	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=", "--user=", "--group=",
-		"--log-queries", "--log-facility=-", "--address=/#/" + provAnswer}
-	for _, a := range listen {
-		args = append(args, "--listen-address="+a)
-	}
-	cmd := exec.Command("ip", args...)
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dnsmasq: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("dnsmasq:\n%s", d.log.String())
-		}
-	})
-	waitFor(t, 10*time.Second, "dnsmasq listening on "+strings.Join(listen, ", "), func() bool {
-		out, _ := run("ip", "netns", "exec", ns, "ss", "-lunH", "sport", "= :53")
-		for _, a := range listen {
-			if !strings.Contains(out, a+":53") && !strings.Contains(out, "["+a+"]:53") {
-				return false
-			}
-		}
-		return strings.Contains(d.log.String(), "]: started, version")
-	})
-	return d
-}
-
 // provQueriesFrom returns how many queries for name the server has logged from the client's
 // tunnel addresses.
-func provQueriesFrom(d *xdDNS, name string) int {
+func provQueriesFrom(d *dnsServer, name string) int {
 	n := 0
 	for _, q := range d.queries() {
 		if strings.Contains(q, "] "+name+" from ") &&
@@ -175,7 +138,7 @@ func provQueriesFrom(d *xdDNS, name string) int {
 func TestIntegrationProviderConfigs(t *testing.T) {
 	p := newPeer(t, "prov")
 	mustRun(t, "ip", "-n", p.NS, "addr", "add", provDNS4b+"/24", "dev", p.Dev)
-	dns := provStartDNS(t, p.NS, peerTunnel4, provDNS4b, peerTunnel6)
+	dns := startDnsmasq(t, p.NS, "the tunnel's DNS", []string{peerTunnel4, provDNS4b, peerTunnel6}, "/#/"+provAnswer)
 	psk, err := wgtypes.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -196,8 +159,8 @@ func TestIntegrationProviderConfigs(t *testing.T) {
 		}
 	}
 	sort.Strings(hosts)
-	dnsKeep(t, "/etc/hosts")
-	dnsReplace(t, "/etc/hosts", dnsReadFile(t, "/etc/hosts")+strings.Join(hosts, "\n")+"\n")
+	keepFile(t, "/etc/hosts")
+	replaceFile(t, "/etc/hosts", readFile(t, "/etc/hosts")+strings.Join(hosts, "\n")+"\n")
 
 	firewallBefore := mustRun(t, "nft", "list", "ruleset")
 	start := time.Now()

@@ -65,16 +65,13 @@ func roam(t *testing.T, keepOld bool) {
 	// The second network takes only its own sources.
 	mustRun(t, "ip", "netns", "exec", p.NS, "nft", "add table inet bcp38; add chain inet bcp38 in { type filter hook prerouting priority 0; }; "+
 		"add rule inet bcp38 in iifname "+vpB+" ip saddr != "+roamHostB+"/24 drop")
-	capture := leakStartCapture(t, vhB)
+	capture := startCapture(t, vhB)
 
 	// A ping inside, every 50 ms; the time of each answer is read from its output.
 	startPing := func() <-chan time.Time {
 		ping := exec.Command("ip", "netns", "exec", "roam", "ping", "-n", "-i", "0.05", "-W", "1", peerTunnel4)
 		out, _ := ping.StdoutPipe()
-		if err := ping.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ping.Process.Kill(); ping.Wait() })
+		startUntilEnd(t, ping)
 		replies := make(chan time.Time, 1000)
 		go func() {
 			sc := bufio.NewScanner(out)

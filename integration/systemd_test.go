@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -106,23 +104,6 @@ type container struct {
 	unitDir  string // bound at /etc/systemd/system
 	probeDir string // bound at ctrProbe
 	console  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // bootContainer boots a container whose /etc/systemd/system holds wgns's templates (running the
@@ -329,31 +310,6 @@ func (c *container) activeState(t *testing.T, unitName string) string {
 func (c *container) netnsInode(t *testing.T, path string) string {
 	t.Helper()
 	return strings.TrimSpace(c.mustRun(t, "stat", "-L", "-c", "%i", path))
-}
-
-// startDNS runs dnsmasq in the peer's namespace, listening only on the peer's tunnel address: it
-// answers only through the tunnel. name resolves to addr.
-func startDNS(t *testing.T, p *peer, name, addr string) {
-	t.Helper()
-	var out syncBuffer
-	cmd := exec.Command("ip", "netns", "exec", p.NS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--user=root", "--log-queries", "--log-facility=-",
-		"--listen-address="+peerTunnel4, "--bind-interfaces", "--address=/"+name+"/"+addr)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dnsmasq: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("dnsmasq:\n%s", out.String())
-		}
-	})
-	waitFor(t, 5*time.Second, "dnsmasq to listen on "+peerTunnel4+":53", func() bool {
-		o, _ := run("ip", "netns", "exec", p.NS, "ss", "-lunH")
-		return strings.Contains(o, peerTunnel4+":53")
-	})
 }
 
 // The name the tunnel's DNS server answers, and its answer (no other resolver knows it).

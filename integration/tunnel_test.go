@@ -36,13 +36,9 @@ func TestIntegrationTunnelTraffic(t *testing.T) {
 	const size = 4 << 20
 	counted := filepath.Join(t.TempDir(), "received")
 	srv := exec.Command("ip", "netns", "exec", p.NS, "sh", "-c", "nc -l -s "+peerTunnel4+" -p 5201 | wc -c > "+counted)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	startUntilEnd(t, srv)
 	waitFor(t, 5*time.Second, "a listener in the peer namespace", func() bool {
-		out, _ := run("ip", "netns", "exec", p.NS, "ss", "-ltnH", "sport", "= :5201")
-		return strings.Contains(out, "LISTEN")
+		return listening(p.NS, "tcp", "sport", "= :5201")
 	})
 	mustWgns(t, "exec", name, "--", "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | nc -N %s 5201", size, peerTunnel4))
 	if err := srv.Wait(); err != nil {
@@ -198,9 +194,14 @@ type tunnelStatus struct {
 	} `json:"peers"`
 }
 
-func status(t *testing.T, name string) tunnelStatus {
+// status is the tunnel's `wgns status --json`, read as tunnelStatus.
+func status(t *testing.T, name string) tunnelStatus { return statusAs[tunnelStatus](t, name) }
+
+// statusAs reads `wgns status --json name` into T, the fields a test looks at (tunnelStatus,
+// portsStatus, failoverStatus); it fails the test unless there is exactly one tunnel in it.
+func statusAs[T any](t *testing.T, name string) T {
 	t.Helper()
-	var st []tunnelStatus
+	var st []T
 	out := mustWgns(t, "status", "--json", name)
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
 		t.Fatalf("status --json: %v\n%s", err, out)
@@ -253,27 +254,19 @@ func assertNoTrace(t *testing.T, name string) {
 // wgnsPIDsFor lists live wgns processes (the front or the full wgns, which starts the holders)
 // whose command line names the tunnel.
 func wgnsPIDsFor(name string) []int {
-	var pids []int
-	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range m {
-		b, err := os.ReadFile(f)
-		if err != nil || !strings.HasPrefix(string(b), wgnsBin+"\x00") && !strings.HasPrefix(string(b), wgnsCore()+"\x00") {
-			continue
+	return pidsWhere(func(pid int) bool {
+		b := cmdline(pid)
+		if !strings.HasPrefix(b, wgnsBin+"\x00") && !strings.HasPrefix(b, wgnsCore()+"\x00") {
+			return false
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		args := strings.Split(strings.TrimRight(b, "\x00"), "\x00")
 		for _, a := range args[1:] {
 			if a == name || strings.HasSuffix(a, "/"+name+".conf") {
-				stat, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
-				if !strings.Contains(string(stat), ") Z ") {
-					var pid int
-					fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid)
-					pids = append(pids, pid)
-				}
-				break
+				return processLives(pid)
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // snapshot is the world's state as text: namespaces, links, wgns state files, DNS views.
