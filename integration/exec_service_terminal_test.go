@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIntegrationServiceTerminal: a user's command run through the service from the user's
@@ -57,7 +58,11 @@ func TestIntegrationServiceTerminal(t *testing.T) {
 	// A terminal that is not the user's (root's, say, after su): the service does not open it
 	// for the user, and says so.
 	tp = newTerm(t)
-	if code := waitStatus(t, run(tp, "echo ran")); code != 125 || !strings.Contains(tp.shown(), "wgns exec: opening the caller's terminal "+tp.slave.Name()+" again, with the caller's rights: permission denied") || strings.Contains(tp.shown(), "ran") {
+	code := waitStatus(t, run(tp, "echo ran"))
+	// The message reaches the terminal's reader after the exit status: wait for it.
+	want := "wgns exec: opening the caller's terminal " + tp.slave.Name() + " again, with the caller's rights: permission denied"
+	waitFor(t, 10*time.Second, "the refusal on the terminal", func() bool { return strings.Contains(tp.shown(), want) })
+	if code != 125 || strings.Contains(tp.shown(), "ran") {
 		t.Errorf("on root's terminal: status %d\n%s", code, tp.shown())
 	}
 }
