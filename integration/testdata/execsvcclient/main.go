@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -124,6 +125,10 @@ func main() {
 		}
 		answer(fd)
 	case "seccomp":
+		// no_new_privs and a seccomp filter belong to the thread that sets them, and execve
+		// passes on those of the thread that calls it: all three on one thread (the goroutine
+		// could move between them, and the command then ran unfiltered, now and then).
+		runtime.LockOSThread()
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			fail(err.Error())
 		}
