@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The Debian package, installed into a container booted with a real systemd and used from the
@@ -69,7 +71,7 @@ func TestIntegrationDebPackage(t *testing.T) {
 	p := newPeer(t, "deb")
 	start := time.Now()
 
-	c := &container{unitDir: t.TempDir(), probeDir: t.TempDir(), console: &syncBuffer{}}
+	c := &container{unitDir: t.TempDir(), probeDir: t.TempDir(), console: &syncbuf.Buffer{}}
 	in := t.TempDir()
 	p.writeConfig(t, filepath.Join(in, debTunnel+".conf"), "[Namespace]\nUsers = "+debUser+"\n")
 	for name, text := range map[string]string{ctrTarget: testTarget, "fake-resolvers.service": fakeResolvers(),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wgns/wgns/dnsbind"
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The DNS host-event tests: the host's resolver daemons start, restart and re-create their
@@ -38,7 +39,7 @@ max-db-size hosts 33554432
 // heNscd is Debian's nscd, run in the test world as the host's name service cache.
 type heNscd struct {
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *syncbuf.Buffer
 }
 
 // heStartNscd starts nscd in the foreground, in /run/nscd as tmpfiles.d would make it, and waits
@@ -54,7 +55,7 @@ func heStartNscd(t *testing.T) *heNscd {
 		t.Fatal(err)
 	}
 	makeDir(t, "/run/nscd")
-	n := &heNscd{cmd: exec.Command(bin, "-F", "-f", conf), out: &syncBuffer{}}
+	n := &heNscd{cmd: exec.Command(bin, "-F", "-f", conf), out: &syncbuf.Buffer{}}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("starting nscd: %v", err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The desktop through wgns exec: X11 and Wayland programs, Debian's Chromium and Firefox, run
@@ -35,7 +37,7 @@ func startXvfb(t *testing.T, u worldUser) *display {
 		}
 	}
 	d := &display{name: ":" + strconv.Itoa(n)}
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := userCmd(t, u, "Xvfb", d.name, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -85,9 +87,9 @@ func (d *display) screenshot(t *testing.T, name string) string {
 
 // background starts cmd (a user's wgns exec of a program that stays) and returns what stops it
 // (SIGTERM to wgns, which passes it on) and waits.
-func background(t *testing.T, cmd *exec.Cmd) (out *syncBuffer, stop func()) {
+func background(t *testing.T, cmd *exec.Cmd) (out *syncbuf.Buffer, stop func()) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if cmd.SysProcAttr == nil {
@@ -215,7 +217,7 @@ func TestIntegrationDesktopWayland(t *testing.T) {
 	mustRun(t, "install", "-d", "-m", "755", "/run/user")
 	mustRun(t, "install", "-d", "-o", alice.Name, "-g", alice.Name, "-m", "700", runtime)
 	t.Cleanup(func() { os.RemoveAll(runtime) })
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	weston := userCmd(t, alice, "weston", "--backend=headless-backend.so", "--socket=wayland-1", "--idle-time=0")
 	weston.Env = append(weston.Env, "XDG_RUNTIME_DIR="+runtime)
 	weston.Stdout, weston.Stderr = log, log
@@ -282,7 +284,7 @@ done`
 // outsideBrowser is a browser the user runs outside every tunnel, on its default profile.
 type outsideBrowser struct {
 	stop func()
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 }
 
 // chromiumTabs returns the URLs of the tabs of the Chromium whose DevTools listen on port.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ import (
 // printed, and the PIDs of the command and of a daemon it left (setsid, its parent gone).
 type svcProgram struct {
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *syncbuf.Buffer
 	main    int
 	daemon  int
 	done    chan struct{}
@@ -31,7 +32,7 @@ func svcLongRunning(t *testing.T, u worldUser, front, name string) *svcProgram {
 	t.Helper()
 	dir := worldDir(t)
 	script := `(setsid sleep 301 & echo $! > ` + dir + `/daemon); echo $$ > ` + dir + `/main; exec sleep 300`
-	p := &svcProgram{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &svcProgram{out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = userCmd(t, u, front, "exec", name, "--", "sh", "-c", script)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = time.Second // the command holds the pipe after the client ends
@@ -162,7 +163,7 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 				default:
 				}
 				cmd := userCmd(t, alice, front, "exec", st.name, "--", "sh", "-c", "setsid sleep 120 & exec sleep 120")
-				var e syncBuffer
+				var e syncbuf.Buffer
 				cmd.Stderr = &e
 				cmd.WaitDelay = time.Second
 				cmd.SysProcAttr.Setsid = true

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/syncbuf"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -24,7 +25,7 @@ const svcSocket = "/run/wgns.sock"
 // service is `wgns serve` running in the world.
 type service struct {
 	cmd *exec.Cmd
-	log *syncBuffer
+	log *syncbuf.Buffer
 }
 
 // startService starts the service by hand (as where there is no systemd) and waits until it
@@ -34,7 +35,7 @@ func startService(t *testing.T) *service {
 	if _, err := os.Stat(svcSocket); err == nil {
 		t.Fatalf("%s exists before the test: another service runs", svcSocket)
 	}
-	s := &service{log: &syncBuffer{}}
+	s := &service{log: &syncbuf.Buffer{}}
 	s.cmd = exec.Command(wgnsCore(), "serve")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -77,7 +78,7 @@ type svcTunnel struct {
 	name string
 	p    *peer
 	dns  *dnsServer
-	web  *syncBuffer // the web server's log: one line per request, with the client's address
+	web  *syncbuf.Buffer // the web server's log: one line per request, with the client's address
 }
 
 // webPage is what the peer's web server serves.
@@ -111,13 +112,13 @@ func otherTunnel(t *testing.T, p *peer, name, namespace string) {
 }
 
 // startWeb runs busybox's httpd in the peer's namespace on the peer's tunnel address, port 80.
-func startWeb(t *testing.T, p *peer) *syncBuffer {
+func startWeb(t *testing.T, p *peer) *syncbuf.Buffer {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(webPage), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := exec.Command("ip", "netns", "exec", p.NS, "busybox", "httpd", "-f", "-vv", "-p", peerTunnel4+":80", "-h", dir)
 	cmd.Stdout, cmd.Stderr = log, log
 	startUntilEnd(t, cmd)

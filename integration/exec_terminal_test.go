@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ import (
 // programs under test are given.
 type termPair struct {
 	master, slave *os.File
-	screen        syncBuffer
+	screen        syncbuf.Buffer
 }
 
 // newTerm opens a pseudo-terminal with x/sys only (not the product's package pty), starts

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // Running commands.
@@ -102,7 +104,7 @@ func runWithin(t *testing.T, limit time.Duration, argv ...string) (stdout, stder
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	var o, e syncBuffer
+	var o, e syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	start := time.Now()
 	err := cmd.Run()
@@ -148,24 +150,6 @@ func shellStatus(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
-}
-
-// syncBuffer is a buffer that a command may write to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A program whose output is read section by section.
@@ -563,7 +547,7 @@ func addFixedUsers(t *testing.T) {
 // dnsServer is a dnsmasq in a namespace; it logs the queries it gets.
 type dnsServer struct {
 	what string
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 }
 
 // startDnsmasq starts dnsmasq (what names it in messages) in namespace ns, listening on port 53
@@ -573,7 +557,7 @@ type dnsServer struct {
 // test may have made a listener that never answers (dnsmasq would then hang for seconds).
 func startDnsmasq(t *testing.T, ns, what string, listen []string, addresses ...string) *dnsServer {
 	t.Helper()
-	d := &dnsServer{what: what, log: &syncBuffer{}}
+	d := &dnsServer{what: what, log: &syncbuf.Buffer{}}
 	args := []string{"netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
 		"--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=", "--user=", "--group=",
 		"--log-queries", "--log-facility=-"}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wgns/wgns/internal/linediff"
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The leak tests prove the kill switch the way VPN clients are audited: probes of every kind
@@ -192,7 +193,7 @@ type tcpdumpCapture struct {
 	file  string
 	cmd   *exec.Cmd
 	done  chan struct{}
-	log   syncBuffer
+	log   syncbuf.Buffer
 }
 
 // startCapture starts tcpdump on iface and returns once tcpdump says it is listening.

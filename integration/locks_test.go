@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The locks tests: no lock that an unprivileged user can take stalls wgns, and a wait for a
@@ -39,7 +41,7 @@ func lkStart(t *testing.T, cred *syscall.Credential, argv ...string) *lkHolder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	h.cmd.Stderr = &errOut
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // The port forwarding tests run Debian's miniupnpd (the nftables build) as the provider's
@@ -64,7 +66,7 @@ func stunServer(t *testing.T, addr string) {
 type miniupnpd struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  syncBuffer
+	log  syncbuf.Buffer
 	conf string
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/wgns/wgns/internal/syncbuf"
 )
 
 // A real systemd, PID 1 of a container that systemd-nspawn boots from this machine's own OS
@@ -103,7 +104,7 @@ type container struct {
 	nspawn   int    // PID of systemd-nspawn
 	unitDir  string // bound at /etc/systemd/system
 	probeDir string // bound at ctrProbe
-	console  *syncBuffer
+	console  *syncbuf.Buffer
 }
 
 // bootContainer boots a container whose /etc/systemd/system holds wgns's templates (running the
@@ -113,7 +114,7 @@ func bootContainer(t *testing.T, extra map[string]string) *container {
 	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
 		t.Fatal("systemd-nspawn is missing: install systemd-container (make deps)")
 	}
-	c := &container{unitDir: t.TempDir(), probeDir: t.TempDir(), console: &syncBuffer{}}
+	c := &container{unitDir: t.TempDir(), probeDir: t.TempDir(), console: &syncbuf.Buffer{}}
 	files := map[string]string{
 		ctrTarget:                testTarget,
 		"fake-resolvers.service": fakeResolvers(),

@@ -2,7 +2,6 @@ package selftest
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/wgns/wgns/internal/syncbuf"
 	"github.com/wgns/wgns/nsmgr"
 )
 
@@ -286,7 +285,7 @@ type peerProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string // the peer's stdout, a line at a time; closed at its EOF
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error // the peer's exit, once exited is closed
 }
@@ -295,7 +294,7 @@ type peerProc struct {
 // stdin, and waits until it reports READY, exits, or limit passes.
 func startPeer(self, uapi string, limit time.Duration) (*peerProc, error) {
 	p := &peerProc{cmd: exec.Command(self, CmdPeer), lines: make(chan string, 16),
-		stderr: &syncBuffer{}, exited: make(chan struct{})}
+		stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	p.cmd.Dir = "/"
 	var err error
@@ -384,22 +383,4 @@ func (p *peerProc) stop(limit time.Duration) error {
 		<-p.exited
 		return fmt.Errorf("the peer did not stop within %v of its stdin closing; killed it", limit)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

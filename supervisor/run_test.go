@@ -1,18 +1,17 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wgns/wgns/internal/syncbuf"
 	"github.com/wgns/wgns/wgns"
 	"github.com/wgns/wgns/wgns/config"
 )
@@ -56,31 +55,13 @@ type runWorld struct {
 	tun      *heldTunnel
 	sigs     chan<- os.Signal
 	changed  func()
-	stderr   syncBuffer
+	stderr   syncbuf.Buffer
 	readErr  error // reading the config fails
 	portsErr error // binding the published ports fails
 	upErr    error // making the tunnel fails
 	duty     fakeDuty
 	sigsSet  chan struct{}
 	watchErr error
-}
-
-// syncBuffer is a bytes.Buffer for writers on several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newRunWorld(t *testing.T) *runWorld {
