@@ -293,37 +293,7 @@ func TestIntegrationDNSEnterSurvivesRename(t *testing.T) {
 		return strings.Repeat("cat /etc/resolv.conf; echo @@; read x; ", steps) +
 			"cat /etc/resolv.conf; echo @@; grep -c wgnstest /etc/passwd; echo @@"
 	}
-	cases := []struct {
-		name  string
-		setup func(t *testing.T) // makes the host's resolv.conf before the program starts
-		steps []func(t *testing.T) string
-	}{{
-		name: "plain file",
-		setup: func(t *testing.T) {
-			replaceFile(t, "/etc/resolv.conf", "nameserver 192.0.2.1 # the host's, before\n")
-		},
-		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			replaceFile(t, "/etc/resolv.conf", "nameserver 192.0.2.2 # the host's, after\n")
-			return "nameserver 192.0.2.2 # the host's, after\n"
-		}},
-	}, {
-		name: "symlink into /run",
-		setup: func(t *testing.T) {
-			makeDir(t, "/run/systemd/resolve")
-			makeDir(t, "/run/hostdns")
-			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
-			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
-		},
-		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
-			return "nameserver 127.0.0.53 # stub, after\n"
-		}, func(t *testing.T) string {
-			replaceFile(t, "/run/hostdns/resolv.conf", "nameserver 192.0.2.3 # another manager's\n")
-			replaceSymlink(t, "/etc/resolv.conf", "/run/hostdns/resolv.conf")
-			return "nameserver 192.0.2.3 # another manager's\n"
-		}},
-	}}
-	for _, tc := range cases {
+	for _, tc := range resolvRenames("/run/hostdns", "192.0.2.1", "192.0.2.2", "192.0.2.3") {
 		t.Run(tc.name, func(t *testing.T) {
 			keepFile(t, "/etc/resolv.conf")
 			keepFile(t, "/etc/passwd")

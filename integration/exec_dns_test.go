@@ -340,37 +340,7 @@ func TestIntegrationExecDNSSurvivesRename(t *testing.T) {
 	script := func(steps int) string {
 		return strings.Repeat("cat /etc/resolv.conf; echo @@; read x; ", steps) + "cat /etc/resolv.conf; echo @@"
 	}
-	cases := []struct {
-		name  string
-		setup func(t *testing.T) // makes the host's resolv.conf before the programs start
-		steps []func(t *testing.T) string
-	}{{
-		name: "plain file",
-		setup: func(t *testing.T) {
-			replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's, before\n")
-		},
-		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			replaceFile(t, "/etc/resolv.conf", "nameserver "+decoyAddr+" # the host's, after\n")
-			return "nameserver " + decoyAddr + " # the host's, after\n"
-		}},
-	}, {
-		name: "symlink into /run",
-		setup: func(t *testing.T) {
-			makeDir(t, "/run/systemd/resolve")
-			makeDir(t, "/run/xdhostdns")
-			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
-			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
-		},
-		steps: []func(t *testing.T) string{func(t *testing.T) string {
-			replaceFile(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
-			return "nameserver 127.0.0.53 # stub, after\n"
-		}, func(t *testing.T) string {
-			replaceFile(t, "/run/xdhostdns/resolv.conf", "nameserver "+decoyAddr+" # another manager's\n")
-			replaceSymlink(t, "/etc/resolv.conf", "/run/xdhostdns/resolv.conf")
-			return "nameserver " + decoyAddr + " # another manager's\n"
-		}},
-	}}
-	for _, tc := range cases {
+	for _, tc := range resolvRenames("/run/xdhostdns", decoyAddr, decoyAddr, decoyAddr) {
 		t.Run(tc.name, func(t *testing.T) {
 			keepFile(t, "/etc/resolv.conf")
 			tc.setup(t)

@@ -642,3 +642,45 @@ func processLives(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err == nil && !strings.Contains(string(b), ") Z ")
 }
+
+// resolvRename is one way the host replaces its resolv.conf by rename: setup makes the host's
+// file before the programs start; each step renames something over it and returns what the
+// host's /etc/resolv.conf then says.
+type resolvRename struct {
+	name  string
+	setup func(t *testing.T)
+	steps []func(t *testing.T) string
+}
+
+// resolvRenames are the host's renames a DNS view must survive: over a plain file; and with a
+// symlink into /run, over its target, then over the symlink itself (pointed at dir's file, as
+// another resolver manager would). before, after and other are the nameservers the host's
+// files name at each point.
+func resolvRenames(dir, before, after, other string) []resolvRename {
+	write := func(t *testing.T, path, content string) string {
+		replaceFile(t, path, content)
+		return content
+	}
+	return []resolvRename{{
+		name:  "plain file",
+		setup: func(t *testing.T) { write(t, "/etc/resolv.conf", "nameserver "+before+" # the host's, before\n") },
+		steps: []func(t *testing.T) string{func(t *testing.T) string {
+			return write(t, "/etc/resolv.conf", "nameserver "+after+" # the host's, after\n")
+		}},
+	}, {
+		name: "symlink into /run",
+		setup: func(t *testing.T) {
+			makeDir(t, "/run/systemd/resolve")
+			makeDir(t, dir)
+			write(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, before\n")
+			replaceSymlink(t, "/etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+		},
+		steps: []func(t *testing.T) string{func(t *testing.T) string {
+			return write(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53 # stub, after\n")
+		}, func(t *testing.T) string {
+			content := write(t, dir+"/resolv.conf", "nameserver "+other+" # another manager's\n")
+			replaceSymlink(t, "/etc/resolv.conf", dir+"/resolv.conf")
+			return content
+		}},
+	}}
+}
