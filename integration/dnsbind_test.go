@@ -442,16 +442,7 @@ echo "$HOME $USER $DBUS_SESSION_BUS_ADDRESS"; echo @@
 func TestIntegrationDNSHiddenSockets(t *testing.T) {
 	const name = "dnshide"
 	socks := []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve", "/run/avahi-daemon/socket"}
-	var listeners []*net.UnixListener
-	for _, s := range socks {
-		makeDir(t, filepath.Dir(s))
-		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s, Net: "unix"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		listeners = append(listeners, l)
-	}
+	listeners := listenSilent(t, socks...).ls
 	writeView(t, name, dnsTestView)
 	bin := worldTool(t, "dnsview")
 
