@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -442,40 +441,18 @@ echo "$HOME $USER $DBUS_SESSION_BUS_ADDRESS"; echo @@
 func TestIntegrationDNSHiddenSockets(t *testing.T) {
 	const name = "dnshide"
 	socks := []string{"/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve", "/run/avahi-daemon/socket"}
-	listeners := listenSilent(t, socks...).ls
+	silent := listenSilent(t, socks...)
 	writeView(t, name, dnsTestView)
 	bin := worldTool(t, "dnsview")
 
-	// accepted accepts and counts the connections waiting on l, without waiting for more: every
-	// connect of a child has completed (unix sockets connect synchronously) by the time it exited.
-	accepted := func(l *net.UnixListener) int {
-		rc, err := l.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		rc.Control(func(fd uintptr) {
-			for { // the listener is non-blocking: EAGAIN once none is left
-				c, _, err := unix.Accept4(int(fd), unix.SOCK_CLOEXEC)
-				if err != nil {
-					return
-				}
-				unix.Close(c)
-				n++
-			}
-		})
-		return n
-	}
 	got := runDNSView(t, append([]string{name, bin, "connect"}, socks...)...)[0]
 	for _, s := range socks {
 		if !strings.Contains(got, s+": failed: ") || strings.Contains(got, s+": connected") {
 			t.Errorf("with the namespace's view, connecting to %s: %s", s, got)
 		}
 	}
-	for i, l := range listeners {
-		if n := accepted(l); n != 0 {
-			t.Errorf("%s accepted %d connections from the namespace", socks[i], n)
-		}
+	for s, n := range silent.accepted() {
+		t.Errorf("%s accepted %d connections from the namespace", s, n)
 	}
 
 	// Each directory is an empty, read-only directory of the /run link farm, also when reached
@@ -499,11 +476,12 @@ func TestIntegrationDNSHiddenSockets(t *testing.T) {
 	}
 
 	control := runDNSView(t, append([]string{"connect"}, socks...)...)[0]
-	for i, s := range socks {
+	counts := silent.accepted()
+	for _, s := range socks {
 		if !strings.Contains(control, s+": connected") {
 			t.Errorf("without the view, connecting to %s: %s (else this test proves nothing)", s, control)
 		}
-		if n := accepted(listeners[i]); n != 1 {
+		if n := counts[s]; n != 1 {
 			t.Errorf("%s accepted %d connections from the control, want 1", s, n)
 		}
 	}
