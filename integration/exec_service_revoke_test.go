@@ -193,7 +193,18 @@ func TestIntegrationServiceRacingDown(t *testing.T) {
 		return outcomes["running"] >= 4
 	})
 	mustWgns(t, "down", "--force", st.name)
-	time.Sleep(200 * time.Millisecond) // the clients go on asking for a moment after down
+	// The clients go on asking after down, until they have been refused a few times.
+	waitFor(t, 30*time.Second, "refusals after down", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for what, c := range outcomes {
+			if strings.HasSuffix(what, "is not up") {
+				n += c
+			}
+		}
+		return n >= 4
+	})
 	close(stop)
 	wg.Wait()
 	t.Logf("outcomes: %v", outcomes)
