@@ -144,6 +144,7 @@ func buildHelpers(o options, dir string) {
 		{"wireguard-go", "golang.zx2c4.com/wireguard"},
 		{"gotrue", "./bench/floor/gotrue"},
 		{"gonsexec", "./bench/floor/gonsexec"},
+		{"splitwg", "./bench/floor/splitwg"},
 	} {
 		cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -162,6 +163,7 @@ type world struct {
 	upstreamWG    string
 	gotrue        string
 	gonsexec      string
+	splitwg       string
 	ip            string
 	sp            *spawner
 	env           []string // the environment of every measured command: root's, without sudo's
@@ -180,6 +182,7 @@ func inside(o options) int {
 		upstreamWG:    filepath.Join(tools, "wireguard-go"),
 		gotrue:        filepath.Join(tools, "gotrue"),
 		gonsexec:      filepath.Join(tools, "gonsexec"),
+		splitwg:       filepath.Join(tools, "splitwg"),
 		ip:            lookPath("ip"),
 		sp:            newSpawner(),
 		memAvailStart: meminfo("MemAvailable"),
