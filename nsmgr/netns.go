@@ -3,6 +3,7 @@ package nsmgr
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -247,4 +248,62 @@ func IDByName(name string) (ID, error) {
 	}
 	defer h.Close()
 	return IDOf(h)
+}
+
+// OpenHeld returns a handle to the network namespace id through a descriptor that process pid
+// holds open: a namespace whose file was removed (`ip netns delete`) lives on while something
+// holds it, and this is the way back to it. The caller must Close the handle. If pid holds no
+// descriptor of that namespace, the error wraps fs.ErrNotExist.
+func OpenHeld(pid int, id ID) (netns.NsHandle, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return netns.None(), fmt.Errorf("looking for network namespace %d:%d among the descriptors of process %d: %w", id.Dev, id.Ino, pid, err)
+	}
+	for _, e := range ents {
+		// stat follows the link without opening what it leads to (a pipe, a device). The link's
+		// text is no guide: a descriptor opened through /run/netns/NAME reads "/" once the
+		// name's mount is gone.
+		p := dir + "/" + e.Name()
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil || st.Dev != id.Dev || st.Ino != id.Ino {
+			continue
+		}
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue // closed meanwhile
+		}
+		h := netns.NsHandle(fd)
+		if got, err := IDOf(h); err == nil && got == id {
+			if ok, err := isNetNS(fd); err == nil && ok {
+				return h, nil
+			}
+		}
+		h.Close()
+	}
+	return netns.None(), fmt.Errorf("process %d holds no descriptor of network namespace %d:%d: %w", pid, id.Dev, id.Ino, fs.ErrNotExist)
+}
+
+// Attach makes Path(name) name the network namespace h refers to, as `ip netns attach` does,
+// with RunDir prepared as Create prepares it. If the file exists the error wraps fs.ErrExist; on
+// failure nothing is left behind.
+func Attach(name string, h netns.NsHandle) error {
+	if err := ValidateName(name); err != nil {
+		return fmt.Errorf("attaching network namespace: %w", err)
+	}
+	if err := makeRunDirShared(); err != nil {
+		return fmt.Errorf("attaching network namespace %q: %w", name, err)
+	}
+	path := Path(name)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("attaching network namespace %q: %s: %w", name, path, err)
+	}
+	unix.Close(fd)
+	src := "/proc/self/fd/" + strconv.Itoa(int(h))
+	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+		unix.Unlink(path)
+		return fmt.Errorf("attaching network namespace %q: bind-mounting it onto %s: %w", name, path, err)
+	}
+	return nil
 }

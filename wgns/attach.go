@@ -558,6 +558,14 @@ func (s attachSys) nsCreate(string) (netnsView, error) {
 	return nil, fmt.Errorf("%s: an attachment's namespace is the runtime's; wgns never makes it", s.a.Netns)
 }
 
+func (s attachSys) nsHeld(int, nsmgr.ID) (netnsView, error) {
+	return nil, fmt.Errorf("%s: an attachment's namespace is the runtime's: %w", s.a.Netns, fs.ErrNotExist)
+}
+
+func (s attachSys) nsAttach(string, netnsView) error {
+	return fmt.Errorf("%s: an attachment's namespace is the runtime's; wgns never names it", s.a.Netns)
+}
+
 func (s attachSys) nsDelete(string) error {
 	return fmt.Errorf("%s: an attachment's namespace is the runtime's; wgns never deletes it", s.a.Netns)
 }

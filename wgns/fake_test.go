@@ -38,6 +38,7 @@ type fakeSys struct {
 	readyMark map[string]string
 	uapi      map[string]string // control sockets: "live" or "stale"
 	alive     bool              // the recorded holder process runs
+	held      []*fakeNS         // namespaces without a file that the holder holds open
 	selfPID   int               // this process, when it is not the holder (4242)
 
 	attachLocks map[string]bool // attachments' lock files
@@ -261,6 +262,32 @@ func (f *fakeSys) nsCreate(name string) (netnsView, error) {
 	ns := &fakeNS{id: nsmgr.ID{Dev: 4, Ino: f.nextIno}, links: map[string]*fakeLink{"lo": {}}}
 	f.files[name] = ns
 	return &fakeView{f: f, ns: ns}, nil
+}
+
+func (f *fakeSys) nsHeld(pid int, id nsmgr.ID) (netnsView, error) {
+	if f.alive {
+		for _, ns := range f.held {
+			if ns.id == id {
+				return &fakeView{f: f, ns: ns}, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("process %d holds no descriptor of network namespace %d:%d: %w", pid, id.Dev, id.Ino, fs.ErrNotExist)
+}
+
+func (f *fakeSys) nsAttach(name string, v netnsView) error {
+	ns := v.(*fakeView).ns
+	if err := f.do("attach namespace %d as %s", ns.id.Ino, name); err != nil {
+		return err
+	}
+	f.files[name] = ns
+	for i, h := range f.held {
+		if h == ns {
+			f.held = append(f.held[:i], f.held[i+1:]...)
+			break
+		}
+	}
+	return nil
 }
 
 func (f *fakeSys) nsDelete(name string) error {

@@ -153,11 +153,11 @@ func (r *reconciler) namespace() error {
 			}
 		}
 		if r.st.Netns != (nsmgr.ID{}) {
-			if r.dev == nil && r.st.Mode == ModeUserspace && r.sys.holderAlive(r.st) {
-				// Its file was removed (ip netns del), but the namespace lives on with the live
-				// holder's device in it: a new one here would be a second tunnel of that name.
-				return fmt.Errorf("%s was removed while the holder of tunnel %q (process %d) still runs; `wgns down %s`, then bring it up again",
-					nsmgr.Path(r.name), r.name, r.st.PID, r.name)
+			if errors.Is(err, fs.ErrNotExist) && r.sys.holderAlive(r.st) {
+				// Its file was removed (ip netns del), but the namespace lives on, held by the
+				// tunnel's live holder: its device, its published ports and the programs inside
+				// are all there. A new one here would be a second tunnel of that name.
+				return r.reattach()
 			}
 			// The namespace wgns made is gone: anything still inside it stays cut off, and a new one
 			// takes its place.
@@ -177,6 +177,23 @@ func (r *reconciler) namespace() error {
 	default:
 		return err
 	}
+}
+
+// reattach names again (/run/netns/NAME) the namespace the live holder holds open, after its
+// file was removed. It refuses when the holder holds no descriptor of it (a holder of an older
+// wgns): the namespace then cannot be reached by name again, and a new one would run beside it.
+func (r *reconciler) reattach() error {
+	ns, err := r.sys.nsHeld(r.st.PID, r.st.Netns)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s was removed while the holder of tunnel %q (process %d) still runs, holding the namespace where nothing can reach it; `wgns down %s`, then bring it up again",
+			nsmgr.Path(r.name), r.name, r.st.PID, r.name)
+	}
+	if err != nil {
+		return err
+	}
+	r.ns = ns
+	return r.act(fmt.Sprintf("put back %s: the tunnel's namespace, which its holder (process %d) still holds", nsmgr.Path(r.name), r.st.PID),
+		func() error { return r.sys.nsAttach(r.name, ns) })
 }
 
 func (r *reconciler) firewall() error {

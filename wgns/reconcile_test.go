@@ -124,8 +124,8 @@ func TestReconcileCrashThenUp(t *testing.T) {
 type damage struct {
 	name string
 	do   func(f *fakeSys)
-	// refused names the mode in which repair refuses this damage (with its reason).
-	refused Mode
+	// refused names the modes in which repair refuses this damage (with its reason).
+	refused []Mode
 }
 
 var damages = []damage{
@@ -144,8 +144,16 @@ var damages = []damage{
 	{name: "DNS view altered", do: func(f *fakeSys) { f.dns["work"] = "edited" }},
 	{name: "peer removed from the device", do: func(f *fakeSys) { f.files["work"].links["work"].dev.Peers = nil }},
 	{name: "ready mark removed", do: func(f *fakeSys) { delete(f.readyMark, "work") }},
-	// The embedded WireGuard's namespace lives on with its holder's device in it.
-	{name: "namespace deleted (ip netns del)", do: func(f *fakeSys) { delete(f.files, "work") }, refused: ModeUserspace},
+	// The namespace lives on, held open by the holder (and the embedded WireGuard's device):
+	// repair names it again.
+	{name: "namespace deleted (ip netns del)", do: func(f *fakeSys) {
+		f.held = append(f.held, f.files["work"])
+		delete(f.files, "work")
+	}},
+	// A holder that holds no descriptor of it (an older one): repair refuses rather than make a
+	// second namespace of that name beside the one still in use.
+	{name: "namespace deleted (ip netns del), its holder holding no descriptor", do: func(f *fakeSys) { delete(f.files, "work") },
+		refused: []Mode{ModeKernel, ModeUserspace}},
 	{name: "holder killed", do: func(f *fakeSys) { f.die() }},
 }
 
@@ -169,7 +177,7 @@ func TestReconcileRepair(t *testing.T) {
 			}
 			wet, err2 := repairFake(f, cfg, false)
 			out.WriteString(transcript("repair", f, wet.Actions, err2))
-			if d.refused == mode {
+			if slices.Contains(d.refused, mode) {
 				if err == nil || err2 == nil {
 					t.Errorf("%s, %s: repair did not refuse", mode, d.name)
 				}

@@ -27,6 +27,12 @@ type system interface {
 	nsOpen(name string) (netnsView, error)
 	// nsCreate makes /run/netns/NAME, a new namespace, and opens it.
 	nsCreate(name string) (netnsView, error)
+	// nsHeld opens namespace id through a descriptor that process pid holds: a namespace whose
+	// file was removed (ip netns del) lives on while held. The error wraps fs.ErrNotExist when
+	// pid holds none.
+	nsHeld(pid int, id nsmgr.ID) (netnsView, error)
+	// nsAttach makes /run/netns/NAME name the namespace v is open on (as ip netns attach does).
+	nsAttach(name string, v netnsView) error
 	// nsDelete removes /run/netns/NAME (the namespace itself lives while used).
 	nsDelete(name string) error
 	// nsEmpty reports whether /run/netns/NAME is a namespace with only lo and no process: what

@@ -45,6 +45,18 @@ func (hostSystem) nsCreate(name string) (netnsView, error) {
 	return newNSView(ns)
 }
 
+func (hostSystem) nsHeld(pid int, id nsmgr.ID) (netnsView, error) {
+	ns, err := nsmgr.OpenHeld(pid, id)
+	if err != nil {
+		return nil, err
+	}
+	return newNSView(ns)
+}
+
+func (hostSystem) nsAttach(name string, v netnsView) error {
+	return nsmgr.Attach(name, netns.NsHandle(v.fd()))
+}
+
 func (hostSystem) nsDelete(name string) error { return nsmgr.Delete(name) }
 
 func (hostSystem) nsEmpty(name string) bool {

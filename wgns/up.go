@@ -38,6 +38,10 @@ type Tunnel struct {
 	cfg    *config.Config
 	sys    system
 
+	// pin is the tunnel's namespace, held open for as long as this process holds the tunnel:
+	// after an `ip netns del`, repair finds it here and names it again (reconciler.reattach).
+	pin netnsView
+
 	lastUplinks string // see UplinkChanged
 	active      []int  // the place in each failover group of the peer Failover gave its AllowedIPs to
 }
@@ -56,6 +60,9 @@ func (t *Tunnel) Dead() <-chan struct{} { return t.dev.dead() }
 func (t *Tunnel) Down() error {
 	if t.att != nil {
 		return t.detach()
+	}
+	if t.pin != nil {
+		defer t.pin.close() // after teardown: until then the namespace is the tunnel's
 	}
 	unlock, err := t.sys.lock(t.Name)
 	if err != nil {
@@ -152,10 +159,14 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 	if err := dev.watch(name, r.ns); err != nil {
 		return nil, err
 	}
+	pin, err := sys.nsOpen(name)
+	if err != nil {
+		return nil, err
+	}
 	if len(cfg.Interface.DNS) == 0 && opts.Warn != nil {
 		opts.Warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
 	}
-	return &Tunnel{Name: name, state: st, dev: dev, cfg: cfg, sys: sys}, nil
+	return &Tunnel{Name: name, state: st, dev: dev, cfg: cfg, sys: sys, pin: pin}, nil
 }
 
 // now is the clock of the records (time.Now; fixed in tests).
