@@ -203,12 +203,7 @@ const (
 // serving hello.txt: "port PORT inside".
 func natpmpWeb(t *testing.T, name string, port int) {
 	t.Helper()
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(fmt.Sprintf("port %d inside\n", port)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	portsInside(t, name, "tcp", port, "/usr/bin/python3", "-m", "http.server", strconv.Itoa(port), "--bind", "0.0.0.0", "--directory", dir)
+	portsWebInside(t, name, "0.0.0.0", port, fmt.Sprintf("port %d inside\n", port))
 }
 
 // natpmpReach fetches the web server inside through the peer's public side: the host world

@@ -49,6 +49,18 @@ func portsInside(t *testing.T, ns, proto string, port int, argv ...string) *exec
 	return cmd
 }
 
+// portsWebInside starts a web server inside namespace ns on addr:port (python3 -m http.server,
+// started as portsInside starts it) serving one file, hello.txt, that says hello.
+func portsWebInside(t *testing.T, ns, addr string, port int, hello string) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(hello), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return portsInside(t, ns, "tcp", port, "/usr/bin/python3", "-m", "http.server", strconv.Itoa(port), "--bind", addr, "--directory", dir)
+}
+
 // portsListening reports whether anything in the host world listens on TCP addr.
 func portsListening(t *testing.T, addr string) bool {
 	t.Helper()
@@ -332,12 +344,7 @@ func TestIntegrationLeakPublished(t *testing.T) {
 	extra := "\n[Namespace]\nPublish = 0.0.0.0:80:8080, [::]:80:8080, 0.0.0.0:53:8080, [::]:53:8080, 0.0.0.0:9:5353/udp, [::]:9:5353/udp, 0.0.0.0:53:5353/udp, [::]:53:5353/udp\n"
 	runLeakMatrix(t, name, extra, func(t *testing.T) {
 		before := hostSnapshot(t)
-		dir := t.TempDir()
-		os.Chmod(dir, 0o755)
-		if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from inside\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		portsInside(t, name, "tcp", 8080, "/usr/bin/python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", dir)
+		portsWebInside(t, name, "127.0.0.1", 8080, "hello from inside\n")
 		portsInside(t, name, "udp", 5353, "/usr/bin/python3", "-c", portsUDPEcho, "127.0.0.1", "5353")
 		for _, addr := range []string{"127.0.0.1:80", "[::1]:53", hostUnderlay4 + ":80", "[" + hostUnderlay6 + "]:53"} {
 			if out, err := run("curl", "-sS", "--max-time", "10", "http://"+addr+"/hello.txt"); err != nil || out != "hello from inside\n" {

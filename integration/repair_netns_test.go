@@ -2,7 +2,6 @@ package integration
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,12 +23,7 @@ func TestIntegrationRepairPutsBackARemovedNamespace(t *testing.T) {
 	nsfsID := func(p string) string { return strings.TrimSpace(mustRun(t, "stat", "-L", "-c", "%d:%i", p)) }
 	before := nsfsID(path)
 
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("still here\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	portsInside(t, name, "tcp", 8090, "/usr/bin/python3", "-m", "http.server", "8090", "--bind", "127.0.0.1", "--directory", dir)
+	portsWebInside(t, name, "127.0.0.1", 8090, "still here\n")
 
 	mustRun(t, "ip", "netns", "del", name)
 	if _, err := os.Lstat(path); err == nil {
