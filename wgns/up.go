@@ -159,10 +159,10 @@ func up(sys system, opts UpOptions) (_ *Tunnel, err error) {
 	if err := dev.watch(name, r.ns); err != nil {
 		return nil, err
 	}
-	pin, err := sys.nsOpen(name)
-	if err != nil {
-		return nil, err
-	}
+	// The tunnel keeps the reconciler's handle of its namespace (Tunnel.pin): no second open,
+	// and so no failure here after the tunnel is made.
+	pin := r.ns
+	r.ns = nil
 	if len(cfg.Interface.DNS) == 0 && opts.Warn != nil {
 		opts.Warn(fmt.Sprintf("%s: no DNS in [Interface]: programs in %q will have no resolver (the host's is never used)", cfg.Path, name))
 	}
