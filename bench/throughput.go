@@ -53,8 +53,10 @@ type iperfResult struct {
 	Error string `json:"error"`
 }
 
-// benchThroughput measures TCP throughput (iperf3) through a wgns tunnel, through a tunnel
-// between two plain upstream wireguard-go devices, and over the bare veth.
+// benchThroughput measures TCP throughput (iperf3) through wgns tunnels and through tunnels
+// between plain upstream wireguard-go devices, each wgns tunnel against a plain pair whose client
+// process is placed alike (a session of its own, or a child of the bench), beside a wgns tunnel
+// without its firewall, the split floor (bench/floor/splitwg) and the bare veth.
 func benchThroughput(w *world) *Section {
 	wgnsKey, noFwKey, fgKey, plainKey, plainFgKey, splitKey := newKey(), newKey(), newKey(), newKey(), newKey(), newKey()
 	peer := startPeerDev(w.upstreamWG, tpPeerDev, tpPeerPort, []string{tpPeer4 + "/24", tpPeerFg4 + "/32"}, []peerEntry{
