@@ -34,8 +34,11 @@ func main() {
 	if err != nil {
 		fail("opening the namespace", err)
 	}
+	// As wgns makes it (wgns/backend.go): the TUN and the device from a thread inside the
+	// namespace, where the device reads the interface's MTU by name; the UDP sockets are opened
+	// later, when the device goes up, in the namespace splitwg was started in.
 	type made struct {
-		dev tun.Device
+		dev *device.Device
 		err error
 	}
 	ch := make(chan made)
@@ -46,14 +49,17 @@ func main() {
 			return
 		}
 		t, err := tun.CreateTUN(name, 1420)
-		ch <- made{t, err}
+		if err != nil {
+			ch <- made{err: err}
+			return
+		}
+		ch <- made{dev: device.NewDevice(t, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, "splitwg: "))}
 	}()
 	m := <-ch
 	if m.err != nil {
-		fail("creating the TUN", m.err)
+		fail("making the TUN and its device in namespace "+ns, m.err)
 	}
-	logger := device.NewLogger(device.LogLevelError, "splitwg: ")
-	dev := device.NewDevice(m.dev, conn.NewDefaultBind(), logger)
+	dev := m.dev
 	f, err := ipc.UAPIOpen(name)
 	if err != nil {
 		fail("opening the UAPI socket", err)
