@@ -149,17 +149,14 @@ func benchThroughput(w *world) *Section {
 		dev, addr, target string
 		key               wgtypes.Key
 		ownSession        bool
+		pid               *int
 	}{
-		{tpPlainDev, tpPlain4, tpPeer4, plainKey, true},
-		{tpPlainFgDev, tpPlainFg4, tpPeerFg4, plainFgKey, false},
+		{tpPlainDev, tpPlain4, tpPeer4, plainKey, true, &plainPID},
+		{tpPlainFgDev, tpPlainFg4, tpPeerFg4, plainFgKey, false, &plainFgPID},
 	} {
 		c := startWG(w.upstreamWG, p.ownSession, "-f", p.dev)
 		defer stop(c)
-		if p.dev == tpPlainDev {
-			plainPID = c.Process.Pid
-		} else {
-			plainFgPID = c.Process.Pid
-		}
+		*p.pid = c.Process.Pid
 		setconf(p.dev, plainConf(p.key, p.target+"/32"))
 		mustRun("ip", "addr", "add", p.addr+"/32", "dev", p.dev)
 		mustRun("ip", "link", "set", p.dev, "up")
