@@ -89,6 +89,22 @@
 // and four for /run: about 60-100µs here (see the integration test TestIntegrationDNSEnterCost
 // and BenchmarkIntegrationDNSEnter).
 //
+// # Making the view once per namespace
+//
+// wgns exec does not call Enter for every program. Through Entry, nsmgr's Exec makes the view
+// once, in a mount namespace of its own, and keeps that namespace bound on a file of
+// /run/wgns/views (root's alone; a mount of its own with private propagation, as a bound mount
+// namespace must not propagate into another). Each later program starts from a copy of it
+// (setns, then unshare: about 45µs against Enter's mounts, a fresh /sys and the slave remount,
+// about 160µs here), so nothing a program does to its own mounts reaches the next one. The
+// file is named NAME@KEY, KEY being the network namespace's cookie (never reused, unlike an
+// inode number) and the device and inode of each file and farm directory the view binds: a
+// view that Write replaced, a farm that was rebuilt or a namespace made again gives a new key,
+// and the next exec makes and keeps a new view, dropping the old one. Entry's Key checks the
+// view files as Enter does and brings the farms up to date before every program, whether a
+// view is kept or not. Remove drops the kept views of the namespace (under a lock of their own,
+// after it removes the files, so that an exec that made a view meanwhile does not keep it).
+//
 // The lock is a file only root can open (/run/wgns/links/lock), never a directory a program in
 // the namespace can reach (/etc is the farm: `flock /etc` there must not stall the next
 // `wgns exec`), and a wait for it is bounded.

@@ -97,8 +97,14 @@ func Write(name string, v View) error { return sys.write(name, v) }
 
 // Remove deletes the files Write made for name and its directory if that is then empty (a file
 // an administrator added, such as hosts, is left with its directory). Files that do not exist are
-// not an error.
-func Remove(name string) error { return sys.remove(name) }
+// not an error. Remove then drops the views that wgns exec keeps for name (see the package
+// documentation).
+func Remove(name string) error {
+	if err := sys.remove(name); err != nil {
+		return err
+	}
+	return drop(name)
+}
 
 // Check compares the DNS view of name on disk with what Write(name, v) would write and returns
 // one line per difference (a missing or altered file, a wrong mode or owner, a leftover temporary

@@ -224,21 +224,32 @@ func (f *farm) stamp() (string, error) {
 			dirs = append(dirs, f.host+"/"+d)
 		}
 	}
-	var b strings.Builder
-	b.WriteString(stampVersion)
+	b := append(make([]byte, 0, 128), stampVersion...)
 	for _, d := range dirs {
 		var st unix.Stat_t
 		err := unix.Stat(d, &st)
 		switch {
 		case err == unix.ENOENT || err == unix.ENOTDIR:
-			b.WriteString("-;")
+			b = append(b, "-;"...)
 		case err != nil:
 			return "", &fs.PathError{Op: "stat", Path: d, Err: err}
 		default:
-			fmt.Fprintf(&b, "%d:%d:%d.%09d:%d.%09d;", st.Dev, st.Ino, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+			// dev:ino:mtime:ctime, each time as seconds.nanoseconds (9 digits). Every wgns exec
+			// computes it: strconv, not fmt.
+			b = strconv.AppendUint(b, st.Dev, 10)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, st.Ino, 10)
+			for _, t := range []unix.Timespec{st.Mtim, st.Ctim} {
+				b = append(b, ':')
+				b = strconv.AppendInt(b, t.Sec, 10)
+				b = append(b, '.')
+				ns := strconv.AppendInt(nil, 1e9+t.Nsec, 10)
+				b = append(b, ns[1:]...)
+			}
+			b = append(b, ';')
 		}
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
 // readStamp returns the stamp of the farm open as fd, or "" if it has none.

@@ -51,6 +51,10 @@ type ExecOptions struct {
 	// it). It must do its work on the calling goroutine: neither start goroutines for it nor
 	// unlock the thread.
 	Mounts func() error
+	// View, if set, is the part of the mounts that is the same for every program run in the
+	// namespace (package dnsbind's Entry: the DNS view), which Exec makes once and keeps; see
+	// Viewer. Mounts then runs after it, for what is particular to this run.
+	View Viewer
 	// Cred, if set, is the user and groups to run the program as; nil keeps them.
 	Cred *Credential
 	// Umask, if set, is the program's umask, set on Exec's thread after Mounts (the thread has
@@ -211,14 +215,12 @@ func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *
 	} else if err != nil {
 		return "", fail("entering it", err)
 	}
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return "", fail("unsharing the mount namespace", err)
-	}
-	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return "", fail("making / a recursive slave mount", err)
-	}
-	if err := remountSys(name); err != nil {
-		return "", fail("mounting /sys", err)
+	if opts.View != nil {
+		if err := enterView(name, opts.View); err != nil {
+			return "", fail("putting the view in place", err)
+		}
+	} else if act, err := newMounts(name); err != nil {
+		return "", fail(act, err)
 	}
 	if opts.Mounts != nil {
 		if err := opts.Mounts(); err != nil {
@@ -262,6 +264,22 @@ func prepareLocked(name string, ns netns.NsHandle, opts *ExecOptions) (string, *
 		}
 	}
 	return path, nil
+}
+
+// newMounts gives the calling thread a mount namespace of its own, with "/" a recursive slave
+// (so that nothing propagates back) and a /sys of its network namespace. On error it returns
+// the act that failed.
+func newMounts(name string) (string, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return "unsharing the mount namespace", err
+	}
+	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return "making / a recursive slave mount", err
+	}
+	if err := remountSys(name); err != nil {
+		return "mounting /sys", err
+	}
+	return "", nil
 }
 
 // switchThreadCred gives the calling thread the credential c: supplementary groups, then group,
