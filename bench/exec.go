@@ -457,7 +457,7 @@ func execPieces(w *world) *Table {
 		return func(k string) string { return envlist.Value(env, k) }
 	}
 	sudoEnv := append(append([]string{}, w.env...), "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody")
-	var readyCheck, identRoot, identSudo, enter, sys, dns, binds []float64
+	var readyCheck, identRoot, identSudo, enter, sys, dns, binds, key, copyKept []float64
 	enterNS := func() {
 		fd, err := unix.Open("/run/netns/"+execTunnel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -510,6 +510,41 @@ func execPieces(w *world) *Table {
 			enter, sys, dns = append(enter, ms(t1.Sub(t0))), append(sys, ms(t2.Sub(t1))), append(dns, ms(t3.Sub(t2)))
 		})
 		osthread.Disposable(func() {
+			// What wgns exec does once the view is kept (nsmgr's enterView): the key, then
+			// a copy of the kept mount namespace instead of the three rows above.
+			fd, err := unix.Open("/run/netns/"+execTunnel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				fatalf("%v", err)
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				fatalf("setns: %v", err)
+			}
+			view := dnsbind.Entry{Name: execTunnel}
+			t0 := time.Now()
+			k, err := view.Key()
+			if err != nil {
+				fatalf("%v", err)
+			}
+			t1 := time.Now()
+			kept := view.Open(k)
+			if kept < 0 {
+				fatalf("no view is kept for %s (wgns exec keeps one)", execTunnel)
+			}
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				fatalf("unshare: %v", err)
+			}
+			if err := unix.Setns(kept, unix.CLONE_NEWNS); err != nil {
+				fatalf("setns: %v", err)
+			}
+			unix.Close(kept)
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				fatalf("unshare: %v", err)
+			}
+			t2 := time.Now()
+			key, copyKept = append(key, ms(t1.Sub(t0))), append(copyKept, ms(t2.Sub(t1)))
+		})
+		osthread.Disposable(func() {
 			enterNS()
 			t0 := time.Now()
 			for _, f := range []string{"resolv.conf", "nsswitch.conf"} {
@@ -534,6 +569,8 @@ func execPieces(w *world) *Table {
 		{"setns + unshare(CLONE_NEWNS) + / a recursive slave", enter},
 		{"/sys unmounted and a sysfs of the namespace mounted", sys},
 		{"dnsbind.Enter (DNS view over /etc, resolver sockets hidden)", dns},
+		{"once the view is kept: its key (view files checked, link farms' stamps, netns cookie)", key},
+		{"once the view is kept: a copy of it entered (open, setns, unshare), instead of the three rows above", copyKept},
 		{"instead: bind resolv.conf and nsswitch.conf (what ip netns exec does)", binds},
 	} {
 		t.add(append([]string{r.label}, statCells(Summarize(r.v))...)...)

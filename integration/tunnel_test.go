@@ -239,6 +239,9 @@ func assertNoTrace(t *testing.T, name string) {
 	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), "/run/netns/"+name+" ") {
 		t.Errorf("a mount of /run/netns/%s is left", name)
 	}
+	if kept := keptViews(t, name); len(kept) > 0 {
+		t.Errorf("views kept for exec are left: %v", kept)
+	}
 	// A supervisor that an up started and that found the tunnel taken (after a crash test's
 	// kill, say) reports and exits on its own: give it a moment, not forever.
 	deadline := time.Now().Add(scaled(10 * time.Second))

@@ -163,15 +163,11 @@ func (r *runner) start(ns netns.NsHandle, files [3]*os.File) (*pty.Session, erro
 	}
 	env = append(env, "DBUS_SESSION_BUS_ADDRESS="+identity.NoSessionBus)
 	opts := nsmgr.ExecOptions{
-		Argv: req.Argv,
-		Env:  env,
-		Dir:  req.Dir,
-		Mounts: func() error {
-			if err := dnsbind.Enter(req.Name); err != nil {
-				return err
-			}
-			return handoff.HideSessionBus(who.UID)
-		},
+		Argv:       req.Argv,
+		Env:        env,
+		Dir:        req.Dir,
+		View:       dnsbind.Entry{Name: req.Name},
+		Mounts:     func() error { return handoff.HideSessionBus(who.UID) },
 		Check:      func(path string) error { return handoff.Check(req.Name, path, req.Argv, env) },
 		Cred:       cred,
 		Umask:      &who.Umask,

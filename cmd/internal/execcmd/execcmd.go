@@ -163,18 +163,13 @@ func (c *Cmd) Execute() int {
 	opts := nsmgr.ExecOptions{
 		Argv:       argv, // looked up as the user it runs as, in the PATH of its environment
 		Env:        env,
-		Mounts:     func() error { return dnsbind.Enter(c.Name) },
+		View:       dnsbind.Entry{Name: c.Name},
 		Check:      func(path string) error { return handoff.Check(c.Name, path, argv, env) },
 		NoNewPrivs: c.NoNewPrivs,
 	}
 	if !who.Root {
 		opts.Cred = &nsmgr.Credential{UID: who.UID, GID: who.GID, Groups: who.Groups}
-		opts.Mounts = func() error {
-			if err := dnsbind.Enter(c.Name); err != nil {
-				return err
-			}
-			return handoff.HideSessionBus(who.UID)
-		}
+		opts.Mounts = func() error { return handoff.HideSessionBus(who.UID) }
 	}
 	if who.UID == who.Caller {
 		opts.Final = true // Exec returns only to exit
