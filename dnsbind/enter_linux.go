@@ -224,6 +224,11 @@ func checkSafe(path string, fd int, typ uint32) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
+	return checkStat(path, &st, typ)
+}
+
+// checkStat is checkSafe on the file whose status (not following a symlink) is st.
+func checkStat(path string, st *unix.Stat_t, typ uint32) error {
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK: // opened with O_PATH|O_NOFOLLOW
 		return fmt.Errorf("%s is a symlink: %w", path, ErrUnsafe)

@@ -33,25 +33,70 @@ const nsfsMagic = 0x6e736673
 // by device and inode, so a kept view is used only while it is still what Enter would make.
 type Entry struct{ Name string }
 
-// Key checks the namespace's view files as Enter does, brings the link farms up to date with
-// the host's /etc and /run, and returns the key of the view Enter would make now in the calling
-// thread's network namespace. It returns "" on a kernel that has no network namespace cookie.
+// Key checks the namespace's view files as Enter does (by their status: Enter opens them), has
+// the link farms brought up to date with the host's /etc and /run if either's stamp differs,
+// and returns the key of the view Enter would make now in the calling thread's network
+// namespace. It returns "" on a kernel that has no network namespace cookie. It runs before
+// every program, kept view or not: it makes a dozen system calls.
 func (e Entry) Key() (string, error) {
 	if err := checkName(e.Name); err != nil {
 		return "", err
 	}
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("entering the DNS view of %q: %w", e.Name, err)
+	}
 	dir := EtcDir + "/" + e.Name
-	view, err := openView(dir)
-	defer closeFds(view...)
-	if err != nil {
-		return "", fmt.Errorf("entering the DNS view of %q: %w", e.Name, err)
+	var dirSt unix.Stat_t
+	var st [4]unix.Stat_t // the view files', then the farms'
+	if err := lstatSafe(dir, &dirSt, unix.S_IFDIR); err != nil {
+		return fail(err)
 	}
-	etcFd, runFd, err := openLinks(false)
-	if err != nil {
-		return "", fmt.Errorf("entering the DNS view of %q: %w", e.Name, err)
+	for i, n := range viewFiles {
+		if err := lstatSafe(dir+"/"+n, &st[i], unix.S_IFREG); err != nil {
+			return fail(err)
+		}
 	}
-	defer closeFds(etcFd, runFd)
-	return key(append(view, etcFd, runFd), unix.Fstat)
+	current := true
+	for i, f := range []*farm{&etcFarm, &runFarm} {
+		stamp, err := f.stamp()
+		if err != nil {
+			return fail(err)
+		}
+		if lstatSafe(f.links, &st[2+i], unix.S_IFDIR) != nil || readStampAt(f.links) != stamp {
+			current = false
+		}
+	}
+	if !current {
+		etcFd, runFd, err := openLinks(false) // under the lock, and checked
+		if err != nil {
+			return fail(err)
+		}
+		errs := []error{unix.Fstat(etcFd, &st[2]), unix.Fstat(runFd, &st[3])}
+		closeFds(etcFd, runFd)
+		if err := errors.Join(errs...); err != nil {
+			return fail(err)
+		}
+	}
+	return key(st[:], func(s unix.Stat_t, out *unix.Stat_t) error { *out = s; return nil })
+}
+
+// lstatSafe gets the status of path, not following a symlink, into st and checks it as
+// checkSafe does.
+func lstatSafe(path string, st *unix.Stat_t, typ uint32) error {
+	if err := unix.Lstat(path, st); err != nil {
+		return openError(path, err)
+	}
+	return checkStat(path, st, typ)
+}
+
+// readStampAt returns the stamp of the farm at path, or "" if it has none.
+func readStampAt(path string) string {
+	buf := make([]byte, 512)
+	n, err := unix.Readlink(path+"/"+stampLink, buf)
+	if err != nil || n == len(buf) {
+		return ""
+	}
+	return string(buf[:n])
 }
 
 // Made returns the key of the view in place in the calling thread's mount namespace, from the

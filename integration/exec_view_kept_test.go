@@ -52,9 +52,10 @@ func mountNS(t *testing.T, pid string) string {
 // DNS view and keeps its mount namespace (a root-only file under /run/wgns/views, a private
 // mount); later execs start from a copy of it, never from it: a program as root that unmounts
 // its DNS view and the covers of the host's resolver sockets changes nothing for the next one.
-// The working directory carries over, the view follows a rewritten /etc/netns/NAME, a
-// leftover of a crash at the kept file's place is replaced, and down leaves nothing
-// (assertNoTrace checks every test's tunnel for that).
+// Entries the host adds to /etc still reach new programs, view files are still checked before
+// every program (one made writable is refused), the working directory carries over, the view
+// follows a rewritten /etc/netns/NAME, a leftover of a crash at the kept file's place is
+// replaced, and down leaves nothing (assertNoTrace checks every test's tunnel for that).
 func TestIntegrationExecKeepsTheViewAndGivesEachProgramACopy(t *testing.T) {
 	const name = "xkeep"
 	p := newPeer(t, name)
@@ -102,6 +103,32 @@ func TestIntegrationExecKeepsTheViewAndGivesEachProgramACopy(t *testing.T) {
 		if k := keptViews(t, name); len(k) != 1 || k[0] != kept[0] {
 			t.Errorf("kept views now %v, want %v", k, kept)
 		}
+	})
+
+	t.Run("an entry the host adds to /etc reaches the next program", func(t *testing.T) {
+		keepFile(t, "/etc/wgns-kept-added")
+		replaceFile(t, "/etc/wgns-kept-added", "added\n")
+		if got := mustExec(t, name, "cat", "/etc/wgns-kept-added"); got != "added\n" {
+			t.Errorf("/etc/wgns-kept-added inside: %q", got)
+		}
+		if k := keptViews(t, name); len(k) != 1 || k[0] != kept[0] {
+			t.Errorf("kept views now %v, want %v (the link farm changes in place)", k, kept)
+		}
+	})
+
+	t.Run("a view file made unsafe is refused with a view kept", func(t *testing.T) {
+		path := "/etc/netns/" + name + "/resolv.conf"
+		if err := os.Chmod(path, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		_, e, code := runWith(t, envWithoutSudo(), nil, wgnsBin, "exec", name, "--", "true")
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code != 125 || !strings.Contains(e, path+" is writable by group or others (mode 0666)") {
+			t.Errorf("exec with a group-writable %s: exit %d, %q", path, code, e)
+		}
+		mustExec(t, name, "true")
 	})
 
 	t.Run("the working directory carries over", func(t *testing.T) {
