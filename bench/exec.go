@@ -458,7 +458,7 @@ func execPieces(w *world) *Table {
 	}
 	sudoEnv := append(append([]string{}, w.env...), "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody")
 	var readyCheck, identRoot, identSudo, enter, sys, dns, binds, key, copyKept []float64
-	enterNS := func() {
+	enterNet := func() {
 		fd, err := unix.Open("/run/netns/"+execTunnel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			fatalf("%v", err)
@@ -467,6 +467,9 @@ func execPieces(w *world) *Table {
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			fatalf("setns: %v", err)
 		}
+	}
+	enterNS := func() {
+		enterNet()
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			fatalf("unshare: %v", err)
 		}
@@ -512,14 +515,7 @@ func execPieces(w *world) *Table {
 		osthread.Disposable(func() {
 			// What wgns exec does once the view is kept (nsmgr's enterView): the key, then
 			// a copy of the kept mount namespace instead of the three rows above.
-			fd, err := unix.Open("/run/netns/"+execTunnel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				fatalf("%v", err)
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				fatalf("setns: %v", err)
-			}
+			enterNet()
 			view := dnsbind.Entry{Name: execTunnel}
 			t0 := time.Now()
 			k, err := view.Key()
