@@ -75,6 +75,15 @@ type ExecOptions struct {
 	// own. It saves `wgns exec` a thread start; a caller that goes on after a failure must not
 	// set it.
 	Final bool
+	// InInit (with Final) says the caller runs during the initialization of package main, when
+	// the runtime keeps the main goroutine on the main thread: Exec then does not lock it with
+	// runtime.LockOSThread, whose first call starts the runtime's template thread (the thread
+	// new threads are made from while one is locked: about 60µs here). Until then a thread the
+	// runtime makes is a copy of the calling one, in whatever namespaces it entered; nothing
+	// Exec runs makes one, and the process execs or exits soon after. Exec locks the goroutine
+	// (so that the template thread starts in this process's mount namespace) before it makes a
+	// view that another thread must keep (see Viewer).
+	InInit bool
 }
 
 // Child says how Start runs the program as a child of this process: Files are its descriptors
@@ -121,7 +130,9 @@ func Exec(name string, ns netns.NsHandle, opts ExecOptions) error {
 		return err
 	}
 	if opts.Final {
-		runtime.LockOSThread() // never unlocked: the caller exits if this returns
+		if !opts.InInit {
+			runtime.LockOSThread() // never unlocked: the caller exits if this returns
+		}
 		return execLocked(name, ns, &opts)
 	}
 	var err error

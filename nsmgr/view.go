@@ -51,6 +51,10 @@ func enterView(name string, v Viewer) error {
 		}
 	}
 	home, homeErr := mntnsID()
+	// Keep runs on a thread the runtime makes. With the calling goroutine locked, that thread
+	// comes from the template thread, which this starts, if it was not running, while the
+	// calling thread is still in this process's mount namespace (see ExecOptions.InInit).
+	runtime.LockOSThread()
 	if act, err := newMounts(name); err != nil {
 		return fmt.Errorf("%s: %w", act, err)
 	}

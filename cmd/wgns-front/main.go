@@ -24,12 +24,19 @@ import (
 // coreDir is the directory of the full wgns, relative to this program's own directory.
 const coreDir = "../libexec/wgns"
 
-func main() {
+// init runs `wgns exec` while the runtime initializes package main, the last thing before main:
+// the main goroutine is on the main thread then, so exec need not lock it to its thread, which
+// would start one more thread (nsmgr's ExecOptions.InInit). Every package it uses is initialized
+// by then.
+func init() {
 	if len(os.Args) > 1 && os.Args[1] == "exec" {
 		if cmd, ok := execcmd.Parse(os.Args[2:]); ok {
-			os.Exit(cmd.Execute())
+			os.Exit(cmd.ExecuteInInit())
 		}
 	}
+}
+
+func main() {
 	err := handOff()
 	fmt.Fprintln(os.Stderr, "wgns:", err)
 	if len(os.Args) > 1 && os.Args[1] == "exec" {

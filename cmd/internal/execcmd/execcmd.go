@@ -132,7 +132,14 @@ func (c *Cmd) flag(args []string) (int, bool) {
 // another user, wgns stays as its parent: the command gets a terminal of its own, never the
 // caller's (package pty), or a session of its own when there is no terminal, and Execute returns
 // its exit status, or ends wgns by the signal that ended it.
-func (c *Cmd) Execute() int {
+func (c *Cmd) Execute() int { return c.execute(false) }
+
+// ExecuteInInit is Execute for a caller that runs it during the initialization of package main
+// (the front): when wgns becomes the command, it does so without locking the goroutine to its
+// thread, which the runtime does then (see nsmgr's ExecOptions.InInit).
+func (c *Cmd) ExecuteInInit() int { return c.execute(true) }
+
+func (c *Cmd) execute(inInit bool) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintln(os.Stderr, "wgns exec:", err)
 		return code
@@ -173,6 +180,7 @@ func (c *Cmd) Execute() int {
 	}
 	if who.UID == who.Caller {
 		opts.Final = true // Exec returns only to exit
+		opts.InInit = inInit
 		err := nsmgr.Exec(c.Name, ns, opts)
 		return fail(execCode(err), err)
 	}
