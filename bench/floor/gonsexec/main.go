@@ -7,19 +7,23 @@ package main
 
 import (
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
 
-func init() { runtime.LockOSThread() } // main runs on the main thread, which then executes PROGRAM
+// init does all the work: while package main is initialized the runtime keeps its goroutine on
+// the main thread, which then executes PROGRAM, without runtime.LockOSThread (whose first call
+// starts one more thread), as wgns's front does.
+func init() { run() }
+
+func main() {}
 
 func fail(what string, err error) {
 	os.Stderr.WriteString("gonsexec: " + what + ": " + err.Error() + "\n")
 	os.Exit(125)
 }
 
-func main() {
+func run() {
 	if len(os.Args) < 3 {
 		os.Stderr.WriteString("usage: gonsexec NAME PROGRAM [ARG...]\n")
 		os.Exit(125)
