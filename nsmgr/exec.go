@@ -115,11 +115,13 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // On a goroutine locked to a thread that is never unlocked (and is not the main thread, so that
 // a failure leaves nothing behind), it enters ns (setns), gives the thread a mount namespace of
 // its own (unshare(CLONE_NEWNS)) with "/" a recursive slave so that nothing propagates back,
-// mounts a /sys that describes the namespace, runs opts.Mounts, marks every file descriptor
-// above 2 close-on-exec, switches the thread's credentials (supplementary groups, then group,
-// then user), sets no_new_privs if asked, changes directory, looks the program up (as the new
-// user) unless opts.Path says where it is, and calls execve from that thread: the new program
-// keeps the thread's namespaces and credentials and this process's PID.
+// mounts a /sys that describes the namespace (with opts.View: enters a copy of the mount
+// namespace kept with the view in place, made so the first time), runs opts.Mounts, marks
+// every file descriptor above 2 close-on-exec, switches the thread's credentials
+// (supplementary groups, then group, then user), sets no_new_privs if asked, changes directory,
+// looks the program up (as the new user) unless opts.Path says where it is, and calls execve
+// from that thread: the new program keeps the thread's namespaces and credentials and this
+// process's PID.
 //
 // Credentials are switched for Exec's thread only, not for the whole process: the thread either
 // becomes the program (execve ends every other thread) or ends. The calling goroutine's thread
