@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -308,12 +309,35 @@ func (u *userspaceBackend) start(c wgtypes.Config) error {
 	if err := u.dev.Up(); err != nil {
 		return err
 	}
+	// wireguard-go forgets the port when it fails to bind it (BindUpdate sets it to 0): if the
+	// TUN's link event brought the device up first and the port was taken, that Up failed and
+	// this one bound a random port. A ListenPort is the config's promise: say it is taken.
+	if want := c.ListenPort; want != nil && *want != 0 {
+		if got := u.listenPort(); got != *want {
+			return fmt.Errorf("listening on UDP port %d (bound %d instead): %w", *want, got, unix.EADDRINUSE)
+		}
+	}
 	for _, p := range c.Peers {
 		if peer := u.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil && p.Endpoint != nil {
 			peer.SendHandshakeInitiation(false)
 		}
 	}
 	return nil
+}
+
+// listenPort returns the UDP port the device listens on (0 if none, or unknown).
+func (u *userspaceBackend) listenPort() int {
+	conf, err := u.dev.IpcGet()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(conf, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			port, _ := strconv.Atoi(v)
+			return port
+		}
+	}
+	return 0
 }
 
 func (u *userspaceBackend) dead() <-chan struct{} {
