@@ -95,8 +95,8 @@
 // once, in a mount namespace of its own, and keeps that namespace bound on a file of
 // /run/wgns/views (root's alone; a mount of its own with private propagation, as a bound mount
 // namespace must not propagate into another). Each later program starts from a copy of it
-// (setns, then unshare: about 45µs against Enter's mounts, a fresh /sys and the slave remount,
-// about 160µs here), so nothing a program does to its own mounts reaches the next one. The
+// (setns, then unshare: about 40µs against Enter's mounts, a fresh /sys and the slave remount,
+// about 130µs here), so nothing a program does to its own mounts reaches the next one. The
 // file is named NAME@KEY, KEY being the network namespace's cookie (never reused, unlike an
 // inode number) and the device and inode of each file and farm directory the view binds: a
 // view that Write replaced, a farm that was rebuilt or a namespace made again gives a new key,
