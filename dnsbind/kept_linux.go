@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wgns/wgns/internal/flock"
+	"github.com/wgns/wgns/internal/testhook"
 )
 
 // keptDir holds the mount namespaces in which Enter made a namespace's view, one per network
@@ -178,6 +179,7 @@ func (e Entry) Open(key string) int {
 // still the ones key names, and drops the views kept for the namespace's other keys. It does
 // nothing when another wgns holds the lock: that one keeps a view now.
 func (e Entry) Keep(key string, mntns int) error {
+	testhook.Pause("keep") // a test build: the race with a rewrite, or a Remove, of the view
 	if err := makeKeptDir(); err != nil {
 		return err
 	}

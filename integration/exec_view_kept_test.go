@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -183,3 +185,49 @@ func execCommand(name string, argv ...string) *exec.Cmd {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestIntegrationExecKeepsNoViewOfFilesGoneMeanwhile: an exec that has made the view, and is
+// about to keep it when the view is rewritten (repair) or removed (down), does not keep it. Keep
+// checks, under the lock that Remove takes after it removes the files, that the files are still
+// those the view was made from. The exec pauses at that point (a test build's hook) while the
+// test rewrites the view.
+func TestIntegrationExecKeepsNoViewOfFilesGoneMeanwhile(t *testing.T) {
+	const name = "xgone"
+	p := newPeer(t, name)
+	tunnelUp(t, p, name)
+	clearPause(t)
+	path := "/etc/netns/" + name + "/resolv.conf"
+	before := readFile(t, path)
+	after := before + "# rewritten\n"
+
+	cmd := execCommand(name, "cat", "/etc/resolv.conf")
+	cmd.Env = append(cmd.Env, "WGNS_TEST_PAUSE_AT=keep")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, scaled(10*time.Second), "the first exec to pause before keeping its view", func() bool {
+		_, err := os.Stat(pauseFile)
+		return err == nil
+	})
+	replaceFile(t, path, after) // as Write does: a new file renamed into place
+	if err := os.WriteFile(releaseFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the paused exec: %v\n%s", err, out.String())
+	}
+	if out.String() != before {
+		t.Errorf("the paused exec's program read %q, want the view it was made with, %q", out.String(), before)
+	}
+	if k := keptViews(t, name); len(k) != 0 {
+		t.Errorf("a view of files rewritten before it was kept is kept: %v", k)
+	}
+	if got := mustExec(t, name, "cat", "/etc/resolv.conf"); got != after {
+		t.Errorf("the next exec reads %q, want %q", got, after)
+	}
+	if k := keptViews(t, name); len(k) != 1 {
+		t.Errorf("after the next exec, kept views %v, want one", k)
+	}
+}

@@ -39,7 +39,7 @@ func abstractSockets(t *testing.T, part string) []string {
 	return out
 }
 
-// The files of the pause hook of a test build (wgns/testhooks_wgnstest.go): a process paused at
+// The files of the pause hook of a test build (internal/testhook): a process paused at
 // the point WGNS_TEST_PAUSE_AT names creates pauseFile, and goes on once releaseFile exists.
 const (
 	pauseFile   = "/run/wgns-test-paused"
