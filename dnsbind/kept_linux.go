@@ -63,7 +63,7 @@ func (e Entry) Key() (string, error) {
 		if err != nil {
 			return fail(err)
 		}
-		if lstatSafe(f.links, &st[2+i], unix.S_IFDIR) != nil || readStampAt(f.links) != stamp {
+		if lstatSafe(f.links, &st[2+i], unix.S_IFDIR) != nil || readStampAt(unix.AT_FDCWD, f.links+"/"+stampLink) != stamp {
 			current = false
 		}
 	}
@@ -78,7 +78,7 @@ func (e Entry) Key() (string, error) {
 			return fail(err)
 		}
 	}
-	return key(st[:], func(s unix.Stat_t, out *unix.Stat_t) error { *out = s; return nil })
+	return key(st[:])
 }
 
 // lstatSafe gets the status of path, not following a symlink, into st and checks it as
@@ -90,16 +90,6 @@ func lstatSafe(path string, st *unix.Stat_t, typ uint32) error {
 	return checkStat(path, st, typ)
 }
 
-// readStampAt returns the stamp of the farm at path, or "" if it has none.
-func readStampAt(path string) string {
-	buf := make([]byte, 512)
-	n, err := unix.Readlink(path+"/"+stampLink, buf)
-	if err != nil || n == len(buf) {
-		return ""
-	}
-	return string(buf[:n])
-}
-
 // Made returns the key of the view in place in the calling thread's mount namespace, from the
 // files there, as Key says it.
 func (Entry) Made() (string, error) {
@@ -108,23 +98,25 @@ func (Entry) Made() (string, error) {
 		paths = append(paths, "/etc/"+viewDir+"/"+n)
 	}
 	paths = append(paths, "/etc", "/run")
-	return key(paths, func(p string, st *unix.Stat_t) error { return unix.Stat(p, st) })
+	st := make([]unix.Stat_t, len(paths))
+	for i, p := range paths {
+		if err := unix.Stat(p, &st[i]); err != nil {
+			return "", fmt.Errorf("identifying the DNS view: %w", &fs.PathError{Op: "stat", Path: p, Err: err})
+		}
+	}
+	return key(st)
 }
 
 // key says the cookie of the calling thread's network namespace, then the device and inode of
-// each of files, in a name that fits a file name.
-func key[F any](files []F, stat func(F, *unix.Stat_t) error) (string, error) {
+// each file whose status is in st, in a name that fits a file name; "" without a cookie.
+func key(st []unix.Stat_t) (string, error) {
 	cookie, err := netnsCookie()
 	if err != nil {
 		return "", nil
 	}
 	b := strconv.AppendUint(make([]byte, 0, 96), cookie, 16)
-	for _, f := range files {
-		var st unix.Stat_t
-		if err := stat(f, &st); err != nil {
-			return "", fmt.Errorf("identifying the DNS view: %w", err)
-		}
-		b = appendID(append(b, '-'), st)
+	for _, s := range st {
+		b = appendID(append(b, '-'), s)
 	}
 	return string(b), nil
 }
@@ -152,7 +144,9 @@ func (e Entry) Make() error {
 	if err := Enter(e.Name); err != nil {
 		return err
 	}
-	if err := unix.Unmount("/run/"+hostDir+"/wgns/views", unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+	// The host's /run is at /run/hostDir in the view (see Enter).
+	inView := "/run/" + hostDir + strings.TrimPrefix(keptDir, "/run")
+	if err := unix.Unmount(inView, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
 		return fmt.Errorf("leaving the kept views out of the DNS view of %q: %w", e.Name, err)
 	}
 	return nil

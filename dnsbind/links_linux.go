@@ -253,9 +253,13 @@ func (f *farm) stamp() (string, error) {
 }
 
 // readStamp returns the stamp of the farm open as fd, or "" if it has none.
-func readStamp(fd int) string {
+func readStamp(fd int) string { return readStampAt(fd, stampLink) }
+
+// readStampAt returns the target of the stamp symlink at path (relative to the directory open as
+// dirfd, or absolute with unix.AT_FDCWD), or "" if there is none.
+func readStampAt(dirfd int, path string) string {
 	buf := make([]byte, 512)
-	n, err := unix.Readlinkat(fd, stampLink, buf)
+	n, err := unix.Readlinkat(dirfd, path, buf)
 	if err != nil || n == len(buf) {
 		return ""
 	}

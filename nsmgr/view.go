@@ -30,7 +30,8 @@ type Viewer interface {
 	// Keep keeps the mount namespace open as mntns as the view of key (a bind mount of it in
 	// this process's mount namespace). It runs on a thread in this process's own mount
 	// namespace (and, under ExecOptions.InInit, maybe in the network namespace entered).
-	// A view that cannot be kept costs only speed: Exec ignores the error, which is for tests.
+	// A view that cannot be kept costs only speed: Exec ignores the error (the tests look for
+	// the kept view itself).
 	Keep(key string, mntns int) error
 }
 
