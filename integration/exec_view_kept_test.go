@@ -83,6 +83,20 @@ func TestIntegrationExecKeepsTheViewAndGivesEachProgramACopy(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("another user can neither reach the kept views nor hold their lock", func(t *testing.T) {
+		u := addUser(t, "wgnskeep")
+		for _, argv := range [][]string{
+			{"ls", keptViewDir},
+			{"cat", kept[0]},
+			{"flock", "-n", keptViewDir + "/lock", "true"},
+			{"nsenter", "--mount=" + kept[0], "true"},
+		} {
+			if o, e, code := asUser(t, u, argv...); code == 0 || !strings.Contains(e, "Permission denied") {
+				t.Errorf("%v as %s: exit %d, want refused for want of permission\n%s%s", argv, u.Name, code, o, e)
+			}
+		}
+	})
+
 	t.Run("each program runs in a copy", func(t *testing.T) {
 		got := strings.TrimSpace(mustExec(t, name, "readlink", "/proc/self/ns/mnt"))
 		if want := "mnt:[" + itoa(keptIno.Ino) + "]"; got == want {
